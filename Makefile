@@ -1,0 +1,56 @@
+# autodeploy — common tasks. `make help` lists them.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: help venv migrate dev demo test test-unit lint images docker services bench secret-key clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed ## create the virtualenv with every dependency
+
+services: ## make sure local PostgreSQL and RabbitMQ answer
+	bash scripts/ensure-services.sh
+
+docker: ## make sure a Docker engine answers
+	bash scripts/ensure-docker.sh
+
+images: docker ## build the local base images (no registry needed)
+	bash scripts/build-base-images.sh
+
+migrate: venv ## bring the database in DATABASE_URL to the newest schema
+	$(PY) scripts/ensure-database.py
+	$(PY) -m alembic upgrade head
+
+dev: venv services migrate ## run the gateway and the four stages locally, logs interleaved
+	$(VENV)/bin/honcho -f Procfile.dev start
+
+demo: venv services images migrate ## bring everything up and deploy the embedded sample app
+	$(PY) scripts/demo.py
+
+lint: venv ## ruff + mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test-unit: venv ## the fast tier: no services needed
+	$(VENV)/bin/pytest -q -m "not integration and not e2e and not docker" $(PYTEST_ARGS)
+
+test: venv services images lint ## everything: lint, unit, integration, end-to-end
+	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+
+bench: venv services ## benchmarks (writes bench/results/latest.md)
+	$(PY) bench/run.py
+
+secret-key: venv ## print a new TOKEN_ENCRYPTION_KEY
+	@$(PY) -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'
+
+clean: ## remove caches
+	rm -rf .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,98 @@
+"""Analyzer handlers: clone the repository, understand it, hand the analysis on."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+from services.analyzer.clone import CloneLimits, clone_repository
+from services.analyzer.detect import analyze_repository
+from shared.events import JobAnalyzed, JobRequest, JobRequested
+from shared.security import unseal
+from shared.settings import Settings
+from shared.stage import Outcome, PermanentError, Route, StageContext
+
+__all__ = ["repository_token", "routes"]
+
+
+def repository_token(request: JobRequest, settings: Settings) -> str | None:
+    """The token to fetch the repository with: the request's own, else the configured one."""
+    if request.sealed_token:
+        key = settings.token_encryption_key
+        if key is None:
+            raise PermanentError(
+                "TOKEN_ENCRYPTION_KEY is not set, so the request's token cannot be read"
+            )
+        try:
+            return unseal(request.sealed_token, key.get_secret_value())
+        except ValueError as exc:
+            raise PermanentError(str(exc)) from exc
+    return settings.github_token.get_secret_value() if settings.github_token else None
+
+
+async def handle_requested(event: JobRequested, ctx: StageContext) -> Outcome:
+    """Clone, analyse, and either hand off to the generator or reject the job."""
+    settings = ctx.settings
+    request = event.request
+    workdir = Path(settings.workspace_dir) / f"analyzer-{event.job_id}"
+    limits = CloneLimits(
+        timeout_s=settings.git_clone_timeout_s,
+        max_mb=settings.git_max_repo_mb,
+        max_files=settings.git_max_files,
+    )
+    try:
+        await ctx.log.info(f"analyzer: cloning {request.repo_url} (depth 1)")
+        sha = await clone_repository(
+            request.repo_url,
+            workdir,
+            token=repository_token(request, settings),
+            allowed_hosts=settings.allowed_git_hosts,
+            limits=limits,
+        )
+        await ctx.log.info(f"analyzer: cloned commit {sha[:12]}", commit=sha)
+        analysis = await asyncio.to_thread(
+            analyze_repository,
+            workdir,
+            description=request.description,
+            commit_sha=sha,
+            cloud_credentials=False,
+        )
+    finally:
+        await asyncio.to_thread(shutil.rmtree, workdir, True)
+    if request.target:
+        analysis.target = request.target
+        analysis.target_reasons.insert(0, f"the request asked for target '{request.target}'")
+    summary = {
+        "files": analysis.file_count,
+        "language": analysis.language,
+        "framework": analysis.framework,
+        "port": analysis.port.value if analysis.port else None,
+        "target": analysis.target,
+    }
+    if analysis.verdict != "http-service":
+        reasons = "; ".join(analysis.verdict_reasons) or "no HTTP server found"
+        return Outcome(
+            status="rejected",
+            stage="analyzer",
+            analysis=analysis.model_dump(mode="json"),
+            error=f"not an HTTP service: {reasons}",
+            message=f"analyzer: rejected, not an HTTP service: {reasons}",
+            fields=summary,
+        )
+    return Outcome(
+        status="generating",
+        stage="generator",
+        analysis=analysis.model_dump(mode="json"),
+        next_event=JobAnalyzed(job_id=event.job_id, request=request, analysis=analysis),
+        message=(
+            f"analyzer: {analysis.file_count} files; {analysis.framework or analysis.language} "
+            f"app in '{analysis.app_root}', target {analysis.target}"
+        ),
+        fields=summary,
+    )
+
+
+def routes(settings: Settings) -> list[Route]:
+    """The analyzer's routes."""
+    return [Route(JobRequested, handle_requested, working_status="analyzing")]

@@ -1,0 +1,227 @@
+"""The gateway: REST API over the job store; publishes job events through the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+from uuid import UUID, uuid4
+
+import asyncpg
+from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.gateway.schemas import JobAccepted, JobCreate, JobPage, JobRead, JobSummary
+from shared import db
+from shared.bus import Broker
+from shared.events import JobRequest, JobRequested
+from shared.metrics import JOBS_SUBMITTED
+from shared.outbox import OutboxRelay
+from shared.security import RepoUrlError, check_repo_url, resolve_and_check_host, seal
+from shared.settings import Settings
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies over a size limit with 413, before reading them whole."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._too_large(send)
+
+    async def _too_large(self, send: Send) -> None:
+        response = JSONResponse(
+            {"detail": f"request body is larger than {self.max_bytes} bytes (MAX_REQUEST_BYTES)"},
+            status_code=413,
+        )
+        await response({"type": "http"}, _no_receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def _field_error(field: str, message: str) -> HTTPException:
+    return HTTPException(
+        status_code=422,
+        detail=[{"loc": ["body", field], "msg": message, "type": "value_error"}],
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the gateway application (connections open in the lifespan)."""
+    settings = settings or Settings()
+    state: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await db.create_pool(settings.database_url, max_size=20)
+        broker = Broker(
+            settings.amqp_url.get_secret_value(), delivery_limit=settings.delivery_limit
+        )
+        await broker.connect()
+        relay = OutboxRelay(pool, broker, settings.database_url)
+        relay.start()
+        state.update(pool=pool, broker=broker, relay=relay)
+        try:
+            yield
+        finally:
+            await relay.stop()
+            await broker.close()
+            await pool.close()
+
+    app = FastAPI(
+        title="autodeploy",
+        version="0.1.0",
+        description=(
+            "Describe it, we deploy it. Post a Git repository and a plain-language description; "
+            "follow the job through analyzer, generator, provisioner and verifier."
+        ),
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+
+    def pool() -> asyncpg.Pool:
+        return state["pool"]
+
+    @app.exception_handler(asyncpg.PostgresConnectionError)
+    @app.exception_handler(asyncpg.InterfaceError)
+    @app.exception_handler(ConnectionError)
+    @app.exception_handler(OSError)
+    async def _db_down(request: Request, exc: Exception) -> JSONResponse:
+        logger.warning("database unavailable: %s", exc)
+        return JSONResponse(
+            {"detail": "the job store is unavailable; nothing was stored, try again"},
+            status_code=503,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI echoes the offending input by default; a token must never be echoed.
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.post("/request", status_code=202, response_model=JobAccepted, tags=["jobs"])
+    async def submit(body: JobCreate) -> JobAccepted:
+        """Accept a repository deployment; the job is queued for the analyzer."""
+        try:
+            host = check_repo_url(body.repo_url, settings.allowed_git_hosts)
+            await resolve_and_check_host(host, settings.allowed_git_hosts)
+        except RepoUrlError as exc:
+            raise _field_error("repo_url", str(exc)) from None
+        sealed = None
+        if body.github_token is not None:
+            key = settings.token_encryption_key
+            if key is None:
+                raise HTTPException(
+                    status_code=503,
+                    detail="this server cannot accept tokens: TOKEN_ENCRYPTION_KEY is not set",
+                )
+            sealed = seal(body.github_token.get_secret_value(), key.get_secret_value())
+        request = JobRequest(
+            repo_url=body.repo_url,
+            description=body.description,
+            target=body.target,
+            mode=body.mode,
+            sealed_token=sealed,
+        )
+        job_id = uuid4()
+        async with pool().acquire() as conn, conn.transaction():
+            await db.insert_job(conn, job_id=job_id, kind="repository", request=request.public())
+            await db.enqueue(conn, JobRequested(job_id=job_id, request=request))
+        state["relay"].wake()
+        JOBS_SUBMITTED.labels("repository").inc()
+        return JobAccepted(job_id=job_id, status="queued")
+
+    @app.get("/list", response_model=JobPage, tags=["jobs"])
+    async def list_jobs(
+        status: Annotated[str | None, Query(description="Only jobs with this status")] = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> JobPage:
+        """Jobs, newest first."""
+        rows, total = await db.list_jobs(pool(), status=status, limit=limit, offset=offset)
+        items = [
+            JobSummary(
+                **{k: v for k, v in r.items() if k != "request"},
+                repo_url=r["request"].get("repo_url"),
+            )
+            for r in rows
+        ]
+        next_offset = offset + len(items) if offset + len(items) < total else None
+        return JobPage(
+            items=items, total=total, limit=limit, offset=offset, next_offset=next_offset
+        )
+
+    @app.get("/job/{job_id}", response_model=JobRead, tags=["jobs"])
+    async def get_job(job_id: UUID) -> JobRead:
+        """A job: status, stage, timestamps, analysis, result, error and its log."""
+        job = await db.get_job(pool(), job_id=job_id)
+        if job is None:
+            raise HTTPException(status_code=404, detail=f"no job {job_id}")
+        logs = await db.get_logs(pool(), job_id=job_id)
+        return JobRead(**job, logs=logs)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz(response: Response) -> dict[str, Any]:
+        """PostgreSQL and RabbitMQ both answer."""
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.wait_for(pool().fetchval("SELECT 1"), timeout=2)
+            checks["postgres"] = "ok"
+        except Exception as exc:
+            checks["postgres"] = f"down: {type(exc).__name__}"
+        checks["rabbitmq"] = "ok" if state["broker"].is_connected else "down"
+        ready = all(v == "ok" for v in checks.values())
+        response.status_code = 200 if ready else 503
+        return {"status": "ready" if ready else "not ready", "checks": checks}
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,162 @@
+"""Provisioner handlers: apply the bundle to its target; tear deployments down."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from services.analyzer.clone import CloneLimits, clone_repository
+from services.analyzer.handlers import repository_token
+from services.provisioner.docker_local import DeployError, DockerLocal, job_labels
+from shared import db
+from shared.events import JobGenerated, JobProvisioned, JobTeardownRequested
+from shared.settings import Settings
+from shared.stage import Outcome, PermanentError, Route, StageContext
+
+__all__ = ["build_spec", "routes"]
+
+
+def build_spec(files: dict[str, str]) -> tuple[str, str]:
+    """The (context, dockerfile) of the app service in the generated compose file."""
+    compose = yaml.safe_load(files.get("compose.yaml", "") or "{}") or {}
+    for service in (compose.get("services") or {}).values():
+        build = service.get("build") if isinstance(service, dict) else None
+        if isinstance(build, str):
+            return build, "Dockerfile"
+        if isinstance(build, dict):
+            return str(build.get("context", ".")), str(build.get("dockerfile", "Dockerfile"))
+    return ".", "Dockerfile"
+
+
+async def handle_generated(event: JobGenerated, ctx: StageContext) -> Outcome:
+    """Deploy to the local Docker engine (cloud targets stop at the plan without credentials)."""
+    analysis = event.analysis
+    if analysis.target != "local":
+        reason = (
+            f"target {analysis.target} needs cloud credentials, and none are configured: "
+            "nothing was applied; the Terraform is in the job's artifacts"
+        )
+        return Outcome(
+            status="planned",
+            stage="provisioner",
+            result={"reason": reason},
+            message=f"provisioner: {reason}",
+        )
+
+    settings = ctx.settings
+    workdir = Path(settings.workspace_dir) / f"provisioner-{event.job_id}"
+    await ctx.log.info(
+        f"provisioner: fetching {event.request.repo_url} at {analysis.commit_sha[:12]}"
+    )
+    await clone_repository(
+        event.request.repo_url,
+        workdir,
+        token=repository_token(event.request, settings),
+        allowed_hosts=settings.allowed_git_hosts,
+        limits=CloneLimits(timeout_s=settings.git_clone_timeout_s, max_mb=settings.git_max_repo_mb),
+        commit=analysis.commit_sha or None,
+    )
+    try:
+        files = {
+            a["path"]: await db.get_artifact(ctx.pool, job_id=event.job_id, path=a["path"]) or ""
+            for a in await db.list_artifacts(ctx.pool, job_id=event.job_id)
+        }
+        for rel, content in files.items():
+            target = (workdir / rel).resolve()
+            if not target.is_relative_to(workdir.resolve()):
+                raise PermanentError(f"bundle path {rel!r} escapes the workspace")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content)
+        deployment = await _deploy_local(event, ctx, workdir, files)
+    finally:
+        await asyncio.to_thread(shutil.rmtree, workdir, True)
+    return Outcome(
+        status="verifying",
+        stage="verifier",
+        result={"deployment": deployment},
+        next_event=JobProvisioned(
+            job_id=event.job_id,
+            request=event.request,
+            analysis=analysis,
+            deployment=deployment,
+            attempt=event.attempt,
+        ),
+        message=f"provisioner: running at {deployment['url']}",
+        fields={"container": deployment["container_id"][:12], "image": deployment["image"]},
+    )
+
+
+async def _deploy_local(
+    event: JobGenerated, ctx: StageContext, workdir: Path, files: dict[str, str]
+) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    engine = DockerLocal()
+    labels = job_labels(event.job_id)
+    context, dockerfile = build_spec(files)
+    tag = f"autodeploy/{event.job_id}:latest"
+    port = event.analysis.port.value if event.analysis.port else 8080
+
+    def on_log(line: str) -> None:
+        asyncio.run_coroutine_threadsafe(ctx.log.info(line, source="docker build"), loop)
+
+    env = {"PORT": str(port), **event.analysis.description.env}
+    try:
+        await ctx.log.info(f"provisioner: building image {tag}")
+        image_id = await asyncio.to_thread(
+            engine.build,
+            workdir / context,
+            tag=tag,
+            dockerfile=dockerfile,
+            labels=labels,
+            on_log=on_log,
+        )
+        app = await asyncio.to_thread(
+            engine.run,
+            tag,
+            name=f"autodeploy-{event.job_id}",
+            container_port=port,
+            env=env,
+            labels=labels,
+        )
+    except DeployError as exc:
+        raise PermanentError(str(exc)) from exc
+    return {"target": "local", "image": tag, "image_id": image_id, **asdict(app)}
+
+
+async def handle_teardown(event: JobTeardownRequested, ctx: StageContext) -> Outcome:
+    """Remove every container, network and image of the job (idempotent)."""
+    try:
+        report = await asyncio.to_thread(DockerLocal().teardown, job_labels(event.job_id))
+    except DeployError as exc:
+        raise PermanentError(str(exc)) from exc
+    if not report.complete:
+        raise RuntimeError(f"teardown left things behind: {'; '.join(report.errors)}")
+    removed = asdict(report)
+    return Outcome(
+        status="destroyed",
+        stage="provisioner",
+        result={"teardown": removed},
+        message=(
+            "provisioner: removed "
+            f"{len(report.containers)} containers, {len(report.networks)} networks, "
+            f"{len(report.images)} images"
+        ),
+    )
+
+
+def routes(settings: Settings) -> list[Route]:
+    """The provisioner's routes."""
+    return [
+        Route(JobGenerated, handle_generated, working_status="provisioning"),
+        Route(
+            JobTeardownRequested,
+            handle_teardown,
+            working_status="destroying",
+            runs_on_ended_jobs=True,
+        ),
+    ]

@@ -1,0 +1,172 @@
+"""Verifier handlers: prove the deployment answers; mark dead-lettered jobs failed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from dataclasses import asdict
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from aio_pika.abc import AbstractIncomingMessage
+
+from services.provisioner.docker_local import DeployError, DockerLocal
+from services.verifier.health import HealthReport, check_health
+from shared import db
+from shared.bus import Broker
+from shared.events import JobCompleted, JobFailed, JobProvisioned
+from shared.logs import JobLog
+from shared.outbox import OutboxRelay
+from shared.settings import Settings
+from shared.stage import Outcome, PermanentError, Route, StageContext
+from shared.topology import DEAD_LETTER_BOOKKEEPING_QUEUE
+
+__all__ = ["diagnose", "on_start", "routes"]
+
+logger = logging.getLogger(__name__)
+
+
+_MISSING_ENV = re.compile(
+    r"KeyError: '([A-Z][A-Z0-9_]*)'|([A-Z][A-Z0-9_]{2,}) (?:is not set|must be set|is required)"
+)
+
+
+_MISSING_ENV = re.compile(
+    r"KeyError: '([A-Z][A-Z0-9_]*)'"
+    r"|([A-Z][A-Z0-9_]{2,}) (?:is not set|must be set|is required)"
+)
+
+
+def diagnose(logs: str, report: HealthReport, *, exit_code: int | None) -> str:
+    """Name the likely cause of a failed health check from the container's logs."""
+    missing = _MISSING_ENV.search(logs)
+    if missing:
+        name = missing.group(1) or missing.group(2)
+        return f"the app crashed at start because the environment variable {name} is not set"
+    if re.search(r"127\.0\.0\.1|localhost", logs) and exit_code is None:
+        return "the app listens on 127.0.0.1 inside its container, so nothing outside can reach it"
+    if exit_code is not None:
+        return f"the app exited with code {exit_code} before answering"
+    last = report.last
+    if last is not None and last.status is not None:
+        return f"the app answers, but with HTTP {last.status} on the health path"
+    return "nothing answered on the app port (wrong port, or the app never started listening)"
+
+
+async def handle_provisioned(event: JobProvisioned, ctx: StageContext) -> Outcome:
+    """Health-check the deployed URL; fail with the container's logs and a likely cause."""
+    deployment = event.deployment
+    url = str(deployment["url"]).rstrip("/") + (
+        event.analysis.description.health_path or event.analysis.health_path or "/"
+    )
+    engine = DockerLocal()
+    container_id = str(deployment.get("container_id", ""))
+
+    async def still_running() -> str | None:
+        if not container_id:
+            return None
+        try:
+            state = await asyncio.to_thread(engine.state, container_id)
+        except DeployError:
+            return None
+        return None if state.running else f"container {state.status} (exit code {state.exit_code})"
+
+    await ctx.log.info(f"verifier: checking {url}")
+    report = await check_health(
+        url, deadline_s=ctx.settings.verify_timeout_s, still_running=still_running
+    )
+    evidence: dict[str, Any] = {
+        "url": url,
+        "attempts": [asdict(a) for a in report.attempts[-20:]],
+        "attempt_count": len(report.attempts),
+    }
+    if report.healthy:
+        assert report.last is not None
+        result = {
+            "url": deployment["url"],
+            "target": deployment.get("target"),
+            "commit": event.analysis.commit_sha,
+            "image": deployment.get("image"),
+            "health": evidence,
+        }
+        return Outcome(
+            status="completed",
+            stage="verifier",
+            result=result,
+            next_event=JobCompleted(job_id=event.job_id, result=result),
+            message=(
+                f"verifier: {url} answered HTTP {report.last.status} "
+                f"in {report.last.latency_ms:.0f} ms"
+            ),
+        )
+    logs = ""
+    exit_code = None
+    if container_id:
+        try:
+            logs = await asyncio.to_thread(engine.logs, container_id, 40)
+            state = await asyncio.to_thread(engine.state, container_id)
+            exit_code = state.exit_code if not state.running else None
+        except DeployError as exc:
+            logs = f"(container logs unavailable: {exc})"
+    cause = diagnose(logs, report, exit_code=exit_code)
+    await ctx.log.error("verifier: container log tail", logs=logs[-4000:], health=evidence)
+    raise PermanentError(
+        f"health check of {url} failed: {cause}. Last container log lines: {logs[-800:].strip()}"
+    )
+
+
+async def _on_dead_letter(
+    message: AbstractIncomingMessage, pool: asyncpg.Pool, relay: OutboxRelay
+) -> None:
+    """Mark the job of a dead-lettered message failed, unless it already ended."""
+    try:
+        job_id = UUID(json.loads(message.body)["job_id"])
+    except (ValueError, KeyError, TypeError):
+        logger.error(
+            "dead-lettered message %s has no job id; kept in the dead-letter queue",
+            message.message_id,
+        )
+        await message.ack()
+        return
+    deaths = (message.headers or {}).get("x-death")
+    first = deaths[0] if isinstance(deaths, list) and deaths else None
+    queue = str(first.get("queue", "?")) if isinstance(first, dict) else "?"
+    stage = queue.rsplit(".", 1)[-1]
+    reason = (
+        f"the {stage} stage gave up on this job: its message was dead-lettered from {queue} "
+        "after repeated deliveries (the stage process stopped while handling it each time)"
+    )
+    async with pool.acquire() as conn, conn.transaction():
+        changed = await db.set_job(
+            conn,
+            job_id=job_id,
+            status="failed",
+            stage=stage,
+            error=reason,
+            finished=True,
+            only_if_active=True,
+        )
+        if changed:
+            await db.enqueue(conn, JobFailed(job_id=job_id, stage=stage, reason=reason))
+            await JobLog(conn, job_id=job_id, service="verifier").error(f"verifier: {reason}")
+    await message.ack()
+    relay.wake()
+
+
+async def on_start(
+    settings: Settings, pool: asyncpg.Pool, broker: Broker, relay: OutboxRelay
+) -> None:
+    """Also consume the dead-letter bookkeeping queue."""
+
+    async def callback(message: AbstractIncomingMessage) -> None:
+        await _on_dead_letter(message, pool, relay)
+
+    await broker.consume_queue(DEAD_LETTER_BOOKKEEPING_QUEUE, callback, prefetch=8)
+
+
+def routes(settings: Settings) -> list[Route]:
+    """The verifier's routes."""
+    return [Route(JobProvisioned, handle_provisioned, working_status="verifying")]

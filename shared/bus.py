@@ -1,0 +1,146 @@
+"""RabbitMQ connection, publishing (confirms, persistent) and consuming (explicit prefetch)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractIncomingMessage,
+    AbstractRobustChannel,
+    AbstractRobustConnection,
+)
+
+from shared.events import EVENT_SCHEMA_VERSION
+from shared.topology import Exchanges, declare_topology, stage_queue
+
+__all__ = ["ATTEMPT_HEADER", "Broker", "delivery_count"]
+
+logger = logging.getLogger(__name__)
+
+# How many times the stage already tried this event (set when a retry is scheduled).
+ATTEMPT_HEADER = "x-autodeploy-attempt"
+
+
+def delivery_count(message: AbstractIncomingMessage) -> int:
+    """How many times the broker delivered this message before (quorum queues count)."""
+    value = (message.headers or {}).get("x-delivery-count", 0)
+    return int(value) if isinstance(value, int | str) and str(value).isdigit() else 0
+
+
+class Broker:
+    """One robust connection: a confirming channel to publish on, one per consumer."""
+
+    def __init__(self, url: str, *, delivery_limit: int) -> None:
+        self._url = url
+        self._delivery_limit = delivery_limit
+        self._connection: AbstractRobustConnection | None = None
+        self._channel: AbstractRobustChannel | None = None
+        self._exchanges: Exchanges | None = None
+
+    async def connect(self) -> None:
+        """Connect (retrying in the background on loss) and declare the topology."""
+        self._connection = await aio_pika.connect_robust(self._url)
+        self._channel = await self._connection.channel(publisher_confirms=True)
+        assert self._channel is not None
+        self._exchanges = await declare_topology(self._channel, delivery_limit=self._delivery_limit)
+
+    async def close(self) -> None:
+        """Close the connection (pending confirms are awaited by their publishers)."""
+        if self._connection is not None:
+            await self._connection.close()
+
+    @property
+    def is_connected(self) -> bool:
+        """True while the connection is open."""
+        return self._connection is not None and not self._connection.is_closed
+
+    @property
+    def channel(self) -> AbstractRobustChannel:
+        """The publishing channel."""
+        assert self._channel is not None, "Broker.connect() first"
+        return self._channel
+
+    async def publish(
+        self,
+        *,
+        routing_key: str,
+        payload: Mapping[str, Any],
+        event_id: UUID | str,
+        headers: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Publish one event to the events exchange; returns once the broker confirmed it."""
+        assert self._exchanges is not None, "Broker.connect() first"
+        await self._exchanges.events.publish(
+            _message(routing_key, payload, event_id, headers), routing_key=routing_key
+        )
+
+    async def publish_retry(
+        self, message: AbstractIncomingMessage, *, queue: str, attempt: int, delay_s: float
+    ) -> None:
+        """Put a copy of a message in a retry queue; it returns to its stage after the delay."""
+        headers = dict(message.headers or {})
+        headers.pop("x-delivery-count", None)
+        headers.pop("x-death", None)
+        headers[ATTEMPT_HEADER] = attempt
+        retry = aio_pika.Message(
+            message.body,
+            headers=headers,
+            content_type=message.content_type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=message.message_id,
+            type=message.type,
+            timestamp=message.timestamp,
+            expiration=max(delay_s, 0.001),
+        )
+        await self.channel.default_exchange.publish(retry, routing_key=queue)
+
+    async def consume(
+        self,
+        stage: str,
+        callback: Callable[[AbstractIncomingMessage], Awaitable[None]],
+        *,
+        prefetch: int,
+    ) -> None:
+        """Consume a stage's queue with at most ``prefetch`` unacknowledged messages."""
+        assert self._connection is not None, "Broker.connect() first"
+        channel = await self._connection.channel(publisher_confirms=False)
+        await channel.set_qos(prefetch_count=prefetch)
+        queue = await channel.get_queue(stage_queue(stage).name, ensure=True)
+        await queue.consume(callback, no_ack=False)
+
+    async def consume_queue(
+        self,
+        queue_name: str,
+        callback: Callable[[AbstractIncomingMessage], Awaitable[None]],
+        *,
+        prefetch: int,
+    ) -> None:
+        """Consume any declared queue by name (dead-letter bookkeeping)."""
+        assert self._connection is not None, "Broker.connect() first"
+        channel = await self._connection.channel(publisher_confirms=False)
+        await channel.set_qos(prefetch_count=prefetch)
+        queue = await channel.get_queue(queue_name, ensure=True)
+        await queue.consume(callback, no_ack=False)
+
+
+def _message(
+    routing_key: str,
+    payload: Mapping[str, Any],
+    event_id: UUID | str,
+    headers: Mapping[str, Any] | None,
+) -> aio_pika.Message:
+    return aio_pika.Message(
+        json.dumps(payload, separators=(",", ":")).encode(),
+        content_type="application/json",
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=str(event_id),
+        type=routing_key,
+        timestamp=datetime.now(UTC),
+        headers={"schema_version": EVENT_SCHEMA_VERSION, **(headers or {})},
+    )

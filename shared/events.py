@@ -1,0 +1,143 @@
+"""Typed job events: the only thing stages tell each other.
+
+Each event is named in the past tense after what happened and carries ``job_id``,
+``event_id`` (also the AMQP ``message_id``) and a schema version.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.analysis import Analysis, Target
+
+__all__ = [
+    "EVENT_SCHEMA_VERSION",
+    "Event",
+    "JobAnalyzed",
+    "JobCompleted",
+    "JobFailed",
+    "JobGenerated",
+    "JobProvisioned",
+    "JobRequest",
+    "JobRequested",
+    "JobTeardownRequested",
+    "Mode",
+    "event_class",
+]
+
+EVENT_SCHEMA_VERSION = 1
+
+Mode = Literal["deploy", "plan"]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class JobRequest(BaseModel):
+    """What the user asked for, as it travels between stages (secrets only sealed)."""
+
+    repo_url: str
+    description: str
+    target: Target | None = None
+    mode: Mode = "deploy"
+    # The GitHub token, encrypted with TOKEN_ENCRYPTION_KEY; never stored in clear text.
+    sealed_token: str | None = None
+
+    def public(self) -> dict[str, Any]:
+        """The request as stored on the job and shown by the API: no secrets at all."""
+        return self.model_dump(exclude={"sealed_token"}) | {
+            "private": self.sealed_token is not None
+        }
+
+
+class Event(BaseModel):
+    """Base of every job event."""
+
+    model_config = ConfigDict(frozen=True)
+
+    routing_key: ClassVar[str]
+
+    schema_version: int = EVENT_SCHEMA_VERSION
+    event_id: UUID = Field(default_factory=uuid4)
+    job_id: UUID
+    occurred_at: datetime = Field(default_factory=_now)
+
+
+class JobRequested(Event):
+    """A repository deployment was accepted by the gateway."""
+
+    routing_key: ClassVar[str] = "job.requested"
+    request: JobRequest
+
+
+class JobAnalyzed(Event):
+    """The analyzer understood the repository and chose a target."""
+
+    routing_key: ClassVar[str] = "job.analyzed"
+    request: JobRequest
+    analysis: Analysis
+
+
+class JobGenerated(Event):
+    """The generator wrote and validated the bundle (stored as the job's artifacts)."""
+
+    routing_key: ClassVar[str] = "job.generated"
+    request: JobRequest
+    analysis: Analysis
+    artifact_paths: list[str]
+    attempt: int = 1
+
+
+class JobProvisioned(Event):
+    """The provisioner applied the bundle to the target."""
+
+    routing_key: ClassVar[str] = "job.provisioned"
+    request: JobRequest
+    analysis: Analysis
+    deployment: dict[str, Any]
+    attempt: int = 1
+
+
+class JobCompleted(Event):
+    """The verifier proved the deployment answers."""
+
+    routing_key: ClassVar[str] = "job.completed"
+    result: dict[str, Any]
+
+
+class JobFailed(Event):
+    """A stage gave up on the job."""
+
+    routing_key: ClassVar[str] = "job.failed"
+    stage: str
+    reason: str
+
+
+class JobTeardownRequested(Event):
+    """Someone asked for a job's deployment to be removed."""
+
+    routing_key: ClassVar[str] = "job.teardown"
+
+
+_BY_KEY: dict[str, type[Event]] = {
+    cls.routing_key: cls
+    for cls in (
+        JobRequested,
+        JobAnalyzed,
+        JobGenerated,
+        JobProvisioned,
+        JobCompleted,
+        JobFailed,
+        JobTeardownRequested,
+    )
+}
+
+
+def event_class(routing_key: str) -> type[Event]:
+    """The event model for a routing key; KeyError when unknown."""
+    return _BY_KEY[routing_key]

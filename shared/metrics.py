@@ -1,0 +1,53 @@
+"""Prometheus metrics shared by every service (one registry per process)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+__all__ = [
+    "DEAD_LETTERED",
+    "EVENTS_PUBLISHED",
+    "JOBS_SUBMITTED",
+    "JOB_OUTCOMES",
+    "OUTBOX_LAG",
+    "RETRIES",
+    "STAGE_DURATION",
+    "STAGE_IN_PROGRESS",
+    "serve_metrics",
+]
+
+JOBS_SUBMITTED = Counter(
+    "autodeploy_jobs_submitted_total", "Jobs accepted by the gateway", ["kind"]
+)
+JOB_OUTCOMES = Counter(
+    "autodeploy_job_outcomes_total",
+    "Jobs that ended, by final status and stage",
+    ["status", "stage"],
+)
+STAGE_DURATION = Histogram(
+    "autodeploy_stage_duration_seconds",
+    "Time a stage spent on one event",
+    ["stage", "outcome"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
+)
+STAGE_IN_PROGRESS = Gauge("autodeploy_stage_in_progress", "Events being handled now", ["stage"])
+RETRIES = Counter(
+    "autodeploy_stage_retries_total", "Transient failures scheduled for retry", ["stage"]
+)
+DEAD_LETTERED = Counter(
+    "autodeploy_dead_lettered_total", "Messages given up on and dead-lettered", ["stage"]
+)
+EVENTS_PUBLISHED = Counter(
+    "autodeploy_events_published_total", "Events relayed from the outbox", ["routing_key"]
+)
+OUTBOX_LAG = Histogram(
+    "autodeploy_outbox_lag_seconds",
+    "Time from an outbox row's commit to its confirmed publication",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+def serve_metrics(port: int) -> None:
+    """Serve /metrics on a port of its own (0 = off)."""
+    if port:
+        start_http_server(port)

@@ -1,0 +1,119 @@
+"""The outbox relay: publishes committed events, then deletes them.
+
+A stage writes its state change and its next event in one transaction (`db.enqueue`).
+The relay publishes what was committed, waits for the broker's confirm, and only then
+deletes the row, so an event is never lost; a crash between confirm and delete means it
+is published twice, which consumers absorb because they are idempotent on ``event_id``.
+Every process runs a relay; ``FOR UPDATE SKIP LOCKED`` keeps them off each other's rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+
+import asyncpg
+
+from shared.bus import Broker
+from shared.metrics import EVENTS_PUBLISHED, OUTBOX_LAG
+
+__all__ = ["OutboxRelay"]
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "autodeploy_outbox"
+
+
+class OutboxRelay:
+    """Publishes outbox rows as soon as they commit (LISTEN/NOTIFY), polling as a safety net."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        broker: Broker,
+        dsn: str,
+        *,
+        poll_interval: float = 1.0,
+        batch_size: int = 200,
+    ) -> None:
+        self._pool = pool
+        self._broker = broker
+        self._dsn = dsn
+        self._poll_interval = poll_interval
+        self._batch_size = batch_size
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        """Drain now (called by this process right after it committed an event)."""
+        self._wakeup.set()
+
+    def start(self) -> None:
+        """Run the relay in the background."""
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        """Stop the background relay."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        listener: asyncpg.Connection | None = None
+        while True:
+            try:
+                if listener is None or listener.is_closed():
+                    listener = await self._listen()
+                await self.drain()
+            except asyncio.CancelledError:
+                if listener is not None and not listener.is_closed():
+                    await listener.close()
+                raise
+            except Exception as exc:  # keep relaying through broker/database outages
+                logger.warning("outbox relay: %s; retrying", exc)
+                listener = None
+                await asyncio.sleep(self._poll_interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll_interval)
+            self._wakeup.clear()
+
+    async def _listen(self) -> asyncpg.Connection:
+        conn = await asyncpg.connect(self._dsn)
+        await conn.add_listener(CHANNEL, lambda *_: self._wakeup.set())
+        return conn
+
+    async def drain(self) -> int:
+        """Publish every committed outbox row; returns how many were published."""
+        published = 0
+        while True:
+            async with self._pool.acquire() as conn, conn.transaction():
+                rows = await conn.fetch(
+                    "SELECT id, event_id, routing_key, payload, created_at FROM outbox "
+                    "ORDER BY id FOR UPDATE SKIP LOCKED LIMIT $1",
+                    self._batch_size,
+                )
+                if not rows:
+                    return published
+                await asyncio.gather(
+                    *(
+                        self._broker.publish(
+                            routing_key=r["routing_key"],
+                            payload=r["payload"],
+                            event_id=r["event_id"],
+                        )
+                        for r in rows
+                    )
+                )
+                await conn.execute(
+                    "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
+                )
+            now = datetime.now(UTC)
+            for r in rows:
+                EVENTS_PUBLISHED.labels(r["routing_key"]).inc()
+                OUTBOX_LAG.observe((now - r["created_at"]).total_seconds())
+            published += len(rows)
+            if len(rows) < self._batch_size:
+                return published

@@ -1,0 +1,196 @@
+"""Secret redaction, token sealing and repository-URL vetting."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+import socket
+import threading
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+from cryptography.fernet import Fernet, InvalidToken
+
+__all__ = [
+    "REDACTED",
+    "RepoUrlError",
+    "check_repo_url",
+    "is_public_address",
+    "redact",
+    "redact_obj",
+    "register_secret",
+    "resolve_and_check_host",
+    "seal",
+    "unseal",
+]
+
+REDACTED = "***"
+
+_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
+
+# Shapes that are secrets wherever they appear, even when nobody registered the value.
+_PATTERNS = [
+    re.compile(r"(?<=://)[^/@\s:]+:[^/@\s]+(?=@)"),  # user:password@ in URLs
+    re.compile(r"(?<=://)[^/@\s:]{16,}(?=@)"),  # token@ in URLs
+    re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}"),
+    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"),
+    re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"),
+    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
+    re.compile(r"(?i)(authorization:\s*(?:basic|bearer|token)\s+)[^\s'\"]+"),
+    re.compile(r"(?i)((?:password|passwd|secret|token|api[_-]?key)\s*[=:]\s*)[^\s'\",;&]+"),
+]
+
+
+def register_secret(value: str | None) -> None:
+    """Make `redact` scrub this exact value from now on in this process."""
+    if value and len(value) >= 4:
+        with _secrets_lock:
+            _secrets.add(value)
+
+
+def redact(text: str) -> str:
+    """Replace secrets (registered values and well-known shapes) with ``***``."""
+    if not text:
+        return text
+    for value in sorted(_secrets, key=len, reverse=True):
+        if value in text:
+            text = text.replace(value, REDACTED)
+    for pattern in _PATTERNS:
+        if pattern.groups:
+            text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
+        else:
+            text = pattern.sub(REDACTED, text)
+    return text
+
+
+def redact_obj(value: object) -> object:
+    """Redact every string inside a JSON-like structure."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: redact_obj(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_obj(v) for v in value]
+    return value
+
+
+def seal(token: str, key: str) -> str:
+    """Encrypt a token so it can travel in events and the outbox without being readable."""
+    return Fernet(key.encode()).encrypt(token.encode()).decode()
+
+
+def unseal(sealed: str, key: str) -> str:
+    """Decrypt a sealed token; raises ValueError when the key does not match."""
+    try:
+        return Fernet(key.encode()).decrypt(sealed.encode()).decode()
+    except (InvalidToken, ValueError) as exc:
+        raise ValueError("the sealed token cannot be opened with TOKEN_ENCRYPTION_KEY") from exc
+
+
+class RepoUrlError(ValueError):
+    """A repository URL that autodeploy refuses to fetch."""
+
+
+_HOST_RE = re.compile(r"^[a-z0-9.-]+$|^\[[0-9a-f:.]+\]$")
+
+
+def check_repo_url(url: str, allowed_hosts: Iterable[str] = (), *, shape_only: bool = False) -> str:
+    """Vet a repository URL; return its host. Raises RepoUrlError with the reason.
+
+    ``shape_only`` skips the checks that depend on the allow-list (plain http, literal
+    non-public addresses).
+    """
+    allowed = {h.lower() for h in allowed_hosts}
+    if not url or not url.strip():
+        raise RepoUrlError("repo_url is empty")
+    if url.startswith("-"):
+        raise RepoUrlError("repo_url must not start with '-' (it would be read as a git option)")
+    if "::" in url.split("/", 1)[0]:
+        raise RepoUrlError("repo_url uses a git remote helper ('ext::', 'fd::'…); use https://")
+    if url != url.strip() or any(c.isspace() or ord(c) < 32 for c in url):
+        raise RepoUrlError("repo_url must not contain whitespace or control characters")
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("https", "http"):
+        shown = f"'{scheme}://'" if scheme else "no scheme"
+        raise RepoUrlError(f"repo_url has {shown}; only https:// repository URLs are accepted")
+    if parts.username is not None or parts.password is not None:
+        raise RepoUrlError(
+            "repo_url must not embed credentials; send a token in the github_token field"
+        )
+    host = (parts.hostname or "").lower()
+    if not host:
+        raise RepoUrlError("repo_url has no host")
+    if not _HOST_RE.match(host) and not _HOST_RE.match(f"[{host}]"):
+        raise RepoUrlError(f"repo_url host {host!r} is not a valid host name")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise RepoUrlError("repo_url has an invalid port") from exc
+    host_port = f"{host}:{port}" if port else host
+    is_allowed = shape_only or host in allowed or host_port in allowed
+    if scheme == "http" and not is_allowed:
+        raise RepoUrlError(
+            "repo_url uses plain http://; use https:// (plain http is only accepted for hosts "
+            "listed in GIT_ALLOWED_HOSTS)"
+        )
+    if not parts.path.strip("/"):
+        raise RepoUrlError("repo_url has no repository path (expected https://host/owner/repo)")
+    literal = _literal_address(host)
+    if literal is not None and not is_allowed and not is_public_address(literal):
+        raise RepoUrlError(
+            f"repo_url points at a non-public address ({literal}); "
+            "add the host to GIT_ALLOWED_HOSTS if this is your own Git server"
+        )
+    return host
+
+
+def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """Parse IP literals, including the decimal/hex/octal IPv4 forms resolvers accept."""
+    bare = host.strip("[]")
+    try:
+        return ipaddress.ip_address(bare)
+    except ValueError:
+        pass
+    # inet_aton accepts 2130706433, 0x7f000001, 0177.0.0.1 and 127.1: all loopback.
+    if re.fullmatch(r"[0-9a-fx.]+", bare) and not re.search(r"[g-wyz]", bare):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(bare))
+        except OSError:
+            return None
+    return None
+
+
+def is_public_address(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """True for globally routable unicast addresses."""
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return bool(addr.is_global) and not addr.is_multicast
+
+
+async def resolve_and_check_host(
+    host: str, allowed_hosts: Iterable[str] = (), *, within_s: float = 3.0
+) -> None:
+    """Refuse a host name that resolves to a non-public address (unless allow-listed)."""
+    if host.lower() in {h.lower().split(":")[0] for h in allowed_hosts}:
+        return
+    if _literal_address(host) is not None:
+        return  # already vetted by check_repo_url
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await asyncio.wait_for(
+            loop.getaddrinfo(host, 443, type=socket.SOCK_STREAM), timeout=within_s
+        )
+    except (TimeoutError, OSError):
+        # Unresolvable here says nothing about safety; the analyzer resolves again at
+        # clone time and fails the job with a clear reason if the host does not exist.
+        return
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not is_public_address(address):
+            raise RepoUrlError(
+                f"repo_url host {host!r} resolves to a non-public address ({address}); "
+                "add it to GIT_ALLOWED_HOSTS if this is your own Git server"
+            )

@@ -1,0 +1,77 @@
+"""Process scaffolding for a stage service: settings, pool, broker, relay, lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+
+from shared import db
+from shared.bus import Broker
+from shared.logs import configure_logging
+from shared.metrics import serve_metrics
+from shared.outbox import OutboxRelay
+from shared.security import register_secret
+from shared.settings import Settings
+from shared.stage import Route, StageRunner
+
+__all__ = ["register_settings_secrets", "run_stage_service"]
+
+logger = logging.getLogger(__name__)
+
+
+def register_settings_secrets(settings: Settings) -> None:
+    """Make every configured secret redactable in this process's logs."""
+    for value in (settings.github_token, settings.token_encryption_key, settings.amqp_url):
+        if value is not None:
+            register_secret(value.get_secret_value())
+    # The password part of the broker URL, if any.
+    amqp = settings.amqp_url.get_secret_value()
+    if "@" in amqp and ":" in amqp.split("@")[0].split("//")[-1]:
+        register_secret(amqp.split("@")[0].split("//")[-1].split(":", 1)[1])
+
+
+OnStart = Callable[[Settings, asyncpg.Pool, Broker, OutboxRelay], Awaitable[None]]
+
+
+def run_stage_service(
+    stage: str, routes: Callable[[Settings], list[Route]], *, on_start: OnStart | None = None
+) -> None:
+    """Entry point of `python -m services.<stage>`: run until SIGTERM/SIGINT."""
+    settings = Settings()
+    configure_logging(stage, settings.log_level)
+    register_settings_secrets(settings)
+    asyncio.run(_serve(stage, routes(settings), settings, on_start))
+
+
+async def _serve(
+    stage: str, routes: list[Route], settings: Settings, on_start: OnStart | None
+) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    pool = await db.create_pool(settings.database_url)
+    broker = Broker(settings.amqp_url.get_secret_value(), delivery_limit=settings.delivery_limit)
+    await broker.connect()
+    relay = OutboxRelay(pool, broker, settings.database_url)
+    relay.start()
+    runner = StageRunner(stage, routes, settings=settings, pool=pool, broker=broker, relay=relay)
+    serve_metrics(settings.metrics_port)
+    await runner.start()
+    if on_start is not None:
+        await on_start(settings, pool, broker, relay)
+    logger.info(
+        "%s consuming with prefetch %d", stage, settings.concurrency(stage), extra={"ready": True}
+    )
+    await stop.wait()
+    logger.info("%s stopping", stage)
+    await broker.close()
+    await relay.stop()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(pool.close(), timeout=5)

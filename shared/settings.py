@@ -1,0 +1,70 @@
+"""Settings, read once per process from the environment (and `.env`)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Every setting of every service. Built once at start-up and passed down."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/autodeploy"
+    amqp_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
+
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8000
+    gateway_workers: int = Field(default=1, ge=1, le=64)
+    max_request_bytes: int = 1_048_576
+
+    analyzer_concurrency: int = Field(default=2, ge=1, le=256)
+    generator_concurrency: int = Field(default=4, ge=1, le=256)
+    provisioner_concurrency: int = Field(default=2, ge=1, le=256)
+    verifier_concurrency: int = Field(default=4, ge=1, le=256)
+
+    # Transient failures are retried this many times (with exponential backoff starting at
+    # retry_base_delay_ms) before the job fails and its message is dead-lettered.
+    max_retries: int = Field(default=3, ge=0, le=20)
+    retry_base_delay_ms: int = Field(default=1000, ge=10)
+    # Broker-side cap on deliveries of one message: protects against a message that kills
+    # the consumer process itself (which no in-process retry counter can see).
+    delivery_limit: int = Field(default=6, ge=1)
+
+    metrics_port: int = 0
+    log_level: str = "INFO"
+
+    workspace_dir: str = "/tmp/autodeploy-work"  # noqa: S108 - overridable; per-job subdirs
+    git_allowed_hosts: str = ""
+    git_clone_timeout_s: float = 120.0
+    git_max_repo_mb: int = 500
+    git_max_files: int = 200_000
+    github_token: SecretStr | None = None
+    # Fernet key used to carry a request's GitHub token between stages without ever
+    # storing it in clear text; generate one with `make secret-key`.
+    token_encryption_key: SecretStr | None = None
+
+    # Official base image → replacement (JSON object, or the path of a JSON file), for
+    # registry mirrors and air-gapped machines: e.g. deploy/base-images/overrides.json.
+    base_image_overrides: str = ""
+    # How long the verifier keeps trying the deployed URL before it calls the deploy failed.
+    verify_timeout_s: float = 60.0
+
+    @field_validator("log_level")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+    @cached_property
+    def allowed_git_hosts(self) -> frozenset[str]:
+        """Hosts that may be cloned from even when they are private or loopback."""
+        return frozenset(h.strip().lower() for h in self.git_allowed_hosts.split(",") if h.strip())
+
+    def concurrency(self, stage: str) -> int:
+        """The prefetch count (jobs in flight) of a stage service."""
+        return int(getattr(self, f"{stage}_concurrency"))

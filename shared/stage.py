@@ -1,0 +1,324 @@
+"""The stage runner: consume an event, do the stage's work, commit, hand off, then ack.
+
+Every stage service is this runner plus its handlers. The order is what makes the
+pipeline trustworthy:
+
+1. parse the typed event (malformed → dead-letter, the job is told if it can be found);
+2. skip it if this stage already committed work for its ``event_id`` (redelivery);
+3. run the handler (the stage's logic; it may log to the job as it goes);
+4. in ONE transaction: mark the event processed, update the job, store artifacts and
+   write the next event to the outbox;
+5. ack the message, and wake the outbox relay.
+
+A crash anywhere before 4 commits leaves the message unacked: the broker redelivers it
+and the work is redone. A crash between 4 and 5 is absorbed by step 2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from aio_pika.abc import AbstractIncomingMessage
+from pydantic import ValidationError
+
+from shared import db
+from shared.bus import ATTEMPT_HEADER, Broker, delivery_count
+from shared.events import Event, JobFailed, event_class
+from shared.logs import JobLog
+from shared.metrics import (
+    DEAD_LETTERED,
+    JOB_OUTCOMES,
+    RETRIES,
+    STAGE_DURATION,
+    STAGE_IN_PROGRESS,
+)
+from shared.outbox import OutboxRelay
+from shared.settings import Settings
+from shared.topology import retry_queue_name
+
+__all__ = [
+    "Outcome",
+    "PermanentError",
+    "Route",
+    "StageContext",
+    "StageRunner",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class PermanentError(Exception):
+    """A failure that retrying cannot fix (repository not found, invalid input…).
+
+    The message is shown to the user as the job's error: say what is wrong and what to do.
+    """
+
+
+@dataclass
+class Outcome:
+    """What a handler decided; the runner commits it atomically with the next event."""
+
+    status: str
+    stage: str | None = None
+    next_event: Event | None = None
+    analysis: Mapping[str, Any] | None = None
+    result: Mapping[str, Any] | None = None
+    error: str | None = None
+    artifacts: Mapping[str, str] | None = None
+    artifact_attempt: int = 1
+    message: str = ""
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        """Does this outcome end the job?"""
+        return self.status in db.TERMINAL_STATUSES
+
+
+@dataclass
+class StageContext:
+    """What a handler gets besides its event."""
+
+    settings: Settings
+    pool: asyncpg.Pool
+    log: JobLog
+    job: dict[str, Any]
+    attempt: int
+    delivery: int
+
+
+Handler = Callable[[Any, StageContext], Awaitable[Outcome]]
+
+
+@dataclass(frozen=True)
+class Route:
+    """A handler for one event type, and the job status while it runs."""
+
+    event: type[Event]
+    handler: Handler
+    working_status: str
+    # Teardown must run even on a job that already ended.
+    runs_on_ended_jobs: bool = False
+
+
+class StageRunner:
+    """Consumes one stage's queue and runs its routes."""
+
+    def __init__(
+        self,
+        stage: str,
+        routes: list[Route],
+        *,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        broker: Broker,
+        relay: OutboxRelay,
+    ) -> None:
+        self.stage = stage
+        self.routes = {r.event.routing_key: r for r in routes}
+        self.settings = settings
+        self.pool = pool
+        self.broker = broker
+        self.relay = relay
+
+    async def start(self) -> None:
+        """Start consuming with prefetch = the stage's concurrency setting."""
+        await self.broker.consume(
+            self.stage, self.on_message, prefetch=self.settings.concurrency(self.stage)
+        )
+
+    async def on_message(self, message: AbstractIncomingMessage) -> None:
+        """Handle one delivery (aio-pika runs these concurrently up to the prefetch)."""
+        try:
+            await self._handle(message)
+        except Exception:
+            # The database or broker went away mid-way: leave the message unacked so it
+            # is redelivered once they are back (the channel closing returns it).
+            logger.exception(
+                "stage %s: could not finish handling %s", self.stage, message.message_id
+            )
+            await asyncio.sleep(1)
+            if not message.processed:
+                await message.nack(requeue=True)
+
+    async def _handle(self, message: AbstractIncomingMessage) -> None:
+        route = self.routes.get(message.type or "")
+        event = self._parse(message, route)
+        if route is None or event is None:
+            DEAD_LETTERED.labels(self.stage).inc()
+            await message.reject(requeue=False)
+            return
+
+        consumer = self.stage
+        if await db.already_processed(self.pool, event_id=event.event_id, consumer=consumer):
+            logger.info(
+                "stage %s: %s already handled; acking duplicate", self.stage, event.event_id
+            )
+            await message.ack()
+            return
+        job = await db.get_job(self.pool, job_id=event.job_id)
+        if job is None:
+            logger.error(
+                "stage %s: event %s names unknown job %s", self.stage, event.event_id, event.job_id
+            )
+            DEAD_LETTERED.labels(self.stage).inc()
+            await message.reject(requeue=False)
+            return
+        log = JobLog(self.pool, job_id=event.job_id, service=self.stage, event_id=event.event_id)
+        if job["status"] in db.TERMINAL_STATUSES and not route.runs_on_ended_jobs:
+            await log.info(f"{self.stage}: job already {job['status']}; nothing to do")
+            await message.ack()
+            return
+
+        delivery = delivery_count(message) + 1
+        raw_attempt = (message.headers or {}).get(ATTEMPT_HEADER, 1)
+        attempt = raw_attempt if isinstance(raw_attempt, int) and raw_attempt > 0 else 1
+        run_id = await db.start_stage_run(
+            self.pool,
+            job_id=event.job_id,
+            stage=self.stage,
+            event_id=event.event_id,
+            delivery=delivery,
+        )
+        await db.set_job(
+            self.pool,
+            job_id=event.job_id,
+            status=route.working_status,
+            stage=self.stage,
+            only_if_active=not route.runs_on_ended_jobs,
+        )
+        if delivery > 1:
+            await log.warning(
+                f"{self.stage}: redelivered (delivery {delivery}); an earlier attempt was "
+                "interrupted before it committed, so the stage runs again"
+            )
+        ctx = StageContext(
+            settings=self.settings,
+            pool=self.pool,
+            log=log,
+            job=job,
+            attempt=attempt,
+            delivery=delivery,
+        )
+        STAGE_IN_PROGRESS.labels(self.stage).inc()
+        started = time.monotonic()
+        try:
+            outcome = await route.handler(event, ctx)
+        except PermanentError as exc:
+            outcome = self._failure(str(exc))
+        except Exception as exc:
+            await self._retry_or_give_up(message, event, ctx, run_id, exc, started)
+            return
+        finally:
+            STAGE_IN_PROGRESS.labels(self.stage).dec()
+
+        committed = await self._commit(event, outcome, run_id, attempt)
+        STAGE_DURATION.labels(self.stage, outcome.status).observe(time.monotonic() - started)
+        await message.ack()
+        if committed:
+            self.relay.wake()
+
+    def _parse(self, message: AbstractIncomingMessage, route: Route | None) -> Event | None:
+        try:
+            cls = route.event if route else event_class(message.type or "")
+            return cls.model_validate_json(message.body)
+        except (KeyError, ValidationError, ValueError) as exc:
+            logger.error(
+                "stage %s: dead-lettering malformed message %s (type %r): %s",
+                self.stage,
+                message.message_id,
+                message.type,
+                str(exc)[:500],
+            )
+            return None
+
+    def _failure(self, reason: str) -> Outcome:
+        return Outcome(
+            status="failed",
+            stage=self.stage,
+            error=reason,
+            message=f"{self.stage} failed: {reason}",
+        )
+
+    async def _commit(self, event: Event, outcome: Outcome, run_id: int, attempt: int) -> bool:
+        """Write the outcome, the next event and the processed mark in one transaction."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await db.mark_processed(conn, event_id=event.event_id, consumer=self.stage):
+                # A duplicate delivery committed first; this attempt's work is discarded.
+                return False
+            await self._write_outcome(conn, event, outcome, attempt)
+            await db.finish_stage_run(conn, run_id=run_id, outcome=outcome.status)
+        return True
+
+    async def _write_outcome(
+        self, conn: asyncpg.Connection, event: Event, outcome: Outcome, attempt: int
+    ) -> None:
+        columns: dict[str, Any] = {"status": outcome.status, "stage": outcome.stage or self.stage}
+        if outcome.analysis is not None:
+            columns["analysis"] = dict(outcome.analysis)
+        if outcome.error is not None:
+            columns["error"] = outcome.error
+        await db.set_job(
+            conn,
+            job_id=event.job_id,
+            finished=outcome.finished,
+            merge_result=outcome.result,
+            **columns,
+        )
+        if outcome.artifacts:
+            await db.add_artifacts(
+                conn, job_id=event.job_id, files=outcome.artifacts, attempt=outcome.artifact_attempt
+            )
+        if outcome.next_event is not None:
+            await db.enqueue(conn, outcome.next_event)
+        if outcome.status == "failed":
+            await db.enqueue(
+                conn,
+                JobFailed(job_id=event.job_id, stage=self.stage, reason=outcome.error or "failed"),
+            )
+        if outcome.finished:
+            JOB_OUTCOMES.labels(outcome.status, self.stage).inc()
+        level = "error" if outcome.status == "failed" else "info"
+        log = JobLog(conn, job_id=event.job_id, service=self.stage, event_id=event.event_id)
+        await log.log(level, outcome.message or f"{self.stage}: done", **outcome.fields)
+
+    async def _retry_or_give_up(
+        self,
+        message: AbstractIncomingMessage,
+        event: Event,
+        ctx: StageContext,
+        run_id: int,
+        exc: Exception,
+        started: float,
+    ) -> None:
+        reason = f"{type(exc).__name__}: {exc}"
+        if ctx.attempt <= self.settings.max_retries:
+            delay = self.settings.retry_base_delay_ms / 1000 * 2 ** (ctx.attempt - 1)
+            await ctx.log.warning(
+                f"{self.stage}: attempt {ctx.attempt} failed ({reason}); retrying in {delay:g}s",
+                attempt=ctx.attempt,
+            )
+            await self.broker.publish_retry(
+                message, queue=retry_queue_name(self.stage), attempt=ctx.attempt + 1, delay_s=delay
+            )
+            await db.finish_stage_run(self.pool, run_id=run_id, outcome="retry")
+            RETRIES.labels(self.stage).inc()
+            STAGE_DURATION.labels(self.stage, "retry").observe(time.monotonic() - started)
+            await message.ack()
+            return
+        final = f"gave up after {ctx.attempt} attempts; last error: {reason}"
+        outcome = self._failure(final)
+        async with self.pool.acquire() as conn, conn.transaction():
+            # Not marked processed: an operator may replay it from the dead-letter queue.
+            await self._write_outcome(conn, event, outcome, ctx.attempt)
+            await db.finish_stage_run(conn, run_id=run_id, outcome="failed")
+        DEAD_LETTERED.labels(self.stage).inc()
+        STAGE_DURATION.labels(self.stage, "failed").observe(time.monotonic() - started)
+        await message.reject(requeue=False)
+        self.relay.wake()

@@ -1,0 +1,221 @@
+"""A real Git smart-HTTP server for tests: `git http-backend` behind a tiny CGI host.
+
+Repositories are bare repos under a root folder. A repository can require a token
+(HTTP Basic with the token as password, or Bearer) and can be slowed down, which is how
+tests hold a job inside the analyzer for a while without any test hook in the product.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+__all__ = ["GitServer", "commit_files"]
+
+
+def _git(*args: str, cwd: Path | None = None) -> str:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "fixture",
+        "GIT_AUTHOR_EMAIL": "fixture@example.test",
+        "GIT_COMMITTER_NAME": "fixture",
+        "GIT_COMMITTER_EMAIL": "fixture@example.test",
+        "GIT_CONFIG_GLOBAL": "/dev/null",
+    }
+    return subprocess.run(
+        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def commit_files(work: Path, files: dict[str, str | bytes], message: str = "fixture") -> str:
+    """Write files into a work tree (creating the repo if needed), commit, return the SHA."""
+    if not (work / ".git").exists():
+        work.mkdir(parents=True, exist_ok=True)
+        _git("init", "-q", "-b", "main", str(work))
+    for rel, content in files.items():
+        path = work / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+    _git("add", "-A", cwd=work)
+    _git("commit", "-q", "--allow-empty", "-m", message, cwd=work)
+    return _git("rev-parse", "HEAD", cwd=work).strip()
+
+
+@dataclass
+class _RepoPolicy:
+    token: str | None = None
+    delay_s: float = 0.0
+
+
+@dataclass
+class GitServer:
+    """Serves bare repositories under ``root`` on 127.0.0.1."""
+
+    root: Path
+    policies: dict[str, _RepoPolicy] = field(default_factory=dict)
+    requests: list[tuple[str, str, str | None]] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+
+    @property
+    def base_url(self) -> str:
+        """http://127.0.0.1:<port>"""
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def host(self) -> str:
+        """host:port, as GIT_ALLOWED_HOSTS wants it."""
+        assert self._server is not None
+        return f"127.0.0.1:{self._server.server_address[1]}"
+
+    def url(self, name: str) -> str:
+        """Clone URL of a repository."""
+        return f"{self.base_url}/{name}.git"
+
+    def create_repo(
+        self,
+        name: str,
+        files: dict[str, str | bytes],
+        *,
+        token: str | None = None,
+        delay_s: float = 0.0,
+        empty: bool = False,
+    ) -> str:
+        """Create (or replace) a bare repository with one commit of ``files``; returns its URL."""
+        bare = self.root / f"{name}.git"
+        if bare.exists():
+            shutil.rmtree(bare)
+        if empty:
+            _git("init", "-q", "--bare", "-b", "main", str(bare))
+        else:
+            work = self.root / ".work" / name
+            if work.exists():
+                shutil.rmtree(work)
+            commit_files(work, files)
+            _git("clone", "-q", "--bare", str(work), str(bare))
+        _git("config", "http.receivepack", "true", cwd=bare)
+        _git("config", "uploadpack.allowAnySHA1InWant", "true", cwd=bare)
+        self.policies[name] = _RepoPolicy(token=token, delay_s=delay_s)
+        return self.url(name)
+
+    def start(self) -> GitServer:
+        """Start serving in a background thread."""
+        server_ref = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                server_ref._serve(self)
+
+            def do_POST(self) -> None:
+                server_ref._serve(self)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def _serve(self, h: BaseHTTPRequestHandler) -> None:
+        parts = urlsplit(h.path)
+        name = parts.path.lstrip("/").split(".git", 1)[0]
+        policy = self.policies.get(name, _RepoPolicy())
+        auth = h.headers.get("Authorization")
+        self.requests.append((h.command, h.path, auth))
+        if policy.token is not None and not _authorized(auth, policy.token):
+            body = b"authentication required\n"
+            h.send_response(401)
+            h.send_header("WWW-Authenticate", 'Basic realm="autodeploy-test"')
+            h.send_header("Content-Length", str(len(body)))
+            h.end_headers()
+            h.wfile.write(body)
+            return
+        if policy.delay_s and parts.path.endswith("/info/refs"):
+            time.sleep(policy.delay_s)
+        body = _read_body(h)
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "GIT_PROJECT_ROOT": str(self.root),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "REQUEST_METHOD": h.command,
+            "PATH_INFO": parts.path,
+            "QUERY_STRING": parts.query,
+            "CONTENT_TYPE": h.headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": str(len(body)),
+            "REMOTE_ADDR": "127.0.0.1",
+            "REMOTE_USER": "fixture" if auth else "",
+            "GIT_PROTOCOL": h.headers.get("Git-Protocol", ""),
+            "HTTP_CONTENT_ENCODING": h.headers.get("Content-Encoding", ""),
+        }
+        proc = subprocess.run(
+            ["git", "http-backend"], input=body, env=env, capture_output=True, check=False
+        )
+        head, _, payload = proc.stdout.partition(b"\r\n\r\n")
+        if not _:
+            head, _, payload = proc.stdout.partition(b"\n\n")
+        status = 200
+        headers: list[tuple[str, str]] = []
+        for line in head.decode(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.lower() == "status":
+                status = int(value.strip().split()[0])
+            elif key:
+                headers.append((key.strip(), value.strip()))
+        h.send_response(status)
+        for key, value in headers:
+            if key.lower() != "content-length":
+                h.send_header(key, value)
+        h.send_header("Content-Length", str(len(payload)))
+        h.end_headers()
+        h.wfile.write(payload)
+
+
+def _authorized(header: str | None, token: str) -> bool:
+    if not header:
+        return False
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip() == token
+    if scheme.lower() == "basic":
+        try:
+            _user, _, password = base64.b64decode(value.strip()).decode().partition(":")
+        except ValueError:
+            return False
+        return password == token
+    return False
+
+
+def _read_body(h: BaseHTTPRequestHandler) -> bytes:
+    if h.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        chunks = []
+        while True:
+            size = int(h.rfile.readline().strip() or b"0", 16)
+            if size == 0:
+                h.rfile.readline()
+                break
+            chunks.append(h.rfile.read(size))
+            h.rfile.readline()
+        return b"".join(chunks)
+    length = int(h.headers.get("Content-Length") or 0)
+    return h.rfile.read(length) if length else b""
