@@ -42,7 +42,10 @@ def main() -> int:
     try:
         response = httpx.post(
             f"{stack.url}/request",
-            json={"repo_url": repo, "description": "deploy this Flask app; health check at /healthz"},
+            json={
+                "repo_url": repo,
+                "description": "deploy this Flask app; health check at /healthz",
+            },
         )
         response.raise_for_status()
         job_id = response.json()["job_id"]
@@ -61,8 +64,13 @@ def main() -> int:
             return 1
         url = job["result"]["url"]
         print(f"\ndeployed: {url}  ->  {httpx.get(url).text.strip()}")
-        print(f"API docs: {stack.url}/docs   jobs: {stack.url}/list   RabbitMQ: http://127.0.0.1:15672")
-        print("Ctrl-C stops the system (the deployed container keeps running; DELETE /job/{id} removes it)")
+        print(
+            f"API docs: {stack.url}/docs   jobs: {stack.url}/list   RabbitMQ: http://127.0.0.1:15672"
+        )
+        print(
+            "Ctrl-C stops the system; the deployed container keeps running "
+            "until DELETE /job/{id} removes it"
+        )
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:

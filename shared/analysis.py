@@ -122,6 +122,9 @@ class Analysis(BaseModel):
     binds_loopback: bool = False
     start_command: str | None = None
     build_command: str | None = None
+    # Folder (relative to app_root) of the files a web server serves, for static sites and
+    # SPAs whose build output is static; None for apps that run their own server.
+    static_dir: str | None = None
     health_path: str = "/"
     env_vars: list[EnvVar] = Field(default_factory=list)
     services: list[BackingService] = Field(default_factory=list)

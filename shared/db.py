@@ -220,10 +220,11 @@ async def start_stage_run(
         WITH abandoned AS (
             UPDATE stage_runs SET outcome = 'abandoned', finished_at = clock_timestamp()
             WHERE event_id = $3 AND stage = $2 AND finished_at IS NULL
-            RETURNING 1
+            RETURNING started_at
         ), superseded AS (
             UPDATE job_logs SET superseded = true
             WHERE job_id = $1 AND event_id = $3 AND service = $2 AND NOT superseded
+              AND ts >= (SELECT min(started_at) FROM abandoned)
             RETURNING 1
         )
         INSERT INTO stage_runs (job_id, stage, event_id, delivery)

@@ -9,9 +9,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import ctypes
 import os
 import re
 import shutil
+import signal
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -167,6 +170,16 @@ def _dir_size(path: Path) -> int:
     return total
 
 
+def _die_with_parent() -> None:
+    # A stage killed with SIGKILL must not leave git writing into a workspace that the
+    # redelivered attempt is about to use.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
 async def _git(
     args: list[str], env: dict[str, str], limits: CloneLimits, dest: Path, url: str
 ) -> str:
@@ -177,6 +190,7 @@ async def _git(
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )
     communicate = asyncio.ensure_future(proc.communicate())
     deadline = asyncio.get_running_loop().time() + limits.timeout_s

@@ -35,7 +35,8 @@ async def handle_requested(event: JobRequested, ctx: StageContext) -> Outcome:
     """Clone, analyse, and either hand off to the generator or reject the job."""
     settings = ctx.settings
     request = event.request
-    workdir = Path(settings.workspace_dir) / f"analyzer-{event.job_id}"
+    # One folder per attempt: an interrupted attempt's leftovers never mix with this one.
+    workdir = Path(settings.workspace_dir) / f"analyzer-{event.job_id}-{ctx.delivery}-{ctx.attempt}"
     limits = CloneLimits(
         timeout_s=settings.git_clone_timeout_s,
         max_mb=settings.git_max_repo_mb,

@@ -21,16 +21,30 @@ from shared.stage import Outcome, PermanentError, Route, StageContext
 __all__ = ["build_spec", "routes"]
 
 
-def build_spec(files: dict[str, str]) -> tuple[str, str]:
-    """The (context, dockerfile) of the app service in the generated compose file."""
-    compose = yaml.safe_load(files.get("compose.yaml", "") or "{}") or {}
+def build_spec(files: dict[str, str], default_port: int) -> tuple[str, str, int]:
+    """The app service's build context, Dockerfile and container port, from compose.yaml."""
+    # The generator renames its files when the repository already has one of that name.
+    text = files.get("compose.autodeploy.yaml") or files.get("compose.yaml") or "{}"
+    compose = yaml.safe_load(text) or {}
     for service in (compose.get("services") or {}).values():
         build = service.get("build") if isinstance(service, dict) else None
+        if build is None:
+            continue
         if isinstance(build, str):
-            return build, "Dockerfile"
-        if isinstance(build, dict):
-            return str(build.get("context", ".")), str(build.get("dockerfile", "Dockerfile"))
-    return ".", "Dockerfile"
+            context, dockerfile = build, "Dockerfile"
+        else:
+            context = str(build.get("context", "."))
+            dockerfile = str(build.get("dockerfile", "Dockerfile"))
+        port = default_port
+        for mapping in service.get("ports") or []:
+            text = str(mapping.get("target") if isinstance(mapping, dict) else mapping)
+            container = text.rsplit(":", 1)[-1].split("/")[0]
+            if container.isdigit():
+                port = int(container)
+                break
+        return context, dockerfile, port
+    dockerfile = "Dockerfile.autodeploy" if "Dockerfile.autodeploy" in files else "Dockerfile"
+    return ".", dockerfile, default_port
 
 
 async def handle_generated(event: JobGenerated, ctx: StageContext) -> Outcome:
@@ -49,7 +63,8 @@ async def handle_generated(event: JobGenerated, ctx: StageContext) -> Outcome:
         )
 
     settings = ctx.settings
-    workdir = Path(settings.workspace_dir) / f"provisioner-{event.job_id}"
+    attempt_dir = f"provisioner-{event.job_id}-{ctx.delivery}-{ctx.attempt}"
+    workdir = Path(settings.workspace_dir) / attempt_dir
     await ctx.log.info(
         f"provisioner: fetching {event.request.repo_url} at {analysis.commit_sha[:12]}"
     )
@@ -97,9 +112,9 @@ async def _deploy_local(
     loop = asyncio.get_running_loop()
     engine = DockerLocal()
     labels = job_labels(event.job_id)
-    context, dockerfile = build_spec(files)
+    default_port = event.analysis.port.value if event.analysis.port else 8080
+    context, dockerfile, port = build_spec(files, default_port)
     tag = f"autodeploy/{event.job_id}:latest"
-    port = event.analysis.port.value if event.analysis.port else 8080
 
     def on_log(line: str) -> None:
         asyncio.run_coroutine_threadsafe(ctx.log.info(line, source="docker build"), loop)

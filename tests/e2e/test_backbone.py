@@ -58,7 +58,8 @@ def test_killed_stage_redoes_its_job_exactly_once(make_stack, git_server):
     assert job["status"] == "planned", job["error"]
 
     runs = stack.sql(
-        "SELECT stage, outcome, delivery FROM stage_runs WHERE job_id = $1::uuid ORDER BY id", job_id
+        "SELECT stage, outcome, delivery FROM stage_runs WHERE job_id = $1::uuid ORDER BY id",
+        job_id,
     )
     analyzer = [r for r in runs if r["stage"] == "analyzer"]
     assert [r["outcome"] for r in analyzer] == ["abandoned", "generating"]

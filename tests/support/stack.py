@@ -35,7 +35,7 @@ PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", f"postgresql://postgres@{PG_H
 RABBIT_HOST = os.environ.get("TEST_RABBIT_HOST", "127.0.0.1")
 RABBIT_API = os.environ.get("TEST_RABBIT_API", f"http://{RABBIT_HOST}:15672/api")
 RABBIT_USER = "guest"
-RABBIT_PASSWORD = "guest"  # noqa: S105 - the local test broker's well-known account
+RABBIT_PASSWORD = "guest"
 
 SERVICES = ("gateway", "analyzer", "generator", "provisioner", "verifier")
 
@@ -53,13 +53,13 @@ def rabbit_api(method: str, path: str, body: Any = None) -> Any:
     """Call the RabbitMQ management HTTP API."""
     auth = base64.b64encode(f"{RABBIT_USER}:{RABBIT_PASSWORD}".encode()).decode()
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(  # noqa: S310 - loopback management API
+    req = urllib.request.Request(
         f"{RABBIT_API}{path}",
         data=data,
         method=method,
         headers={"Authorization": f"Basic {auth}", "Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+    with urllib.request.urlopen(req, timeout=10) as resp:
         raw = resp.read()
     return json.loads(raw) if raw else None
 

@@ -1,0 +1,244 @@
+"""Existing Docker setup (Dockerfile, compose file) and Procfile."""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from shared.analysis import Evidence, ExistingDocker
+
+from ._common import valid_port
+from ._fs import RepoSnapshot, join
+from ._model import BindHit, EnvHit, PortHit, ServiceHit, evidence_at
+
+__all__ = ["COMPOSE_FILES", "DockerFindings", "ProcfileFinding", "detect_docker", "detect_procfile"]
+
+COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
+_IMAGE_SERVICES = {
+    "postgres": "postgres",
+    "postgis": "postgres",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+    "redis": "redis",
+    "valkey": "redis",
+    "mongo": "mongodb",
+    "rabbitmq": "rabbitmq",
+    "memcached": "memcached",
+    "elasticsearch": "elasticsearch",
+    "opensearch": "elasticsearch",
+}
+_EXPOSE = re.compile(r"^\s*EXPOSE\s+(?P<ports>.+)$", re.M | re.I)
+_CMD = re.compile(r"^\s*(?P<kw>CMD|ENTRYPOINT)\s+(?P<body>.+)$", re.M | re.I)
+_ENV_LINE = re.compile(r"^\s*(?:ENV|ARG)\s+(?P<body>.+)$", re.M | re.I)
+_PORT_IN_CMD = re.compile(
+    r"(?:--port[= ]|-p\s+|--bind[= ][\w.]*:|0\.0\.0\.0:|:)(?P<port>\d{2,5})\b"
+)
+_HOST_IN_CMD = re.compile(r"(?:--host[= ]|--bind[= ]|-b\s+)(?P<addr>[\w.]+)")
+
+
+@dataclass
+class DockerFindings:
+    """What the Docker files say about the app."""
+
+    docker: ExistingDocker | None = None
+    ports: list[PortHit] = field(default_factory=list)
+    env: list[EnvHit] = field(default_factory=list)
+    services: list[ServiceHit] = field(default_factory=list)
+    binds: list[BindHit] = field(default_factory=list)
+    command: str | None = None
+    command_evidence: Evidence | None = None
+    compose_service_count: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+
+def _parse_command(body: str) -> str:
+    body = body.strip()
+    if body.startswith("["):
+        try:
+            parts = json.loads(body)
+            if isinstance(parts, list):
+                return " ".join(str(p) for p in parts)
+        except json.JSONDecodeError:
+            pass
+    return body
+
+
+def _dockerfile(snap: RepoSnapshot, rel: str, out: DockerFindings) -> None:
+    text = snap.read(rel)
+    if text is None:
+        return
+    text = re.sub(r"\\\n", " ", text)  # continuation lines become one instruction
+    assert out.docker is not None
+    out.docker.dockerfile = rel
+    variables: dict[str, str] = {}
+    for m in _ENV_LINE.finditer(text):
+        body = m.group("body").strip()
+        pairs = re.findall(r"""(\w+)=("[^"]*"|'[^']*'|\S*)""", body) or (
+            [tuple(body.split(None, 1))] if " " in body else [(body, "")]
+        )
+        for key, value in pairs:
+            value = value.strip("\"'")
+            variables[key] = value
+            if m.group(0).lstrip().upper().startswith("ENV"):
+                out.env.append(
+                    EnvHit(key, value or None, bool(value), evidence_at(rel, text, m.start()))
+                )
+    for m in _EXPOSE.finditer(text):
+        for token in m.group("ports").split():
+            token = token.split("/", 1)[0]
+            if token.startswith("$"):
+                token = variables.get(token.strip("${}"), "")
+            if (port := valid_port(token)) and port not in out.docker.exposed_ports:
+                out.docker.exposed_ports.append(port)
+                out.ports.append(PortHit(port, "dockerfile", [evidence_at(rel, text, m.start())]))
+    cmds = list(_CMD.finditer(text))
+    if cmds:
+        last = cmds[-1]
+        out.command = _parse_command(last.group("body"))
+        out.command_evidence = evidence_at(rel, text, last.start())
+        if (pm := _PORT_IN_CMD.search(out.command)) and (port := valid_port(pm.group("port"))):
+            out.ports.append(PortHit(port, "dockerfile", [out.command_evidence]))
+        if hm := _HOST_IN_CMD.search(out.command):
+            out.binds.append(BindHit(hm.group("addr"), out.command_evidence))
+    out.reasons.append(
+        f"existing {rel}"
+        + (
+            f" exposes {', '.join(map(str, out.docker.exposed_ports))}"
+            if out.docker.exposed_ports
+            else ""
+        )
+    )
+
+
+def _container_port(spec: Any) -> int | None:
+    if isinstance(spec, int):
+        return valid_port(spec)
+    if isinstance(spec, dict):
+        return valid_port(spec.get("target", ""))
+    if isinstance(spec, str):
+        last = spec.split("/", 1)[0].rsplit(":", 1)[-1]
+        return valid_port(last.split("-", 1)[0])
+    return None
+
+
+def _compose(snap: RepoSnapshot, rel: str, app_root: str, out: DockerFindings) -> None:
+    text = snap.read(rel)
+    if text is None:
+        return
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        out.reasons.append(f"{rel} is not valid YAML; ignored")
+        return
+    services = data.get("services") if isinstance(data, dict) else None
+    if not isinstance(services, dict):
+        return
+    assert out.docker is not None
+    out.docker.compose_file = rel
+    out.docker.compose_services = [str(s) for s in services]
+    out.compose_service_count = len(services)
+    compose_dir = posixpath.dirname(rel)
+    app_service: str | None = None
+    for name, svc in services.items():
+        if not isinstance(svc, dict):
+            continue
+        idx = text.find(f"{name}:")
+        ev = evidence_at(rel, text, max(idx, 0))
+        image = str(svc.get("image", "")).rsplit("/", 1)[-1].split(":", 1)[0].lower()
+        if image in _IMAGE_SERVICES and "build" not in svc:
+            out.services.append(ServiceHit(_IMAGE_SERVICES[image], ev))
+            continue
+        build = svc.get("build")
+        context = build.get("context", ".") if isinstance(build, dict) else build
+        if isinstance(context, str):
+            resolved = posixpath.normpath(posixpath.join(compose_dir, context))
+            resolved = "" if resolved == "." else resolved
+            if resolved == app_root and app_service is None:
+                app_service = str(name)
+        if app_service is None and "build" in svc:
+            app_service = str(name)
+    app_service = app_service or next(
+        (str(n) for n, s in services.items() if isinstance(s, dict) and s.get("ports")), None
+    )
+    svc = services.get(app_service) if app_service is not None else None
+    if isinstance(svc, dict):
+        idx = text.find(f"{app_service}:")
+        ev = evidence_at(rel, text, max(idx, 0))
+        for spec in svc.get("ports") or []:
+            if (port := _container_port(spec)) and port not in out.docker.compose_ports:
+                out.docker.compose_ports.append(port)
+                out.ports.append(PortHit(port, "compose", [ev]))
+        environment = svc.get("environment")
+        items: list[tuple[str, Any]] = []
+        if isinstance(environment, dict):
+            items = [(str(k), v) for k, v in environment.items()]
+        elif isinstance(environment, list):
+            for e in environment:
+                key, sep, value = str(e).partition("=")
+                items.append((key, value if sep else None))
+        for key, value in items:
+            out.env.append(
+                EnvHit(key, None if value is None else str(value), value is not None, ev)
+            )
+    out.reasons.append(
+        f"existing {rel} with services {', '.join(out.docker.compose_services)}"
+        + (f"; the app is `{app_service}`" if app_service else "")
+    )
+
+
+def detect_docker(snap: RepoSnapshot, app_root: str) -> DockerFindings:
+    """Read the app's Dockerfile and the nearest compose file (app folder, then repo root)."""
+    out = DockerFindings(docker=ExistingDocker())
+    for folder in dict.fromkeys((app_root, "")):
+        rel = join(folder, "Dockerfile")
+        if snap.has_file(rel):
+            _dockerfile(snap, rel, out)
+            break
+    for folder in dict.fromkeys((app_root, "")):
+        compose = next(
+            (join(folder, c) for c in COMPOSE_FILES if snap.has_file(join(folder, c))), None
+        )
+        if compose is not None:
+            _compose(snap, compose, app_root, out)
+            break
+    assert out.docker is not None
+    if out.docker.dockerfile is None and out.docker.compose_file is None:
+        out.docker = None
+    return out
+
+
+@dataclass
+class ProcfileFinding:
+    """The `web:` line of a Procfile."""
+
+    command: str
+    evidence: Evidence
+    port: int | None = None
+    bind: str | None = None
+
+
+def detect_procfile(snap: RepoSnapshot, app_root: str) -> ProcfileFinding | None:
+    """The Procfile's web process, if the app (or the repo root) has one."""
+    for folder in dict.fromkeys((app_root, "")):
+        rel = join(folder, "Procfile")
+        text = snap.read(rel)
+        if text is None:
+            continue
+        m = re.search(r"^web:\s*(?P<cmd>.+?)\s*$", text, re.M)
+        if m is None:
+            continue
+        cmd = m.group("cmd")
+        pm = _PORT_IN_CMD.search(cmd.replace("$PORT", "").replace("${PORT}", ""))
+        hm = _HOST_IN_CMD.search(cmd)
+        return ProcfileFinding(
+            command=cmd,
+            evidence=evidence_at(rel, text, m.start()),
+            port=valid_port(pm.group("port")) if pm else None,
+            bind=hm.group("addr") if hm else None,
+        )
+    return None

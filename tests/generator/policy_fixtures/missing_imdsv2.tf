@@ -1,0 +1,11 @@
+provider "aws" {
+  region = "ca-central-1"
+  default_tags {
+    tags = { job_id = "fixture" }
+  }
+}
+
+resource "aws_instance" "v1" {
+  ami           = "ami-123"
+  instance_type = "t2.small"
+}

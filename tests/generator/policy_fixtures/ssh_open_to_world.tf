@@ -1,0 +1,17 @@
+provider "aws" {
+  region = "ca-central-1"
+  default_tags {
+    tags = { job_id = "fixture" }
+  }
+}
+
+resource "aws_security_group" "bad" {
+  name = "bad"
+  # A range that covers 22 is as bad as 22 itself.
+  ingress {
+    from_port   = 0
+    to_port     = 1024
+    protocol    = "tcp"
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+}

@@ -1,0 +1,14 @@
+provider "aws" {
+  region = "ca-central-1"
+  default_tags {
+    tags = { job_id = "fixture" }
+  }
+}
+
+provider "google" {
+  project = "x"
+}
+
+resource "google_compute_instance" "vm" {
+  name = "vm"
+}
