@@ -220,15 +220,17 @@ async def _git(
     return stdout.decode(errors="replace")
 
 
-_NOT_FOUND = re.compile(r"not found|404|does not exist|no such repository", re.I)
+# "error: 404" is how git reports HTTP statuses; bare numbers would match port numbers.
+_NOT_FOUND = re.compile(r"not found|error: 404|does not exist|no such repository", re.I)
 _AUTH = re.compile(
-    r"authentication failed|401|403|could not read (username|password)|"
+    r"authentication failed|error: 40[13]|could not read (username|password)|"
     r"terminal prompts disabled|access denied|permission",
     re.I,
 )
 _DNS = re.compile(r"could not resolve host", re.I)
 _TRANSIENT = re.compile(
-    r"connection (refused|reset|timed out)|timed out|5\d\d|"
+    r"connection (refused|reset|timed out)|failed to connect|couldn't connect|timed out|"
+    r"error: 5\d\d|"
     r"early eof|unexpected disconnect|gnutls|ssl",
     re.I,
 )
