@@ -22,6 +22,7 @@ __all__ = [
     "enqueue",
     "finish_stage_run",
     "get_artifact",
+    "get_artifacts",
     "get_job",
     "get_logs",
     "insert_job",
@@ -36,6 +37,8 @@ TERMINAL_STATUSES = frozenset({"completed", "planned", "failed", "rejected", "de
 ACTIVE_STATUSES = frozenset(
     {"queued", "analyzing", "generating", "provisioning", "verifying", "destroying"}
 )
+# Statuses in which the pipeline must not move a job any more (teardown still may).
+SETTLED_STATUSES = TERMINAL_STATUSES | {"destroying"}
 
 # Repository functions take a pool or a connection (inside a transaction).
 Conn = Any
@@ -92,7 +95,7 @@ async def set_job(
     """Update a job's columns (status, stage, analysis, result, error); True if a row changed.
 
     ``merge_result`` is merged into the existing ``result`` object instead of replacing it.
-    With ``only_if_active`` a job that already ended is left alone.
+    With ``only_if_active`` a job that already ended (or is being torn down) is left alone.
     """
     unknown = set(columns) - _JOB_COLUMNS
     if unknown:
@@ -109,7 +112,7 @@ async def set_job(
         sets.append("finished_at = clock_timestamp()")
     where = "id = $1"
     if only_if_active:
-        args.append(sorted(TERMINAL_STATUSES))
+        args.append(sorted(SETTLED_STATUSES))
         where += f" AND status <> ALL(${len(args)}::text[])"
     status = await conn.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE {where}", *args)  # noqa: S608
     return bool(status != "UPDATE 0")
@@ -272,6 +275,12 @@ async def list_artifacts(conn: Conn, *, job_id: UUID) -> list[dict[str, Any]]:
         job_id,
     )
     return [dict(r) for r in rows]
+
+
+async def get_artifacts(conn: Conn, *, job_id: UUID) -> dict[str, str]:
+    """All of a job's generated files, path → content."""
+    rows = await conn.fetch("SELECT path, content FROM artifacts WHERE job_id = $1", job_id)
+    return {str(r["path"]): str(r["content"]) for r in rows}
 
 
 async def get_artifact(conn: Conn, *, job_id: UUID, path: str) -> str | None:

@@ -26,7 +26,14 @@ logger = logging.getLogger(__name__)
 
 def register_settings_secrets(settings: Settings) -> None:
     """Make every configured secret redactable in this process's logs."""
-    for value in (settings.github_token, settings.token_encryption_key, settings.amqp_url):
+    for value in (
+        settings.github_token,
+        settings.token_encryption_key,
+        settings.amqp_url,
+        settings.openai_api_key,
+        settings.aws_access_key_id,
+        settings.aws_secret_access_key,
+    ):
         if value is not None:
             register_secret(value.get_secret_value())
     # The password part of the broker URL, if any.

@@ -55,6 +55,38 @@ class Settings(BaseSettings):
     # How long the verifier keeps trying the deployed URL before it calls the deploy failed.
     verify_timeout_s: float = 60.0
 
+    # Deploy → health check → repair rounds before a job fails at the verifier.
+    max_deploy_attempts: int = Field(default=2, ge=1, le=5)
+
+    # Any OpenAI-compatible endpoint; without a key the analysis and generation are
+    # purely deterministic.
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o-mini"
+    llm_timeout_s: float = 30.0
+    llm_max_retries: int = Field(default=2, ge=0, le=10)
+    llm_max_calls: int = Field(default=6, ge=1, le=50)
+
+    # Cloud credentials: their presence (not their value) steers the target choice, and
+    # the Terraform runner passes them to terraform's environment.
+    aws_access_key_id: SecretStr | None = None
+    aws_secret_access_key: SecretStr | None = None
+    terraform_bin: str = "terraform"
+    terraform_timeout_s: float = 1800.0
+
+    @property
+    def llm_enabled(self) -> bool:
+        """An LLM is configured."""
+        return self.openai_api_key is not None and bool(self.openai_api_key.get_secret_value())
+
+    @property
+    def cloud_credentials(self) -> bool:
+        """AWS credentials are configured."""
+        return all(
+            v is not None and bool(v.get_secret_value())
+            for v in (self.aws_access_key_id, self.aws_secret_access_key)
+        )
+
     @field_validator("log_level")
     @classmethod
     def _upper(cls, value: str) -> str:

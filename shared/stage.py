@@ -171,7 +171,7 @@ class StageRunner:
             await message.reject(requeue=False)
             return
         log = JobLog(self.pool, job_id=event.job_id, service=self.stage, event_id=event.event_id)
-        if job["status"] in db.TERMINAL_STATUSES and not route.runs_on_ended_jobs:
+        if job["status"] in db.SETTLED_STATUSES and not route.runs_on_ended_jobs:
             await log.info(f"{self.stage}: job already {job['status']}; nothing to do")
             await message.ack()
             return
@@ -213,12 +213,12 @@ class StageRunner:
         except PermanentError as exc:
             outcome = self._failure(str(exc))
         except Exception as exc:
-            await self._retry_or_give_up(message, event, ctx, run_id, exc, started)
+            await self._retry_or_give_up(message, event, ctx, run_id, exc, started, route)
             return
         finally:
             STAGE_IN_PROGRESS.labels(self.stage).dec()
 
-        committed = await self._commit(event, outcome, run_id, attempt)
+        committed = await self._commit(event, outcome, run_id, route)
         STAGE_DURATION.labels(self.stage, outcome.status).observe(time.monotonic() - started)
         await message.ack()
         if committed:
@@ -246,31 +246,37 @@ class StageRunner:
             message=f"{self.stage} failed: {reason}",
         )
 
-    async def _commit(self, event: Event, outcome: Outcome, run_id: int, attempt: int) -> bool:
+    async def _commit(self, event: Event, outcome: Outcome, run_id: int, route: Route) -> bool:
         """Write the outcome, the next event and the processed mark in one transaction."""
         async with self.pool.acquire() as conn, conn.transaction():
             if not await db.mark_processed(conn, event_id=event.event_id, consumer=self.stage):
                 # A duplicate delivery committed first; this attempt's work is discarded.
                 return False
-            await self._write_outcome(conn, event, outcome, attempt)
+            await self._write_outcome(conn, event, outcome, route)
             await db.finish_stage_run(conn, run_id=run_id, outcome=outcome.status)
         return True
 
     async def _write_outcome(
-        self, conn: asyncpg.Connection, event: Event, outcome: Outcome, attempt: int
+        self, conn: asyncpg.Connection, event: Event, outcome: Outcome, route: Route
     ) -> None:
         columns: dict[str, Any] = {"status": outcome.status, "stage": outcome.stage or self.stage}
         if outcome.analysis is not None:
             columns["analysis"] = dict(outcome.analysis)
         if outcome.error is not None:
             columns["error"] = outcome.error
-        await db.set_job(
+        moved = await db.set_job(
             conn,
             job_id=event.job_id,
             finished=outcome.finished,
             merge_result=outcome.result,
+            only_if_active=not route.runs_on_ended_jobs,
             **columns,
         )
+        log = JobLog(conn, job_id=event.job_id, service=self.stage, event_id=event.event_id)
+        if not moved:
+            # Torn down (or failed elsewhere) while this stage worked: do not hand on.
+            await log.warning(f"{self.stage}: job ended meanwhile; result not handed on")
+            return
         if outcome.artifacts:
             await db.add_artifacts(
                 conn, job_id=event.job_id, files=outcome.artifacts, attempt=outcome.artifact_attempt
@@ -285,7 +291,6 @@ class StageRunner:
         if outcome.finished:
             JOB_OUTCOMES.labels(outcome.status, self.stage).inc()
         level = "error" if outcome.status == "failed" else "info"
-        log = JobLog(conn, job_id=event.job_id, service=self.stage, event_id=event.event_id)
         await log.log(level, outcome.message or f"{self.stage}: done", **outcome.fields)
 
     async def _retry_or_give_up(
@@ -296,6 +301,7 @@ class StageRunner:
         run_id: int,
         exc: Exception,
         started: float,
+        route: Route,
     ) -> None:
         reason = f"{type(exc).__name__}: {exc}"
         if ctx.attempt <= self.settings.max_retries:
@@ -316,7 +322,7 @@ class StageRunner:
         outcome = self._failure(final)
         async with self.pool.acquire() as conn, conn.transaction():
             # Not marked processed: an operator may replay it from the dead-letter queue.
-            await self._write_outcome(conn, event, outcome, ctx.attempt)
+            await self._write_outcome(conn, event, outcome, route)
             await db.finish_stage_run(conn, run_id=run_id, outcome="failed")
         DEAD_LETTERED.labels(self.stage).inc()
         STAGE_DURATION.labels(self.stage, "failed").observe(time.monotonic() - started)

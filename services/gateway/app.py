@@ -16,10 +16,18 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.gateway.schemas import JobAccepted, JobCreate, JobPage, JobRead, JobSummary
+from services.gateway.schemas import (
+    ArtifactRead,
+    JobAccepted,
+    JobCreate,
+    JobPage,
+    JobRead,
+    JobSummary,
+    bundle_tarball,
+)
 from shared import db
 from shared.bus import Broker
-from shared.events import JobRequest, JobRequested
+from shared.events import JobRequest, JobRequested, JobTeardownRequested
 from shared.metrics import JOBS_SUBMITTED
 from shared.outbox import OutboxRelay
 from shared.security import RepoUrlError, check_repo_url, resolve_and_check_host, seal
@@ -200,6 +208,53 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise HTTPException(status_code=404, detail=f"no job {job_id}")
         logs = await db.get_logs(pool(), job_id=job_id)
         return JobRead(**job, logs=logs)
+
+    @app.delete("/job/{job_id}", status_code=202, response_model=JobAccepted, tags=["jobs"])
+    async def destroy_job(job_id: UUID) -> JobAccepted:
+        """Tear the job's deployment down (idempotent: repeating it is harmless)."""
+        async with pool().acquire() as conn, conn.transaction():
+            job = await conn.fetchrow("SELECT status FROM jobs WHERE id = $1 FOR UPDATE", job_id)
+            if job is None:
+                raise HTTPException(status_code=404, detail=f"no job {job_id}")
+            if job["status"] == "destroying":
+                return JobAccepted(job_id=job_id, status="destroying")
+            await db.set_job(conn, job_id=job_id, status="destroying")
+            await db.enqueue(conn, JobTeardownRequested(job_id=job_id))
+        state["relay"].wake()
+        return JobAccepted(job_id=job_id, status="destroying")
+
+    @app.get("/job/{job_id}/artifacts", response_model=list[ArtifactRead], tags=["artifacts"])
+    async def list_artifacts(job_id: UUID) -> list[ArtifactRead]:
+        """The generated files of a job."""
+        await _existing_job(job_id)
+        rows = await db.list_artifacts(pool(), job_id=job_id)
+        return [ArtifactRead(**r) for r in rows]
+
+    @app.get("/job/{job_id}/bundle.tar.gz", tags=["artifacts"])
+    async def download_bundle(job_id: UUID) -> Response:
+        """Every generated file of a job as one tar.gz."""
+        await _existing_job(job_id)
+        files = await db.get_artifacts(pool(), job_id=job_id)
+        if not files:
+            raise HTTPException(status_code=404, detail=f"job {job_id} has no generated files yet")
+        return Response(
+            bundle_tarball(files, prefix=f"autodeploy-{job_id}"),
+            media_type="application/gzip",
+            headers={"Content-Disposition": f'attachment; filename="autodeploy-{job_id}.tar.gz"'},
+        )
+
+    @app.get("/job/{job_id}/artifacts/{path:path}", tags=["artifacts"])
+    async def get_artifact(job_id: UUID, path: str) -> Response:
+        """One generated file."""
+        await _existing_job(job_id)
+        content = await db.get_artifact(pool(), job_id=job_id, path=path)
+        if content is None:
+            raise HTTPException(status_code=404, detail=f"job {job_id} has no file {path!r}")
+        return Response(content, media_type="text/plain; charset=utf-8")
+
+    async def _existing_job(job_id: UUID) -> None:
+        if not await pool().fetchval("SELECT 1 FROM jobs WHERE id = $1", job_id):
+            raise HTTPException(status_code=404, detail=f"no job {job_id}")
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import tarfile
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -10,7 +13,16 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from shared.security import RepoUrlError, check_repo_url
 
-__all__ = ["JobAccepted", "JobCreate", "JobLogLine", "JobPage", "JobRead", "JobSummary"]
+__all__ = [
+    "ArtifactRead",
+    "JobAccepted",
+    "JobCreate",
+    "JobLogLine",
+    "JobPage",
+    "JobRead",
+    "JobSummary",
+    "bundle_tarball",
+]
 
 Target = Literal["local", "aws-ec2", "aws-serverless", "kubernetes"]
 
@@ -121,3 +133,25 @@ class JobRead(BaseModel):
     updated_at: datetime
     finished_at: datetime | None
     logs: list[JobLogLine]
+
+
+class ArtifactRead(BaseModel):
+    """A generated file in a listing."""
+
+    path: str
+    size: int
+    attempt: int
+    created_at: datetime
+
+
+def bundle_tarball(files: Mapping[str, str], *, prefix: str) -> bytes:
+    """Pack generated files into a tar.gz under one top-level folder."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path, content in sorted(files.items()):
+            data = content.encode()
+            info = tarfile.TarInfo(f"{prefix}/{path}")
+            info.size = len(data)
+            info.mode = 0o755 if path.endswith(".sh") else 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()

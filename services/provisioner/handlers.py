@@ -77,10 +77,7 @@ async def handle_generated(event: JobGenerated, ctx: StageContext) -> Outcome:
         commit=analysis.commit_sha or None,
     )
     try:
-        files = {
-            a["path"]: await db.get_artifact(ctx.pool, job_id=event.job_id, path=a["path"]) or ""
-            for a in await db.list_artifacts(ctx.pool, job_id=event.job_id)
-        }
+        files = await db.get_artifacts(ctx.pool, job_id=event.job_id)
         for rel, content in files.items():
             target = (workdir / rel).resolve()
             if not target.is_relative_to(workdir.resolve()):
