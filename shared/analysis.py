@@ -43,7 +43,14 @@ class PortFinding(BaseModel):
 
     value: int
     source: Literal[
-        "description", "dockerfile", "compose", "code", "cli", "procfile", "framework-default"
+        "description",
+        "dockerfile",
+        "compose",
+        "code",
+        "cli",
+        "procfile",
+        "framework-default",
+        "runtime",
     ]
     evidence: list[Evidence] = Field(default_factory=list)
 

@@ -22,6 +22,7 @@ __all__ = [
     "JobFailed",
     "JobGenerated",
     "JobProvisioned",
+    "JobRepairRequested",
     "JobRequest",
     "JobRequested",
     "JobTeardownRequested",
@@ -103,6 +104,19 @@ class JobProvisioned(Event):
     attempt: int = 1
 
 
+class JobRepairRequested(Event):
+    """A deployment failed its health check in a way the generator may be able to fix."""
+
+    routing_key: ClassVar[str] = "job.repair"
+    request: JobRequest
+    analysis: Analysis
+    attempt: int  # the attempt the repaired bundle will be
+    cause: str
+    detected_port: int | None = None
+    binds_loopback: bool = False
+    logs_tail: str = ""
+
+
 class JobCompleted(Event):
     """The verifier proved the deployment answers."""
 
@@ -131,6 +145,7 @@ _BY_KEY: dict[str, type[Event]] = {
         JobAnalyzed,
         JobGenerated,
         JobProvisioned,
+        JobRepairRequested,
         JobCompleted,
         JobFailed,
         JobTeardownRequested,

@@ -1,7 +1,7 @@
 """The whole RabbitMQ topology, declared in one place.
 
     autodeploy.events (topic) ──job.requested──▶ autodeploy.analyzer
-                              ──job.analyzed───▶ autodeploy.generator
+                              ──job.analyzed───▶ autodeploy.generator ◀──job.repair
                               ──job.generated──▶ autodeploy.provisioner ◀──job.teardown
                               ──job.provisioned▶ autodeploy.verifier
 
@@ -56,7 +56,7 @@ STAGES: dict[str, StageQueue] = {
     q.stage: q
     for q in (
         StageQueue("analyzer", "autodeploy.analyzer", ("job.requested",)),
-        StageQueue("generator", "autodeploy.generator", ("job.analyzed",)),
+        StageQueue("generator", "autodeploy.generator", ("job.analyzed", "job.repair")),
         StageQueue("provisioner", "autodeploy.provisioner", ("job.generated", "job.teardown")),
         StageQueue("verifier", "autodeploy.verifier", ("job.provisioned",)),
     )

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from uuid import UUID
 
 from services.generator.bundle import generate_bundle, validate_bundle
-from shared.events import JobAnalyzed, JobGenerated
+from shared.analysis import Analysis, Evidence, PortFinding
+from shared.events import JobAnalyzed, JobGenerated, JobRepairRequested
 from shared.settings import Settings
 from shared.stage import Outcome, PermanentError, Route, StageContext
 
-__all__ = ["load_base_image_overrides", "routes"]
+__all__ = ["load_base_image_overrides", "repaired_analysis", "routes"]
 
 
 def load_base_image_overrides(setting: str) -> dict[str, str]:
@@ -25,11 +27,14 @@ def load_base_image_overrides(setting: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in mapping.items() if not str(k).startswith("_")}
 
 
-async def handle_analyzed(event: JobAnalyzed, ctx: StageContext) -> Outcome:
-    """Generate and validate the bundle; stop here in plan mode."""
+async def _bundle(
+    analysis: Analysis, job_id: UUID, ctx: StageContext, *, attempt: int = 1
+) -> dict[str, str]:
     overrides = load_base_image_overrides(ctx.settings.base_image_overrides)
-    files = generate_bundle(event.analysis, job_id=str(event.job_id), base_images=overrides)
-    await ctx.log.info(f"generator: wrote {len(files)} files", files=sorted(files))
+    files = generate_bundle(analysis, job_id=str(job_id), base_images=overrides)
+    await ctx.log.info(
+        f"generator: wrote {len(files)} files (attempt {attempt})", files=sorted(files)
+    )
     violations = await asyncio.to_thread(validate_bundle, files)
     if violations:
         listed = "; ".join(str(v) for v in violations[:10])
@@ -37,6 +42,12 @@ async def handle_analyzed(event: JobAnalyzed, ctx: StageContext) -> Outcome:
     await ctx.log.info(
         "generator: bundle validated (hadolint, shellcheck, compose, terraform policy)"
     )
+    return files
+
+
+async def handle_analyzed(event: JobAnalyzed, ctx: StageContext) -> Outcome:
+    """Generate and validate the bundle; stop here in plan mode."""
+    files = await _bundle(event.analysis, event.job_id, ctx)
     if event.request.mode == "plan":
         return Outcome(
             status="planned",
@@ -54,10 +65,65 @@ async def handle_analyzed(event: JobAnalyzed, ctx: StageContext) -> Outcome:
             analysis=event.analysis,
             artifact_paths=sorted(files),
         ),
-        message=f"generator: bundle of {len(files)} files ready for target {event.analysis.target}",
+        message=(
+            f"generator: bundle of {len(files)} files ready for target {event.analysis.target}"
+        ),
+    )
+
+
+def repaired_analysis(event: JobRepairRequested) -> tuple[Analysis, list[str]]:
+    """The analysis corrected by what the failed deployment showed, and what changed."""
+    analysis = event.analysis.model_copy(deep=True)
+    changes: list[str] = []
+    if event.detected_port is not None and (
+        analysis.port is None or analysis.port.value != event.detected_port
+    ):
+        before = analysis.port.value if analysis.port else None
+        analysis.port = PortFinding(
+            value=event.detected_port,
+            source="runtime",
+            evidence=[
+                Evidence(
+                    file="(container log)", text=f"app said it listens on {event.detected_port}"
+                )
+            ],
+        )
+        changes.append(f"port {before} → {event.detected_port} (from the container's log)")
+    if event.binds_loopback and not analysis.binds_loopback:
+        analysis.binds_loopback = True
+        analysis.bind_address = "127.0.0.1"
+        changes.append("the app binds 127.0.0.1: run it bound to 0.0.0.0")
+    analysis.reasons.append(f"repair for attempt {event.attempt}: {event.cause}")
+    return analysis, changes
+
+
+async def handle_repair(event: JobRepairRequested, ctx: StageContext) -> Outcome:
+    """Regenerate the bundle with the fixes the failed health check points at."""
+    analysis, changes = repaired_analysis(event)
+    if not changes:
+        raise PermanentError(f"no automatic fix for: {event.cause}")
+    await ctx.log.info(f"generator: repairing for attempt {event.attempt}: {'; '.join(changes)}")
+    files = await _bundle(analysis, event.job_id, ctx, attempt=event.attempt)
+    return Outcome(
+        status="provisioning",
+        stage="provisioner",
+        analysis=analysis.model_dump(mode="json"),
+        artifacts=files,
+        artifact_attempt=event.attempt,
+        next_event=JobGenerated(
+            job_id=event.job_id,
+            request=event.request,
+            analysis=analysis,
+            artifact_paths=sorted(files),
+            attempt=event.attempt,
+        ),
+        message=f"generator: repaired bundle ready for attempt {event.attempt}",
     )
 
 
 def routes(settings: Settings) -> list[Route]:
     """The generator's routes."""
-    return [Route(JobAnalyzed, handle_analyzed, working_status="generating")]
+    return [
+        Route(JobAnalyzed, handle_analyzed, working_status="generating"),
+        Route(JobRepairRequested, handle_repair, working_status="generating"),
+    ]

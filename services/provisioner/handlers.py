@@ -134,6 +134,9 @@ async def _deploy_local(
             container_port=port,
             env=env,
             labels=labels,
+            # Whether the app stays up is the verifier's question: it waits, reads the
+            # logs and names the cause (or hands the job to the repair loop).
+            startup_grace_s=0,
         )
     except DeployError as exc:
         raise PermanentError(str(exc)) from exc

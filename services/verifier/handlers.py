@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 from dataclasses import asdict
 from typing import Any
 from uuid import UUID
@@ -14,46 +13,20 @@ import asyncpg
 from aio_pika.abc import AbstractIncomingMessage
 
 from services.provisioner.docker_local import DeployError, DockerLocal
-from services.verifier.health import HealthReport, check_health
+from services.verifier.diagnosis import diagnose
+from services.verifier.health import check_health
 from shared import db
 from shared.bus import Broker
-from shared.events import JobCompleted, JobFailed, JobProvisioned
+from shared.events import JobCompleted, JobFailed, JobProvisioned, JobRepairRequested
 from shared.logs import JobLog
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
 from shared.stage import Outcome, PermanentError, Route, StageContext
 from shared.topology import DEAD_LETTER_BOOKKEEPING_QUEUE
 
-__all__ = ["diagnose", "on_start", "routes"]
+__all__ = ["on_start", "routes"]
 
 logger = logging.getLogger(__name__)
-
-
-_MISSING_ENV = re.compile(
-    r"KeyError: '([A-Z][A-Z0-9_]*)'|([A-Z][A-Z0-9_]{2,}) (?:is not set|must be set|is required)"
-)
-
-
-_MISSING_ENV = re.compile(
-    r"KeyError: '([A-Z][A-Z0-9_]*)'"
-    r"|([A-Z][A-Z0-9_]{2,}) (?:is not set|must be set|is required)"
-)
-
-
-def diagnose(logs: str, report: HealthReport, *, exit_code: int | None) -> str:
-    """Name the likely cause of a failed health check from the container's logs."""
-    missing = _MISSING_ENV.search(logs)
-    if missing:
-        name = missing.group(1) or missing.group(2)
-        return f"the app crashed at start because the environment variable {name} is not set"
-    if re.search(r"127\.0\.0\.1|localhost", logs) and exit_code is None:
-        return "the app listens on 127.0.0.1 inside its container, so nothing outside can reach it"
-    if exit_code is not None:
-        return f"the app exited with code {exit_code} before answering"
-    last = report.last
-    if last is not None and last.status is not None:
-        return f"the app answers, but with HTTP {last.status} on the health path"
-    return "nothing answered on the app port (wrong port, or the app never started listening)"
 
 
 async def handle_provisioned(event: JobProvisioned, ctx: StageContext) -> Outcome:
@@ -111,10 +84,37 @@ async def handle_provisioned(event: JobProvisioned, ctx: StageContext) -> Outcom
             exit_code = state.exit_code if not state.running else None
         except DeployError as exc:
             logs = f"(container logs unavailable: {exc})"
-    cause = diagnose(logs, report, exit_code=exit_code)
-    await ctx.log.error("verifier: container log tail", logs=logs[-4000:], health=evidence)
+    expected = int(deployment.get("container_port") or 0)
+    found = diagnose(logs, report, exit_code=exit_code, expected_port=expected)
+    await ctx.log.error(
+        f"verifier: attempt {event.attempt} failed: {found.cause}",
+        logs=logs[-4000:],
+        health=evidence,
+    )
+    if found.repairable and event.attempt < ctx.settings.max_deploy_attempts:
+        return Outcome(
+            status="generating",
+            stage="generator",
+            result={"attempts": {str(event.attempt): {"cause": found.cause, "health": evidence}}},
+            next_event=JobRepairRequested(
+                job_id=event.job_id,
+                request=event.request,
+                analysis=event.analysis,
+                attempt=event.attempt + 1,
+                cause=found.cause,
+                detected_port=found.detected_port,
+                binds_loopback=found.binds_loopback,
+                logs_tail=logs[-2000:],
+            ),
+            message=(
+                f"verifier: sending the bundle back to the generator "
+                f"for attempt {event.attempt + 1}"
+            ),
+        )
+    tail = "\n".join(logs.strip().splitlines()[-8:])
+    said = f" The container's log says: {found.evidence}." if found.evidence else ""
     raise PermanentError(
-        f"health check of {url} failed: {cause}. Last container log lines: {logs[-800:].strip()}"
+        f"health check of {url} failed: {found.cause}.{said} Last log lines:\n{tail}"
     )
 
 

@@ -1,0 +1,93 @@
+"""Why a deployment failed its health check, read from the container's own words."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from services.verifier.health import HealthReport
+
+__all__ = ["Diagnosis", "diagnose", "listening_port"]
+
+_MISSING_ENV = re.compile(
+    r"KeyError: '([A-Z][A-Z0-9_]*)'"
+    r"|([A-Z][A-Z0-9_]{2,}) (?:is not set|must be set|is required|environment variable)"
+    r"|environment variable '?([A-Z][A-Z0-9_]{2,})'? (?:is )?(?:not set|missing|required)"
+)
+# "Running on http://127.0.0.1:7001", "Serving HTTP on 0.0.0.0 port 7001",
+# "Listening on port 3000", "Uvicorn running on http://0.0.0.0:8000", "listening at :8080"
+_LISTEN = re.compile(
+    r"(?:running on|serving http on|listening (?:on|at)|started (?:on|at)|server (?:is )?"
+    r"(?:running|listening) (?:on|at)|bound to|now listening on)\s+"
+    r"(?:https?://)?(?P<host>\[[0-9a-f:]+\]|[\w.\-]*)?(?::|\s+port\s+|port\s+)(?P<port>\d{2,5})",
+    re.I,
+)
+_LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """The likely cause, and what a repair could change."""
+
+    cause: str
+    detected_port: int | None = None
+    binds_loopback: bool = False
+    missing_env: str | None = None
+    evidence: str | None = None  # the log line the cause was read from
+
+    @property
+    def repairable(self) -> bool:
+        """Can the generator fix this without the user (port or bind address)?"""
+        return self.missing_env is None and (self.detected_port is not None or self.binds_loopback)
+
+
+def _line_at(text: str, index: int) -> str:
+    start = text.rfind("\n", 0, index) + 1
+    end = text.find("\n", index)
+    return text[start : end if end != -1 else len(text)].strip()
+
+
+def listening_port(logs: str) -> tuple[int | None, bool]:
+    """The port the app says it listens on, and whether only on loopback."""
+    port: int | None = None
+    hosts: set[str] = set()
+    for match in _LISTEN.finditer(logs):
+        port = int(match.group("port"))
+        hosts.add((match.group("host") or "").lower())
+    loopback_only = bool(hosts) and hosts <= _LOOPBACK_HOSTS
+    return port, loopback_only
+
+
+def diagnose(
+    logs: str, report: HealthReport, *, exit_code: int | None, expected_port: int
+) -> Diagnosis:
+    """Name the likely cause of a failed health check from the container's logs."""
+    missing = _MISSING_ENV.search(logs)
+    if missing:
+        name = next(g for g in missing.groups() if g)
+        return Diagnosis(
+            f"the app crashed at start because the environment variable {name} is not set "
+            f"(add it to the description, e.g. 'set {name}=…')",
+            missing_env=name,
+            evidence=_line_at(logs, missing.start()),
+        )
+    port, loopback_only = listening_port(logs)
+    if port is not None and port != expected_port:
+        return Diagnosis(
+            f"the app listens on port {port}, not on {expected_port} where it was published",
+            detected_port=port,
+            binds_loopback=loopback_only,
+        )
+    if loopback_only:
+        return Diagnosis(
+            "the app listens on 127.0.0.1 inside its container, so nothing outside can reach it",
+            binds_loopback=True,
+        )
+    if exit_code is not None:
+        return Diagnosis(f"the app exited with code {exit_code} before answering")
+    last = report.last
+    if last is not None and last.status is not None:
+        return Diagnosis(f"the app answers, but with HTTP {last.status} on the health path")
+    return Diagnosis(
+        "nothing answered on the app port (wrong port, or the app never started listening)"
+    )
