@@ -8,7 +8,9 @@ from pathlib import Path
 
 from services.analyzer.clone import CloneLimits, clone_repository
 from services.analyzer.detect import analyze_repository
+from services.analyzer.llm import refine_analysis
 from shared.events import JobAnalyzed, JobRequest, JobRequested
+from shared.llm import LLMClient
 from shared.security import unseal
 from shared.settings import Settings
 from shared.stage import Outcome, PermanentError, Route, StageContext
@@ -57,8 +59,17 @@ async def handle_requested(event: JobRequested, ctx: StageContext) -> Outcome:
             workdir,
             description=request.description,
             commit_sha=sha,
-            cloud_credentials=False,
+            cloud_credentials=settings.cloud_credentials,
         )
+        client = LLMClient.from_settings(settings)
+        if client is not None and analysis.verdict == "http-service":
+            await ctx.log.info("analyzer: asking the LLM which files matter and what they imply")
+            async with client:
+                analysis = await refine_analysis(
+                    workdir, analysis, request.description, client, ctx.log.info
+                )
+            for conflict in analysis.conflicts:
+                await ctx.log.warning(f"analyzer: conflict: {conflict}")
     finally:
         await asyncio.to_thread(shutil.rmtree, workdir, True)
     if request.target:

@@ -8,8 +8,10 @@ from pathlib import Path
 from uuid import UUID
 
 from services.generator.bundle import generate_bundle, validate_bundle
+from services.generator.llm import improve_bundle
 from shared.analysis import Analysis, Evidence, PortFinding
 from shared.events import JobAnalyzed, JobGenerated, JobRepairRequested
+from shared.llm import LLMClient
 from shared.settings import Settings
 from shared.stage import Outcome, PermanentError, Route, StageContext
 
@@ -32,6 +34,11 @@ async def _bundle(
 ) -> dict[str, str]:
     overrides = load_base_image_overrides(ctx.settings.base_image_overrides)
     files = generate_bundle(analysis, job_id=str(job_id), base_images=overrides)
+    client = LLMClient.from_settings(ctx.settings)
+    if client is not None:
+        async with client:
+            files, source = await improve_bundle(analysis, files, client, ctx.log.info)
+        await ctx.log.info(f"generator: files from {source}")
     await ctx.log.info(
         f"generator: wrote {len(files)} files (attempt {attempt})", files=sorted(files)
     )

@@ -42,7 +42,7 @@ async def check_health(
     *,
     deadline_s: float,
     still_running: Callable[[], Awaitable[str | None]] | None = None,
-    first_delay_s: float = 0.2,
+    first_delay_s: float = 0.05,
     max_delay_s: float = 3.0,
 ) -> HealthReport:
     """GET ``url`` until it answers 2xx/3xx or the deadline passes.

@@ -114,3 +114,20 @@ def test_transient_failure_retries_with_backoff_then_dead_letters(make_stack):
     assert rabbit_api("GET", f"/queues/{stack.iso.name}/autodeploy.analyzer")["messages"] == 0
 
 
+
+
+def test_a_cli_is_rejected_with_a_reason_the_user_can_act_on(make_stack, git_server):
+    files = {
+        "pyproject.toml": '[project]\nname = "tool"\ndependencies = ["click"]\n'
+        '[project.scripts]\ntool = "tool.cli:main"\n',
+        "tool/__init__.py": "",
+        "tool/cli.py": "import click\n\n\n@click.command()\ndef main():\n    click.echo('hi')\n",
+    }
+    stack = make_stack(("gateway", "analyzer"))
+    job = stack.wait_job(
+        stack.submit(repo_url=git_server.create_repo("a-cli", files), description="deploy it"),
+        timeout=30,
+    )
+    assert job["status"] == "rejected" and job["stage"] == "analyzer"
+    assert "not an HTTP service" in job["error"] and "CLI" in job["error"]
+    assert job["analysis"]["verdict"] == "not-a-service"
