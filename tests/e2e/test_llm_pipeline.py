@@ -25,7 +25,8 @@ def test_garbage_429_and_errors_from_the_llm_fall_back_to_deterministic(
             LLM_MAX_RETRIES="2",
         )
         url = git_server.create_repo("llm-flask", FLASK_APP)
-        job = stack.wait_job(stack.submit(repo_url=url, description="flask", mode="plan"), timeout=90)
+        job_id = stack.submit(repo_url=url, description="flask", mode="plan")
+        job = stack.wait_job(job_id, timeout=90)
         assert job["status"] == "planned", job["error"]
         messages = "\n".join(line["message"] for line in job["logs"])
         assert "asking the LLM" in messages
