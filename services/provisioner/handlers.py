@@ -4,21 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import tarfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import yaml
 
 from services.analyzer.clone import CloneLimits, clone_repository
 from services.analyzer.handlers import repository_token
 from services.provisioner.docker_local import DeployError, DockerLocal, job_labels
+from services.provisioner.terraform import (
+    PlanOnly,
+    PlanPolicyError,
+    TerraformError,
+    TerraformRunner,
+    TerraformTimeout,
+)
 from shared import db
 from shared.events import JobGenerated, JobProvisioned, JobTeardownRequested
 from shared.settings import Settings
 from shared.stage import Outcome, PermanentError, Route, StageContext
 
-__all__ = ["build_spec", "routes"]
+__all__ = ["build_spec", "routes", "terraform_files"]
 
 
 def build_spec(files: dict[str, str], default_port: int) -> tuple[str, str, int]:
@@ -50,7 +59,7 @@ def build_spec(files: dict[str, str], default_port: int) -> tuple[str, str, int]
 async def handle_generated(event: JobGenerated, ctx: StageContext) -> Outcome:
     """Deploy to the local Docker engine (cloud targets stop at the plan without credentials)."""
     analysis = event.analysis
-    if analysis.target != "local":
+    if analysis.target != "local" and not ctx.settings.cloud_credentials:
         reason = (
             f"target {analysis.target} needs cloud credentials, and none are configured: "
             "nothing was applied; the Terraform is in the job's artifacts"
@@ -78,13 +87,11 @@ async def handle_generated(event: JobGenerated, ctx: StageContext) -> Outcome:
     )
     try:
         files = await db.get_artifacts(ctx.pool, job_id=event.job_id)
-        for rel, content in files.items():
-            target = (workdir / rel).resolve()
-            if not target.is_relative_to(workdir.resolve()):
-                raise PermanentError(f"bundle path {rel!r} escapes the workspace")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(content)
-        deployment = await _deploy_local(event, ctx, workdir, files)
+        _write_tree(workdir, files)
+        if analysis.target == "local":
+            deployment = await _deploy_local(event, ctx, workdir, files)
+        else:
+            deployment = await _deploy_terraform(event, ctx, workdir, files)
     finally:
         await asyncio.to_thread(shutil.rmtree, workdir, True)
     return Outcome(
@@ -99,7 +106,7 @@ async def handle_generated(event: JobGenerated, ctx: StageContext) -> Outcome:
             attempt=event.attempt,
         ),
         message=f"provisioner: running at {deployment['url']}",
-        fields={"container": deployment["container_id"][:12], "image": deployment["image"]},
+        fields={k: deployment[k] for k in ("target", "url", "image") if k in deployment},
     )
 
 
@@ -143,8 +150,105 @@ async def _deploy_local(
     return {"target": "local", "image": tag, "image_id": image_id, **asdict(app)}
 
 
+def terraform_files(files: dict[str, str], target: str) -> dict[str, str]:
+    """Only the target's Terraform, relative to its folder (nothing else may run in plan)."""
+    prefix = f"terraform/{target}/"
+    return {p[len(prefix) :]: c for p, c in files.items() if p.startswith(prefix)}
+
+
+def _write_tree(root: Path, files: dict[str, str]) -> None:
+    for rel, content in files.items():
+        target = (root / rel).resolve()
+        if not target.is_relative_to(root.resolve()):
+            raise PermanentError(f"bundle path {rel!r} escapes the workspace")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
+
+
+def _terraform_runner(ctx: StageContext, job_id: UUID, tf_dir: Path) -> TerraformRunner:
+    loop = asyncio.get_running_loop()
+
+    def on_log(line: str) -> None:
+        asyncio.run_coroutine_threadsafe(ctx.log.info(line, source="terraform"), loop)
+
+    return TerraformRunner(ctx.settings, workdir=tf_dir, job_id=str(job_id), on_log=on_log)
+
+
+async def _deploy_terraform(
+    event: JobGenerated, ctx: StageContext, workdir: Path, files: dict[str, str]
+) -> dict[str, Any]:
+    target = event.analysis.target
+    if target != "aws-ec2":
+        raise PermanentError(
+            f"applying {target} needs the app image pushed to a registry, which this "
+            "version does not do yet: the Terraform is in the job's artifacts"
+        )
+    tf_files = terraform_files(files, target)
+    if not tf_files:
+        raise PermanentError(f"the bundle has no terraform/{target}/ folder to apply")
+    tf_dir = workdir.parent / f"{workdir.name}-terraform"
+    _write_tree(tf_dir, tf_files)
+    archive = workdir.parent / f"{workdir.name}-bundle.tar.gz"
+    await asyncio.to_thread(_archive, workdir, archive)
+    await ctx.log.info(
+        f"provisioner: terraform for {target} (state: pg backend, workspace job-{event.job_id})"
+    )
+    runner = _terraform_runner(ctx, event.job_id, tf_dir)
+    try:
+        result = await asyncio.to_thread(runner.deploy, variables={"bundle_archive": str(archive)})
+    except PlanPolicyError as exc:
+        raise PermanentError(str(exc)) from exc
+    except TerraformTimeout:
+        raise  # transient: the stage retries; the plan is idempotent in the same workspace
+    except TerraformError as exc:
+        raise PermanentError(str(exc)) from exc
+    finally:
+        # tfplan and .terraform/ hold variable values in clear text.
+        await asyncio.to_thread(shutil.rmtree, tf_dir, True)
+        archive.unlink(missing_ok=True)
+    if isinstance(result, PlanOnly):
+        raise PermanentError(result.reason)
+    return {"target": target, "url": result.url, "outputs": result.outputs}
+
+
+def _archive(source: Path, dest: Path) -> None:
+    with tarfile.open(dest, "w:gz") as tar:
+        tar.add(source, arcname=".", filter=lambda i: None if i.name.startswith("./.git") else i)
+
+
+async def _teardown_terraform(
+    event: JobTeardownRequested, ctx: StageContext, target: str
+) -> dict[str, Any]:
+    files = await db.get_artifacts(ctx.pool, job_id=event.job_id)
+    tf_dir = Path(ctx.settings.workspace_dir) / f"teardown-{event.job_id}-{ctx.delivery}"
+    _write_tree(tf_dir, terraform_files(files, target))
+    placeholder = tf_dir / "bundle-placeholder.tar.gz"
+    await asyncio.to_thread(_archive, tf_dir, placeholder)
+    try:
+        await asyncio.to_thread(
+            _terraform_runner(ctx, event.job_id, tf_dir).destroy,
+            variables={"bundle_archive": str(placeholder)},
+        )
+    except TerraformError as exc:
+        raise PermanentError(str(exc)) from exc
+    finally:
+        await asyncio.to_thread(shutil.rmtree, tf_dir, True)
+    return {"terraform": "destroyed", "workspace": f"job-{event.job_id}"}
+
+
 async def handle_teardown(event: JobTeardownRequested, ctx: StageContext) -> Outcome:
     """Remove every container, network and image of the job (idempotent)."""
+    analysis = ctx.job.get("analysis") or {}
+    target = analysis.get("target", "local")
+    deployed = ((ctx.job.get("result") or {}).get("deployment") or {}).get("target")
+    if target != "local" and deployed == target and ctx.settings.cloud_credentials:
+        removed_cloud = await _teardown_terraform(event, ctx, target)
+        return Outcome(
+            status="destroyed",
+            stage="provisioner",
+            result={"teardown": removed_cloud},
+            message=f"provisioner: terraform destroy of workspace job-{event.job_id} done",
+        )
     try:
         report = await asyncio.to_thread(DockerLocal().teardown, job_labels(event.job_id))
     except DeployError as exc:

@@ -114,6 +114,8 @@ elif cmd == "workspace select":
     if "-or-create" not in args:
         print(f"Workspace {{args[-1]!r}} doesn't exist.", file=sys.stderr)
         sys.exit(1)
+    with open(os.path.join(STATE, "workspace.txt"), "w") as handle:
+        handle.write(args[-1])
     print(f'Created and switched to workspace "{{args[-1]}}"!')
 elif cmd == "plan":
     out = next((a.split("=", 1)[1] for a in args if a.startswith("-out=")), None)
@@ -131,7 +133,16 @@ elif cmd == "show":
         print("fake terraform: show needs -json and an existing plan file", file=sys.stderr)
         sys.exit(1)
     with open(control["plan_fixture"]) as handle:
-        sys.stdout.write(handle.read())
+        plan = handle.read()
+    # A fixture may leave the job id open: it is the workspace's (job-<id>).
+    workspace = None
+    path = os.path.join(STATE, "workspace.txt")
+    if os.path.exists(path):
+        with open(path) as handle:
+            workspace = handle.read().strip()
+    if workspace and workspace.startswith("job-"):
+        plan = plan.replace("__JOB_ID__", workspace[len("job-"):])
+    sys.stdout.write(plan)
 elif cmd == "apply":
     if not os.path.exists(args[-1]):
         print(f"fake terraform: no plan file {{args[-1]}}", file=sys.stderr)
