@@ -30,7 +30,11 @@ migrate: venv ## bring the database in DATABASE_URL to the newest schema
 	$(PY) scripts/ensure-database.py
 	$(PY) -m alembic upgrade head
 
+# Without a configured TOKEN_ENCRYPTION_KEY, dev mode makes one for this run, shared by all
+# five processes, so private-repository tokens work out of the box.
 dev: venv services migrate ## run the gateway and the four stages locally, logs interleaved
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
+	TOKEN_ENCRYPTION_KEY="$${TOKEN_ENCRYPTION_KEY:-$$($(PY) -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')}" \
 	$(VENV)/bin/honcho -f Procfile.dev start
 
 demo: venv services images migrate ## bring everything up and deploy the embedded sample app

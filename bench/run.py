@@ -1,0 +1,62 @@
+"""`make bench`: run every benchmark side by side with its baseline; write one Markdown report.
+
+Each section names its command, the machine, and min/median/max over its runs. The report
+goes to stdout and to bench/results/latest.md.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+BENCHES = [
+    ("Analyzer on generated repositories (issue 3/9 row 4)", ["bench/analyzer_bench.py"]),
+    ("Deploy latency, Flask fixture (issue 5/9 row 5)", ["bench/deploy_bench.py", "--runs", "3"]),
+]
+
+
+def _machine() -> str:
+    mem_kb = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
+    return (
+        f"{os.cpu_count()} CPUs (nproc), {mem_kb / 2**20:.1f} GiB RAM, "
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
+    )
+
+
+def main() -> int:
+    sections = [
+        "# autodeploy benchmarks",
+        "",
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {_machine()}.",
+    ]
+    failed = False
+    for title, command in BENCHES:
+        argv = [sys.executable, *command]
+        print(f"== {title}: {' '.join(command)}", flush=True)
+        proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
+        output = proc.stdout.strip() or proc.stderr.strip()
+        print(output, flush=True)
+        failed |= proc.returncode != 0
+        sections += ["", f"## {title}", "", f"Command: `python {' '.join(command)}`", "", output]
+        if proc.returncode != 0:
+            sections += ["", f"**exit code {proc.returncode}**: {proc.stderr.strip()[-2000:]}"]
+    report = "\n".join(sections) + "\n"
+    out = ROOT / "bench/results/latest.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(report)
+    print(f"\nwritten to {out.relative_to(ROOT)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
