@@ -36,6 +36,8 @@ def register_settings_secrets(settings: Settings) -> None:
     ):
         if value is not None:
             register_secret(value.get_secret_value())
+    for token in settings.api_token_set:
+        register_secret(token)
     # The password part of the broker URL, if any.
     amqp = settings.amqp_url.get_secret_value()
     if "@" in amqp and ":" in amqp.split("@")[0].split("//")[-1]:

@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     gateway_port: int = 8000
     gateway_workers: int = Field(default=1, ge=1, le=64)
     max_request_bytes: int = 1_048_576
+    # Comma-separated bearer tokens; when set, every API route but health/metrics needs one.
+    api_tokens: SecretStr | None = None
 
     analyzer_concurrency: int = Field(default=2, ge=1, le=256)
     generator_concurrency: int = Field(default=4, ge=1, le=256)
@@ -73,6 +75,12 @@ class Settings(BaseSettings):
     aws_secret_access_key: SecretStr | None = None
     terraform_bin: str = "terraform"
     terraform_timeout_s: float = 1800.0
+
+    @cached_property
+    def api_token_set(self) -> frozenset[str]:
+        """The accepted API tokens (empty: the API is open)."""
+        raw = self.api_tokens.get_secret_value() if self.api_tokens else ""
+        return frozenset(t.strip() for t in raw.split(",") if t.strip())
 
     @property
     def llm_enabled(self) -> bool:

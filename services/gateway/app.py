@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -77,6 +78,44 @@ class BodyLimitMiddleware:
         await response({"type": "http"}, _no_receive, send)
 
 
+class BearerAuthMiddleware:
+    """When API tokens are configured, every route but health and metrics needs one."""
+
+    OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+    def __init__(self, app: ASGIApp, tokens: frozenset[str]) -> None:
+        self.app = app
+        self.tokens = tokens
+
+    def _authorized(self, scope: Scope) -> bool:
+        headers = dict(scope.get("headers") or [])
+        offered = ""
+        scheme, _, value = (
+            headers.get(b"authorization", b"").decode(errors="replace").partition(" ")
+        )
+        if scheme.lower() == "bearer":
+            offered = value.strip()
+        else:
+            # Browsers cannot attach a header to an EventSource: the dashboard uses a cookie.
+            for part in headers.get(b"cookie", b"").decode(errors="replace").split(";"):
+                name, _, cookie = part.strip().partition("=")
+                if name == "autodeploy_token":
+                    offered = cookie
+        # Compare against every token in constant time, so timing says nothing.
+        return any(hmac.compare_digest(offered.encode(), t.encode()) for t in self.tokens)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.OPEN_PATHS or self._authorized(scope):
+            await self.app(scope, receive, send)
+            return
+        response = JSONResponse(
+            {"detail": "missing or invalid API token: send 'Authorization: Bearer <token>'"},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+        await response(scope, receive, send)
+
+
 class _TooLarge(Exception):
     pass
 
@@ -107,6 +146,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         relay = OutboxRelay(pool, broker, settings.database_url)
         relay.start()
         state.update(pool=pool, broker=broker, relay=relay)
+        app.state.pool = pool  # for routers in other modules (the web dashboard)
+        app.state.relay = relay
         try:
             yield
         finally:
@@ -124,6 +165,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    if settings.api_token_set:
+        app.add_middleware(BearerAuthMiddleware, tokens=settings.api_token_set)
 
     def pool() -> asyncpg.Pool:
         return state["pool"]
