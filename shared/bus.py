@@ -108,11 +108,7 @@ class Broker:
         prefetch: int,
     ) -> None:
         """Consume a stage's queue with at most ``prefetch`` unacknowledged messages."""
-        assert self._connection is not None, "Broker.connect() first"
-        channel = await self._connection.channel(publisher_confirms=False)
-        await channel.set_qos(prefetch_count=prefetch)
-        queue = await channel.get_queue(stage_queue(stage).name, ensure=True)
-        await queue.consume(callback, no_ack=False)
+        await self.consume_queue(stage_queue(stage).name, callback, prefetch=prefetch)
 
     async def consume_queue(
         self,
@@ -121,7 +117,7 @@ class Broker:
         *,
         prefetch: int,
     ) -> None:
-        """Consume any declared queue by name (dead-letter bookkeeping)."""
+        """Consume a declared queue by name on a channel of its own."""
         assert self._connection is not None, "Broker.connect() first"
         channel = await self._connection.channel(publisher_confirms=False)
         await channel.set_qos(prefetch_count=prefetch)

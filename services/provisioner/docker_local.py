@@ -24,6 +24,7 @@ import docker.errors
 
 __all__ = [
     "JOB_LABEL",
+    "SUPPORTED_SERVICES",
     "AppState",
     "BackingService",
     "DeployError",
@@ -140,6 +141,9 @@ _SERVICES: dict[str, _ServiceSpec] = {
         app_env=lambda host, _pw: {"REDIS_URL": f"redis://{host}:6379/0"},
     ),
 }
+
+# The backing services the local target can start next to an app.
+SUPPORTED_SERVICES = frozenset(_SERVICES)
 
 
 class DockerLocal:

@@ -14,7 +14,13 @@ import yaml
 
 from services.analyzer.clone import CloneLimits, clone_repository
 from services.analyzer.handlers import repository_token
-from services.provisioner.docker_local import DeployError, DockerLocal, job_labels
+from services.generator.handlers import load_base_image_overrides
+from services.provisioner.docker_local import (
+    SUPPORTED_SERVICES,
+    DeployError,
+    DockerLocal,
+    job_labels,
+)
 from services.provisioner.terraform import (
     PlanOnly,
     PlanPolicyError,
@@ -24,6 +30,7 @@ from services.provisioner.terraform import (
 )
 from shared import db
 from shared.events import JobGenerated, JobProvisioned, JobTeardownRequested
+from shared.security import register_secret
 from shared.settings import Settings
 from shared.stage import Outcome, PermanentError, Route, StageContext
 
@@ -124,7 +131,12 @@ async def _deploy_local(
         asyncio.run_coroutine_threadsafe(ctx.log.info(line, source="docker build"), loop)
 
     env = {"PORT": str(port), **event.analysis.description.env}
+    network = None
+    wanted: list[str] = sorted({s.kind for s in event.analysis.services})
     try:
+        if wanted:
+            network = f"autodeploy-{event.job_id}"
+            env.update(await _start_services(ctx, engine, wanted, labels=labels, network=network))
         await ctx.log.info(f"provisioner: building image {tag}")
         image_id = await asyncio.to_thread(
             engine.build,
@@ -141,6 +153,7 @@ async def _deploy_local(
             container_port=port,
             env=env,
             labels=labels,
+            network=network,
             # Whether the app stays up is the verifier's question: it waits, reads the
             # logs and names the cause (or hands the job to the repair loop).
             startup_grace_s=0,
@@ -234,6 +247,37 @@ async def _teardown_terraform(
     finally:
         await asyncio.to_thread(shutil.rmtree, tf_dir, True)
     return {"terraform": "destroyed", "workspace": f"job-{event.job_id}"}
+
+
+async def _start_services(
+    ctx: StageContext,
+    engine: DockerLocal,
+    kinds: list[str],
+    *,
+    labels: dict[str, str],
+    network: str,
+) -> dict[str, str]:
+    """Start the backing services the analysis found; return the env the app reaches them by."""
+    env: dict[str, str] = {}
+    overrides = load_base_image_overrides(ctx.settings.base_image_overrides)
+    for kind in kinds:
+        if kind not in SUPPORTED_SERVICES:
+            await ctx.log.warning(
+                f"provisioner: the app needs {kind}, which the local target does not start "
+                f"(it starts {', '.join(sorted(SUPPORTED_SERVICES))}); compose.yaml has it"
+            )
+            continue
+        await ctx.log.info(f"provisioner: starting {kind} for the app")
+        service = await asyncio.to_thread(
+            engine.start_service, kind, labels=labels, network=network, image_overrides=overrides
+        )
+        for value in service.env.values():
+            register_secret(value)  # connection strings carry the generated password
+        env.update(service.env)
+        await ctx.log.info(
+            f"provisioner: {kind} ready as '{service.alias}'", variables=sorted(service.env)
+        )
+    return env
 
 
 async def handle_teardown(event: JobTeardownRequested, ctx: StageContext) -> Outcome:

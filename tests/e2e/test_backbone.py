@@ -131,3 +131,15 @@ def test_a_cli_is_rejected_with_a_reason_the_user_can_act_on(make_stack, git_ser
     assert job["status"] == "rejected" and job["stage"] == "analyzer"
     assert "not an HTTP service" in job["error"] and "CLI" in job["error"]
     assert job["analysis"]["verdict"] == "not-a-service"
+
+
+def test_clone_limits_fail_the_job_with_the_limit_named(make_stack, git_server):
+    files = {f"pages/p{i}.html": f"<p>{i}</p>\n" for i in range(12)}
+    files["index.html"] = "<h1>many files</h1>\n"
+    url = git_server.create_repo("too-many-files", files)
+    stack = make_stack(("gateway", "analyzer"), GIT_MAX_FILES="10")
+    job = stack.wait_job(stack.submit(repo_url=url, description="site"), timeout=30)
+    assert job["status"] == "failed" and job["stage"] == "analyzer"
+    assert "more than 10 files" in job["error"] and "GIT_MAX_FILES" in job["error"]
+    leftovers = list((stack.workdir / "work").glob("analyzer-*"))
+    assert leftovers == []  # the refused clone is removed

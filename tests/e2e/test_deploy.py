@@ -42,6 +42,7 @@ def _labelled(job_id: str) -> dict[str, list]:
         ("express", web.EXPRESS_APP, "hello from express"),
         ("django", web.DJANGO_APP, "hello from django"),
         ("static", web.STATIC_SITE, "Hello from autodeploy"),
+        ("flask-postgres", web.FLASK_POSTGRES_APP, "db says 42"),
     ],
 )
 def test_app_is_deployed_and_answers(stack, git_server, name, files, body) -> None:
@@ -56,6 +57,7 @@ def test_app_is_deployed_and_answers(stack, git_server, name, files, body) -> No
     assert job["result"]["health"]["attempts"][-1]["status"] == 200
     if name == "flask-subfolder-loopback":
         assert job["analysis"]["app_root"] == "app" and job["analysis"]["binds_loopback"]
+    assert set(job["result"]["timings"]) == {"analyzer", "generator", "provisioner", "verifier"}
     # Build output streamed into the job's log.
     assert any(line["fields"].get("source") == "docker build" for line in job["logs"])
 

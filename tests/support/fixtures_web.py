@@ -7,6 +7,7 @@ __all__ = [
     "DJANGO_APP",
     "EXPRESS_APP",
     "FLASK_APP",
+    "FLASK_POSTGRES_APP",
     "PORT_FROM_SETTINGS_APP",
     "STATIC_SITE",
 ]
@@ -101,4 +102,19 @@ PORT_FROM_SETTINGS_APP: dict[str, str | bytes] = {
     ),
     "settings.json": '{"listen": 7001}\n',
     "index.html": "<h1>served on 7001</h1>\n",
+}
+
+# "Deploy this Flask app, it needs a Postgres": the analyzer finds the driver, the local
+# target starts PostgreSQL beside the app and hands it DATABASE_URL.
+FLASK_POSTGRES_APP: dict[str, str | bytes] = {
+    "requirements.txt": "flask\npsycopg2-binary\n",
+    "app.py": (
+        "import os\n\nimport psycopg2\nfrom flask import Flask\n\n"
+        "app = Flask(__name__)\n\n\n"
+        "@app.route('/')\n"
+        "def index():\n"
+        "    with psycopg2.connect(os.environ['DATABASE_URL']) as conn, conn.cursor() as cur:\n"
+        "        cur.execute('SELECT 40 + 2')\n"
+        "        return f'db says {cur.fetchone()[0]}'\n"
+    ),
 }
