@@ -18,6 +18,7 @@ __all__ = [
     "add_artifacts",
     "add_log",
     "already_processed",
+    "claim_idempotency_key",
     "create_pool",
     "enqueue",
     "finish_stage_run",
@@ -67,6 +68,34 @@ async def insert_job(
         status,
         dict(request),
     )
+
+
+async def claim_idempotency_key(
+    conn: asyncpg.Connection, *, scope: str, key: str, body_hash: str, job_id: UUID
+) -> tuple[UUID, str] | None:
+    """Claim a key for a new job inside the job's transaction.
+
+    Returns None when the key is new (the caller goes on creating the job), else the
+    (job_id, body_hash) it was first used with. A concurrent claim of the same key waits
+    on the unique index until the first transaction ends, so only one job is ever made.
+    """
+    claimed = await conn.fetchval(
+        "INSERT INTO idempotency_keys (scope, key, body_hash, job_id) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT DO NOTHING RETURNING 1",
+        scope,
+        key,
+        body_hash,
+        job_id,
+    )
+    if claimed:
+        return None
+    row = await conn.fetchrow(
+        "SELECT job_id, body_hash FROM idempotency_keys WHERE scope = $1 AND key = $2",
+        scope,
+        key,
+    )
+    assert row is not None
+    return row["job_id"], row["body_hash"]
 
 
 async def enqueue(conn: Conn, event: Event) -> None:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from uuid import UUID, uuid4
 
 import asyncpg
-from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi import FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -24,6 +24,7 @@ from services.gateway.schemas import (
     JobPage,
     JobRead,
     JobSummary,
+    body_fingerprint,
     bundle_tarball,
 )
 from shared import db
@@ -116,6 +117,14 @@ class BearerAuthMiddleware:
         await response(scope, receive, send)
 
 
+class _Repeat(Exception):
+    """A repeated idempotent submission: answer with the first job."""
+
+    def __init__(self, job_id: UUID) -> None:
+        super().__init__(str(job_id))
+        self.job_id = job_id
+
+
 class _TooLarge(Exception):
     pass
 
@@ -182,6 +191,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             status_code=503,
         )
 
+    @app.exception_handler(_Repeat)
+    async def _repeat(request: Request, exc: _Repeat) -> JSONResponse:
+        return JSONResponse(
+            {"job_id": str(exc.job_id), "status": "queued"},
+            status_code=202,
+            headers={"Idempotent-Replayed": "true"},
+        )
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         # FastAPI echoes the offending input by default; a token must never be echoed.
@@ -191,8 +208,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ]
         return JSONResponse({"detail": errors}, status_code=422)
 
-    @app.post("/request", status_code=202, response_model=JobAccepted, tags=["jobs"])
-    async def submit(body: JobCreate) -> JobAccepted:
+    @app.post(
+        "/request",
+        status_code=202,
+        response_model=JobAccepted,
+        tags=["jobs"],
+        responses={422: {"description": "invalid body, or an Idempotency-Key reused"}},
+    )
+    async def submit(
+        body: JobCreate,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                max_length=200,
+                description="Repeat a submission safely: the same key and body return the "
+                "first answer; the same key with another body is refused",
+            ),
+        ] = None,
+    ) -> JobAccepted:
         """Accept a repository deployment; the job is queued for the analyzer."""
         try:
             host = check_repo_url(body.repo_url, settings.allowed_git_hosts)
@@ -218,6 +251,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         job_id = uuid4()
         async with pool().acquire() as conn, conn.transaction():
             await db.insert_job(conn, job_id=job_id, kind="repository", request=request.public())
+            if idempotency_key is not None:
+                first = await db.claim_idempotency_key(
+                    conn,
+                    scope="request",
+                    key=idempotency_key,
+                    body_hash=body_fingerprint(body),
+                    job_id=job_id,
+                )
+                if first is not None:
+                    if first[1] != body_fingerprint(body):
+                        raise HTTPException(
+                            status_code=422,
+                            detail="this Idempotency-Key was already used with a different "
+                            "body; use a new key for a new request",
+                        )
+                    # Rolls back this transaction's job row: the first job is the answer.
+                    raise _Repeat(first[0])
             await db.enqueue(conn, JobRequested(job_id=job_id, request=request))
         state["relay"].wake()
         JOBS_SUBMITTED.labels("repository").inc()

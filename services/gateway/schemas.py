@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import tarfile
 from collections.abc import Mapping
 from datetime import datetime
@@ -21,6 +23,7 @@ __all__ = [
     "JobPage",
     "JobRead",
     "JobSummary",
+    "body_fingerprint",
     "bundle_tarball",
 ]
 
@@ -155,3 +158,9 @@ def bundle_tarball(files: Mapping[str, str], *, prefix: str) -> bytes:
             info.mode = 0o755 if path.endswith(".sh") else 0o644
             tar.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
+
+
+def body_fingerprint(body: BaseModel) -> str:
+    """sha256 of a request body in canonical JSON, leaving secrets out."""
+    data = body.model_dump(mode="json", exclude={"github_token", "secret"})
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()

@@ -29,6 +29,34 @@ CASES = [
     ("unknown mode", {**GOOD, "mode": "yolo"}, 422, "mode"),
     ("unknown field", {**GOOD, "colour": "blue"}, 422, "colour"),
     ("wrong type", {**GOOD, "description": 42}, 422, "description"),
+    ("repo_url as a list", {**GOOD, "repo_url": ["https://github.com/a/b"]}, 422, "repo_url"),
+    ("null description", {**GOOD, "description": None}, 422, "description"),
+    ("token as a number", {**GOOD, "github_token": 12345}, 422, "github_token"),
+    ("mode null", {**GOOD, "mode": None}, 422, "mode"),
+    ("huge description", {**GOOD, "description": "x" * 10_001}, 422, "description"),
+    ("huge repo_url", {**GOOD, "repo_url": "https://github.com/" + "a" * 2100}, 422, "repo_url"),
+    ("empty object", {}, 422, "repo_url"),
+    ("git@ scp form", {**GOOD, "repo_url": "git@github.com:a/b.git"}, 422, "only https://"),
+    ("fd:: helper", {**GOOD, "repo_url": "fd::17"}, 422, "remote helper"),
+    ("javascript scheme", {**GOOD, "repo_url": "javascript:alert(1)"}, 422, "only https://"),
+    ("no path", {**GOOD, "repo_url": "https://github.com"}, 422, "no repository path"),
+    ("newline in URL", {**GOOD, "repo_url": "https://github.com/a/b\n-c"}, 422, "whitespace"),
+    ("token in URL", {**GOOD, "repo_url": "https://ghp_abc@github.com/a/b"}, 422, "credentials"),
+    ("hex IP", {**GOOD, "repo_url": "https://0x7f000001/a/b"}, 422, "non-public"),
+    ("octal IP", {**GOOD, "repo_url": "https://0177.0.0.1/a/b"}, 422, "non-public"),
+    ("short IP", {**GOOD, "repo_url": "https://127.1/a/b"}, 422, "non-public"),
+    ("zero address", {**GOOD, "repo_url": "https://0.0.0.0/a/b"}, 422, "non-public"),
+    ("private 10/8", {**GOOD, "repo_url": "https://10.1.2.3/a/b"}, 422, "non-public"),
+    ("private 172.16/12", {**GOOD, "repo_url": "https://172.20.0.1/a/b"}, 422, "non-public"),
+    ("private 192.168/16", {**GOOD, "repo_url": "https://192.168.1.1/a/b"}, 422, "non-public"),
+    ("carrier-grade NAT", {**GOOD, "repo_url": "https://100.64.0.1/a/b"}, 422, "non-public"),
+    ("link-local", {**GOOD, "repo_url": "https://169.254.1.1/a/b"}, 422, "non-public"),
+    ("IPv6 loopback", {**GOOD, "repo_url": "https://[::1]/a/b"}, 422, "non-public"),
+    ("IPv6 link-local", {**GOOD, "repo_url": "https://[fe80::1]/a/b"}, 422, "non-public"),
+    ("IPv6 unique-local", {**GOOD, "repo_url": "https://[fd12::1]/a/b"}, 422, "non-public"),
+    ("name resolving to loopback", {**GOOD, "repo_url": "https://localhost/a/b"}, 422, "resolves"),
+    ("invalid port", {**GOOD, "repo_url": "https://github.com:99999/a/b"}, 422, "port"),
+    ("bad host characters", {**GOOD, "repo_url": "https://git_hub$.com/a/b"}, 422, "host"),
 ]
 
 
@@ -50,6 +78,26 @@ def test_bad_request_is_refused_with_reason(gateway, name, body, status, reason)
     assert reason.lower() in response.text.lower()
     assert gateway.sql("SELECT count(*) AS n FROM jobs")[0]["n"] == 0
     assert gateway.sql("SELECT count(*) AS n FROM outbox")[0]["n"] == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "ctype"),
+    [
+        (b'{"repo_url": ', "application/json"),
+        (b"[1, 2, 3]", "application/json"),
+        (b"repo_url=https://github.com/a/b", "application/x-www-form-urlencoded"),
+        (b"", "application/json"),
+        (b"\xff\xfe{", "application/json"),
+    ],
+    ids=["truncated", "array", "form-encoded", "empty", "not utf-8"],
+)
+def test_bodies_that_are_not_a_json_object_are_refused(gateway, content, ctype) -> None:
+    response = httpx.post(
+        f"{gateway.url}/request", content=content, headers={"Content-Type": ctype}
+    )
+    assert response.status_code in (400, 422), response.text
+    assert response.json()["detail"]
+    assert gateway.sql("SELECT count(*) AS n FROM jobs")[0]["n"] == 0
 
 
 def test_malformed_json_is_refused(gateway) -> None:

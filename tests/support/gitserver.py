@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["GitServer", "commit_files"]
+__all__ = ["GitServer", "Symlink", "commit_files"]
 
 
 def _git(*args: str, cwd: Path | None = None) -> str:
@@ -35,6 +35,10 @@ def _git(*args: str, cwd: Path | None = None) -> str:
     ).stdout
 
 
+class Symlink(str):
+    """A file value that is committed as a symbolic link to this target."""
+
+
 def commit_files(work: Path, files: dict[str, str | bytes], message: str = "fixture") -> str:
     """Write files into a work tree (creating the repo if needed), commit, return the SHA."""
     if not (work / ".git").exists():
@@ -43,7 +47,9 @@ def commit_files(work: Path, files: dict[str, str | bytes], message: str = "fixt
     for rel, content in files.items():
         path = work / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
+        if isinstance(content, Symlink):
+            path.symlink_to(str(content))
+        elif isinstance(content, bytes):
             path.write_bytes(content)
         else:
             path.write_text(content)
