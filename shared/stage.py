@@ -17,6 +17,7 @@ and the work is redone. A crash between 4 and 5 is absorbed by step 2.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -138,14 +139,27 @@ class StageRunner:
         try:
             await self._handle(message)
         except Exception:
-            # The database or broker went away mid-way: leave the message unacked so it
-            # is redelivered once they are back (the channel closing returns it).
+            # The database or broker went away mid-way. Wait for the database before giving
+            # the message back, so an outage costs one redelivery, not the delivery limit.
             logger.exception(
                 "stage %s: could not finish handling %s", self.stage, message.message_id
             )
-            await asyncio.sleep(1)
+            await self._wait_for_database()
             if not message.processed:
-                await message.nack(requeue=True)
+                with contextlib.suppress(Exception):  # a closed channel requeues it anyway
+                    await message.nack(requeue=True)
+
+    async def _wait_for_database(self, *, limit_s: float = 300.0) -> None:
+        delay = 0.5
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            try:
+                await self.pool.fetchval("SELECT 1")
+                return
+            except Exception as exc:
+                logger.warning("stage %s: database unavailable (%s); waiting", self.stage, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def _handle(self, message: AbstractIncomingMessage) -> None:
         route = self.routes.get(message.type or "")

@@ -26,10 +26,17 @@ def make_stack(
     """Start the system on an isolated database + vhost; everything is torn down after."""
     made: list[Stack] = []
 
-    def make(services: tuple[str, ...] | None = None, **env: str) -> Stack:
+    def make(
+        services: tuple[str, ...] | None = None, *, standin: bool = False, **env: str
+    ) -> Stack:
         iso = Isolated.create()
         env.setdefault("GIT_ALLOWED_HOSTS", git_server.host)
-        stack = Stack(iso=iso, workdir=Path(tmp_path_factory.mktemp("stack")), env_overrides=env)
+        stack = Stack(
+            iso=iso,
+            workdir=Path(tmp_path_factory.mktemp("stack")),
+            env_overrides=env,
+            standin=standin,
+        )
         made.append(stack)
         if services is None:
             stack.start()

@@ -181,6 +181,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return state["pool"]
 
     @app.exception_handler(asyncpg.PostgresConnectionError)
+    @app.exception_handler(asyncpg.CannotConnectNowError)
+    @app.exception_handler(asyncpg.AdminShutdownError)
     @app.exception_handler(asyncpg.InterfaceError)
     @app.exception_handler(ConnectionError)
     @app.exception_handler(OSError)

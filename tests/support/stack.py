@@ -129,6 +129,8 @@ class Stack:
     port: int = field(default_factory=free_port)
     token_key: str = field(default_factory=lambda: Fernet.generate_key().decode())
     _starts: dict[str, int] = field(default_factory=dict)
+    # Stage processes run the stand-in stages (tests/support/standin.py) instead.
+    standin: bool = False
 
     @property
     def url(self) -> str:
@@ -175,8 +177,11 @@ class Stack:
         """Start one service process."""
         self._starts[service] = self._starts.get(service, 0) + 1
         log = self.log_path(service).open("wb")
+        module = ["-m", f"services.{service}"]
+        if self.standin and service != "gateway":
+            module = ["-m", "tests.support.standin", service]
         self.procs[service] = subprocess.Popen(
-            [sys.executable, "-m", f"services.{service}"],
+            [sys.executable, *module],
             cwd=ROOT,
             env=self.env(),
             stdout=log,

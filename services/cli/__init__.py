@@ -1,0 +1,1 @@
+"""The `autodeploy` command line: a client of the gateway's REST API."""
