@@ -8,18 +8,16 @@ allowlists, same rule ids (from ``services.generator.bundle.policy``); a violati
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from services.generator.bundle import Violation
 
-# The HCL policy's private tables are reused on purpose: one allowlist, one set of
-# admin ports, one list of taggable types, whichever form of the config is checked.
+# The HCL policy's tables are reused on purpose: one allowlist, one set of admin ports,
+# one list of taggable types, whichever form of the config is checked.
 from services.generator.bundle.policy import (
-    _ADMIN_PORTS,
-    _TAGGABLE,
+    ADMIN_PORTS,
     ALLOWED_DATA_SOURCES,
     ALLOWED_INSTANCE_TYPES,
     ALLOWED_PROVIDERS,
@@ -27,6 +25,8 @@ from services.generator.bundle.policy import (
     ALLOWED_RESOURCE_TYPES,
     JOB_LABEL,
     JOB_TAG,
+    TAGGABLE_RESOURCE_TYPES,
+    is_world_cidr,
 )
 
 __all__ = ["PLAN_LOCATION", "check_plan"]
@@ -369,15 +369,6 @@ def _check_instance_type(
             )
 
 
-def _is_world(cidr: Any) -> bool:
-    if not isinstance(cidr, str):
-        return False
-    try:
-        return ipaddress.ip_network(cidr.strip(), strict=False).prefixlen == 0
-    except ValueError:
-        return False
-
-
 def _port(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
@@ -391,16 +382,16 @@ def _port(value: Any) -> int | None:
 def _admin_ports(rule: dict[str, Any], proto_key: str, unknown: Any) -> list[int]:
     """Admin ports a rule covers; unknown protocol or range counts as all of them."""
     if any(_is_unknown(unknown, k) for k in (proto_key, "from_port", "to_port")):
-        return list(_ADMIN_PORTS)
+        return list(ADMIN_PORTS)
     protocol = str(rule.get(proto_key, "")).lower()
     if protocol in ("-1", "all"):
-        return list(_ADMIN_PORTS)
+        return list(ADMIN_PORTS)
     if protocol not in ("tcp", "6"):
         return []
     low, high = _port(rule.get("from_port")), _port(rule.get("to_port"))
     if low is None or high is None:
-        return list(_ADMIN_PORTS)
-    return [p for p in _ADMIN_PORTS if low <= p <= high]
+        return list(ADMIN_PORTS)
+    return [p for p in ADMIN_PORTS if low <= p <= high]
 
 
 def _ingress_rules(
@@ -437,12 +428,12 @@ def _check_ingress(
             value = rule.get(key)
             cidrs += value if isinstance(value, list) else [value]
         undetermined = rule_unknown is True or any(_is_unknown(rule_unknown, k) for k in cidr_keys)
-        if not undetermined and not any(_is_world(c) for c in cidrs):
+        if not undetermined and not any(is_world_cidr(c) for c in cidrs):
             continue
-        services = "/".join(f"{_ADMIN_PORTS[p]}({p})" for p in ports)
+        services = "/".join(f"{ADMIN_PORTS[p]}({p})" for p in ports)
         why = (
             "may be open to any address (CIDR only known after apply)"
-            if undetermined and not any(_is_world(c) for c in cidrs)
+            if undetermined and not any(is_world_cidr(c) for c in cidrs)
             else "is open to the whole internet"
         )
         yield Violation(
@@ -507,7 +498,7 @@ def _check_tags(
         return
     # The provider schema says what is taggable: tags/tags_all appear in the plan only
     # for resource types that have them.
-    taggable = rtype in _TAGGABLE or any(k in after for k in ("tags", "tags_all"))
+    taggable = rtype in TAGGABLE_RESOURCE_TYPES or any(k in after for k in ("tags", "tags_all"))
     if not taggable:
         return
     tags = {**_dict(after.get("tags")), **_dict(after.get("tags_all"))}

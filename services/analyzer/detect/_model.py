@@ -12,6 +12,7 @@ from ._fs import RepoSnapshot, depth_of, join
 
 __all__ = [
     "KIND_RANK",
+    "NOT_APP_DIRS",
     "SOURCE_SKIP_DIRS",
     "AppContext",
     "AppFinding",
@@ -25,6 +26,7 @@ __all__ = [
     "line_of",
 ]
 
+# Strongest evidence first: the analyzer ranks conflicting ports in this order.
 PortSource = Literal[
     "description", "dockerfile", "compose", "code", "cli", "procfile", "framework-default"
 ]
@@ -33,8 +35,8 @@ PortSource = Literal[
 AppKind = Literal["server", "ssr", "spa", "static", "docker", "none"]
 KIND_RANK: dict[str, int] = {"server": 5, "ssr": 4, "docker": 3, "spa": 2, "static": 1, "none": 0}
 
-# Tests, examples and docs often contain small servers that are not the app.
-SOURCE_SKIP_DIRS = frozenset(
+# Tests, examples, fixtures and build output: never the app to deploy, whatever they hold.
+NOT_APP_DIRS = frozenset(
     {
         "test",
         "tests",
@@ -47,11 +49,7 @@ SOURCE_SKIP_DIRS = frozenset(
         "samples",
         "fixtures",
         "testdata",
-        "docs",
-        "doc",
         "e2e",
-        "benchmarks",
-        "bench",
         "migrations",
         "scripts",
         "dist",
@@ -61,6 +59,8 @@ SOURCE_SKIP_DIRS = frozenset(
         "assets",
     }
 )
+# Docs and benchmarks, too, often contain small servers that are not the app.
+SOURCE_SKIP_DIRS = NOT_APP_DIRS | {"docs", "doc", "benchmarks", "bench"}
 
 
 def line_of(text: str, index: int) -> int:

