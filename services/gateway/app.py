@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.gateway import web
 from services.gateway.schemas import (
     ArtifactRead,
     JobAccepted,
@@ -173,6 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
         lifespan=lifespan,
     )
+    app.include_router(web.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     if settings.api_token_set:
         app.add_middleware(BearerAuthMiddleware, tokens=settings.api_token_set)

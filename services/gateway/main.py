@@ -32,4 +32,6 @@ def main() -> None:
         workers=settings.gateway_workers,
         log_config=None,
         access_log=False,
+        # An open live-log stream must not hold a Ctrl-C in `make dev` for long.
+        timeout_graceful_shutdown=5,
     )

@@ -40,8 +40,9 @@ _MEDIA_TYPES = {
 # lines as they go, so a third of a second reads as "live" without loading the database.
 POLL_INTERVAL_S = 0.3
 # A stream hands over to a fresh connection after this long (the browser reconnects with
-# Last-Event-ID and misses nothing), so a job stuck for hours does not pin a connection.
-STREAM_MAX_S = 600.0
+# Last-Event-ID and misses nothing), so a job stuck for hours does not pin a connection
+# and a gateway shutting down gracefully never waits longer than this for a stream.
+STREAM_MAX_S = 120.0
 # Proxies drop connections that stay silent; a comment line every so often keeps it open.
 _KEEPALIVE_S = 15.0
 # Tells the browser how long to wait before reconnecting after a dropped connection.

@@ -25,7 +25,7 @@
     if (typeof value !== "string" || !value) return null;
     try {
       const url = new URL(value);
-      return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+      return url.protocol === "http:" || url.protocol === "https:" ? value : null;
     } catch (_) {
       return null;
     }

@@ -20,6 +20,15 @@
   let offset = 0;
   let timer = null;
   let loading = false;
+  // A retry of the same body after a failed attempt reuses its Idempotency-Key, so a
+  // request that did reach the server before the connection broke is not queued twice.
+  let retry = null;
+
+  function newKey() {
+    // getRandomValues works on plain http too (crypto.randomUUID needs a secure context).
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    return "ui-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
 
   // --- the submit form ----------------------------------------------------------------
 
@@ -82,8 +91,13 @@
     }
     submitButton.disabled = true;
     setFormStatus("", "Submitting…");
+    const fingerprint = JSON.stringify(body);
+    if (!retry || retry.fingerprint !== fingerprint) retry = { fingerprint, key: newKey() };
     try {
-      const accepted = await api("/request", { method: "POST", json: body });
+      const accepted = await api("/request", {
+        method: "POST", json: body, headers: { "idempotency-key": retry.key },
+      });
+      retry = null;
       const link = h("a", { href: `/ui/job/${encodeURIComponent(accepted.job_id)}`, id: "new-job-link" },
         `job ${accepted.job_id}`);
       setFormStatus("ok", "Accepted: ", link, ` is ${accepted.status}.`);

@@ -61,10 +61,8 @@
   }
 
   function teardownSteps(status) {
-    return [
-      { name: "destroying", label: "destroying", state: status === "destroying" ? "current" : "done", current: status === "destroying" },
-      { name: "destroyed", label: "destroyed", state: status === "destroyed" ? "done" : "pending", current: status === "destroyed" },
-    ];
+    const done = status === "destroyed";
+    return [{ name: "teardown", label: status, state: done ? "done" : "current", current: true }];
   }
 
   function renderTimeline(status, stage) {
@@ -115,6 +113,9 @@
 
     const busy = job.status === "destroying" || job.status === "destroyed";
     el("teardown").disabled = busy;
+    if (job.status === "destroyed" && el("teardown-status").textContent) {
+      el("teardown-status").textContent = "Torn down: the deployment is gone.";
+    }
     renderStatus(job.status, job.stage);
     renderAnalysis(job.analysis);
   }
@@ -165,7 +166,7 @@
     }
     const a = analysis;
     fact(dl, "Verdict", a.verdict, list(a.verdict_reasons || []));
-    fact(dl, "Language", [a.language, a.framework].filter(Boolean).join(" · "));
+    fact(dl, "Language", [...new Set([a.language, a.framework].filter(Boolean))].join(" · "));
     fact(dl, "Runtime", [a.package_manager, a.runtime_version].filter(Boolean).join(" · "));
     fact(dl, "App folder", a.app_root);
     if (a.port) fact(dl, "Port", `${a.port.value} (from ${a.port.source})`);
@@ -256,7 +257,7 @@
     lastLogId = line.id;
     const level = ["debug", "info", "warning", "error", "critical"].includes(String(line.level).toLowerCase())
       ? String(line.level).toLowerCase() : "info";
-    pending.push(h("li", { class: `line ${level}`, dataset: { id: line.id } },
+    pending.push(h("li", { class: `line lvl-${level}`, dataset: { id: line.id } },
       h("time", { datetime: String(line.ts) }, logTime(line.ts)),
       h("span", { class: "service" }, line.service),
       h("span", { class: "level" }, level),

@@ -1,0 +1,22 @@
+# Included by the root Makefile: the whole compose stack. See README.md here.
+include $(dir $(lastword $(MAKEFILE_LIST)))compose.mk
+
+# SCALE_<STAGE>=N runs N copies of that stage; a stage not named runs one.
+SCALE_FLAGS = $(if $(SCALE_ANALYZER),--scale analyzer=$(SCALE_ANALYZER)) \
+	$(if $(SCALE_GENERATOR),--scale generator=$(SCALE_GENERATOR)) \
+	$(if $(SCALE_PROVISIONER),--scale provisioner=$(SCALE_PROVISIONER)) \
+	$(if $(SCALE_VERIFIER),--scale verifier=$(SCALE_VERIFIER))
+
+.PHONY: up down logs ps
+
+up: ## the whole system in Docker compose (SCALE_ANALYZER=4 … runs more copies of a stage)
+	$(COMPOSE) up -d --build $(strip $(SCALE_FLAGS))
+
+down: ## stop the compose stack (volumes are kept; add V=1 to remove them too)
+	$(COMPOSE) down $(if $(V),--volumes)
+
+logs: ## follow the compose stack's logs (SERVICE=name for one service)
+	$(COMPOSE) logs --follow --tail=200 $(SERVICE)
+
+ps: ## the compose stack's containers and their health
+	$(COMPOSE) ps
