@@ -17,6 +17,10 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed ## create the virtualenv with every dependency
 
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 services: ## make sure local PostgreSQL and RabbitMQ answer
 	bash scripts/ensure-services.sh
 
@@ -40,9 +44,11 @@ dev: venv services migrate ## run the gateway and the four stages locally, logs 
 demo: venv services images migrate ## bring everything up and deploy the embedded sample app
 	$(PY) scripts/demo.py
 
-lint: venv ## ruff + mypy
+lint: venv node_modules/.installed ## ruff, mypy and markdownlint (default rules)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	node_modules/.bin/markdownlint '**/*.md'
+	shellcheck scripts/*.sh .ci/run
 
 test-unit: venv ## the fast tier: no services needed
 	$(VENV)/bin/pytest -q -m "not integration and not e2e and not docker" $(PYTEST_ARGS)

@@ -9,6 +9,7 @@ runs them one at a time, and every test waits until both answer again.
 from __future__ import annotations
 
 import random
+import shutil
 import subprocess
 import threading
 import time
@@ -144,6 +145,10 @@ def _wait_rabbit_api(timeout: float = 60) -> None:
             time.sleep(0.5)
 
 
+@pytest.mark.skipif(
+    shutil.which("rabbitmqctl") is None,
+    reason="needs the local RabbitMQ's rabbitmqctl to stop and start the broker",
+)
 def test_broker_restart_mid_run_loses_no_job(make_stack) -> None:
     stack = make_stack(standin=True, **{**FAST, "STANDIN_DELAY_S": "0.05"})
     ids = _submit_many(stack, 100)
@@ -164,6 +169,10 @@ def test_broker_restart_mid_run_loses_no_job(make_stack) -> None:
     _assert_each_job_completed_exactly_once(stack, ids)
 
 
+@pytest.mark.skipif(
+    shutil.which("pg_ctlcluster") is None,
+    reason="needs the local PostgreSQL's pg_ctlcluster to restart the server",
+)
 def test_database_restart_mid_run_answers_503_and_loses_no_job(make_stack) -> None:
     stack = make_stack(standin=True, **FAST)
     ids = _submit_many(stack, 60)
