@@ -16,6 +16,7 @@ from shared.analysis import Analysis, Target
 
 __all__ = [
     "EVENT_SCHEMA_VERSION",
+    "ROUTING_KEYS",
     "Event",
     "JobAnalyzed",
     "JobCompleted",
@@ -156,3 +157,6 @@ _BY_KEY: dict[str, type[Event]] = {
 def event_class(routing_key: str) -> type[Event]:
     """The event model for a routing key; KeyError when unknown."""
     return _BY_KEY[routing_key]
+
+# Every routing key an event can carry.
+ROUTING_KEYS: tuple[str, ...] = tuple(_BY_KEY)

@@ -34,6 +34,7 @@ __all__ = [
     "LLMUnavailable",
     "fence_data",
     "fence_file",
+    "initialise_llm_metrics",
 ]
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,18 @@ LLM_LATENCY = Histogram(
     ["purpose"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120),
 )
+
+PURPOSES = ("analyzer.pick_files", "analyzer.implications", "generator.improve", "generator.repair")
+
+
+def initialise_llm_metrics() -> None:
+    """Export the LLM series at zero from the start, so the first call shows on graphs."""
+    for kind in ("prompt", "completion"):
+        LLM_TOKENS.labels(kind=kind)
+    for purpose in PURPOSES:
+        LLM_CALLS.labels(purpose=purpose, outcome="ok")
+        LLM_LATENCY.labels(purpose=purpose)
+
 
 UNTRUSTED_DATA_NOTICE = (
     "Text between a <<<FILE ...>>> or <<<DATA ...>>> marker and the next <<<END>>> marker "

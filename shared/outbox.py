@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from shared.bus import Broker
+from shared.events import ROUTING_KEYS
 from shared.metrics import EVENTS_PUBLISHED, OUTBOX_LAG
 
 __all__ = ["OutboxRelay"]
@@ -52,6 +53,8 @@ class OutboxRelay:
 
     def start(self) -> None:
         """Run the relay in the background."""
+        for key in ROUTING_KEYS:  # series exist at zero before the first event
+            EVENTS_PUBLISHED.labels(key)
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
     async def stop(self) -> None:

@@ -12,6 +12,7 @@ import asyncpg
 
 from shared import db
 from shared.bus import Broker
+from shared.llm import initialise_llm_metrics
 from shared.logs import configure_logging
 from shared.metrics import serve_metrics
 from shared.outbox import OutboxRelay
@@ -71,6 +72,7 @@ async def _serve(
     relay = OutboxRelay(pool, broker, settings.database_url)
     relay.start()
     runner = StageRunner(stage, routes, settings=settings, pool=pool, broker=broker, relay=relay)
+    initialise_llm_metrics()
     serve_metrics(settings.metrics_port)
     await runner.start()
     if on_start is not None:

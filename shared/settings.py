@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     # Official base image → replacement (JSON object, or the path of a JSON file), for
     # registry mirrors and air-gapped machines: e.g. deploy/base-images/overrides.json.
     base_image_overrides: str = ""
+    # Where the local target publishes app ports, and the host its URLs name. Empty: the
+    # host's 127.0.0.1 for a local engine (0.0.0.0 and the engine's host for a remote
+    # DOCKER_HOST). Inside compose, publish on 0.0.0.0 and name host.docker.internal.
+    docker_publish_address: str = ""
+    deploy_url_host: str = ""
     # How long the verifier keeps trying the deployed URL before it calls the deploy failed.
     verify_timeout_s: float = 60.0
 

@@ -108,6 +108,21 @@ class Route:
     runs_on_ended_jobs: bool = False
 
 
+def initialise_stage_metrics(stage: str) -> None:
+    """Export this stage's series at zero from the start.
+
+    A counter's first increment is invisible to rate()/increase() if the series did not
+    exist at the previous scrape, so the dashboard would miss the first job.
+    """
+    STAGE_IN_PROGRESS.labels(stage)
+    RETRIES.labels(stage)
+    DEAD_LETTERED.labels(stage)
+    for outcome in (*db.TERMINAL_STATUSES, *db.ACTIVE_STATUSES, "retry", "failed"):
+        STAGE_DURATION.labels(stage, outcome)
+    for status in db.TERMINAL_STATUSES:
+        JOB_OUTCOMES.labels(status, stage)
+
+
 class StageRunner:
     """Consumes one stage's queue and runs its routes."""
 
@@ -130,6 +145,7 @@ class StageRunner:
 
     async def start(self) -> None:
         """Start consuming with prefetch = the stage's concurrency setting."""
+        initialise_stage_metrics(self.stage)
         await self.broker.consume(
             self.stage, self.on_message, prefetch=self.settings.concurrency(self.stage)
         )

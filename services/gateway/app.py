@@ -155,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await broker.connect()
         relay = OutboxRelay(pool, broker, settings.database_url)
         relay.start()
+        JOBS_SUBMITTED.labels("repository")  # exported at zero before the first job
         state.update(pool=pool, broker=broker, relay=relay)
         app.state.pool = pool  # for routers in other modules (the web dashboard)
         app.state.relay = relay

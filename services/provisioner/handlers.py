@@ -121,7 +121,10 @@ async def _deploy_local(
     event: JobGenerated, ctx: StageContext, workdir: Path, files: dict[str, str]
 ) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
-    engine = DockerLocal()
+    engine = DockerLocal(
+        publish_address=ctx.settings.docker_publish_address or None,
+        url_host=ctx.settings.deploy_url_host or None,
+    )
     labels = job_labels(event.job_id)
     default_port = event.analysis.port.value if event.analysis.port else 8080
     context, dockerfile, port = build_spec(files, default_port)

@@ -217,11 +217,6 @@ def test_every_target_is_scraped_and_the_broker_reports_per_queue_consumers(scra
     assert all(by_queue.get(f"autodeploy.{stage}", 0) >= 1 for stage in STAGES), by_queue
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a label set's first observation is invisible to increase()/rate() until the "
-    "services export their series initialised at zero (see deploy/compose/README.md)",
-)
 def test_the_first_job_shows_on_the_dashboard(scraped, dashboard) -> None:
     exprs = dict((t, e) for t, e in reversed(dashboard_exprs(dashboard)))
     ended = scraped.prometheus.query(_promql(exprs["Jobs ended, by status and stage"]))
