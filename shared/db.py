@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -23,6 +24,7 @@ __all__ = [
     "enqueue",
     "finish_stage_run",
     "get_artifact",
+    "get_artifact_bytes",
     "get_artifacts",
     "get_job",
     "get_logs",
@@ -282,18 +284,42 @@ async def finish_stage_run(conn: Conn, *, run_id: int, outcome: str) -> None:
 
 
 async def add_artifacts(
-    conn: Conn, *, job_id: UUID, files: Mapping[str, str], attempt: int = 1
+    conn: Conn, *, job_id: UUID, files: Mapping[str, str | bytes], attempt: int = 1
 ) -> None:
-    """Store generated files (replacing an earlier attempt's files at the same path)."""
+    """Store generated files (replacing an earlier attempt's); bytes that are not UTF-8
+    text are kept base64-encoded with ``encoding = 'base64'``."""
+    rows = []
+    for path, content in files.items():
+        text, encoding = content, "utf-8"
+        if isinstance(content, bytes):
+            try:
+                text = content.decode("utf-8")
+            except UnicodeDecodeError:
+                text, encoding = base64.b64encode(content).decode(), "base64"
+        rows.append((job_id, path, text, attempt, encoding))
     await conn.executemany(
         """
-        INSERT INTO artifacts (job_id, path, content, attempt) VALUES ($1, $2, $3, $4)
+        INSERT INTO artifacts (job_id, path, content, attempt, encoding)
+        VALUES ($1, $2, $3, $4, $5)
         ON CONFLICT (job_id, path)
         DO UPDATE SET content = excluded.content, attempt = excluded.attempt,
-                      created_at = clock_timestamp()
+                      encoding = excluded.encoding, created_at = clock_timestamp()
         """,
-        [(job_id, path, content, attempt) for path, content in files.items()],
+        rows,
     )
+
+
+async def get_artifact_bytes(conn: Conn, *, job_id: UUID) -> dict[str, bytes]:
+    """All of a job's generated files as bytes (base64-stored ones decoded)."""
+    rows = await conn.fetch(
+        "SELECT path, content, encoding FROM artifacts WHERE job_id = $1", job_id
+    )
+    return {
+        str(r["path"]): base64.b64decode(r["content"])
+        if r["encoding"] == "base64"
+        else str(r["content"]).encode()
+        for r in rows
+    }
 
 
 async def list_artifacts(conn: Conn, *, job_id: UUID) -> list[dict[str, Any]]:

@@ -28,6 +28,12 @@ __all__ = [
     "JobRequested",
     "JobTeardownRequested",
     "Mode",
+    "TaskGenerated",
+    "TaskPlanned",
+    "TaskPublished",
+    "TaskRepairRequested",
+    "TaskRequest",
+    "TaskRequested",
     "event_class",
 ]
 
@@ -55,6 +61,23 @@ class JobRequest(BaseModel):
         return self.model_dump(exclude={"sealed_token"}) | {
             "private": self.sealed_token is not None
         }
+
+
+class TaskRequest(BaseModel):
+    """A brief-to-site task as it travels between stages (never the secret)."""
+
+    email: str
+    task: str
+    round: int
+    nonce: str
+    brief: str
+    checks: list[str]
+    evaluation_url: str
+    attachments: list[str]  # names; the bytes are in task_attachments
+
+    def public(self) -> dict[str, Any]:
+        """The task as stored on the job and shown by the API."""
+        return self.model_dump()
 
 
 class Event(BaseModel):
@@ -118,6 +141,57 @@ class JobRepairRequested(Event):
     logs_tail: str = ""
 
 
+class TaskRequested(Event):
+    """A brief-to-site task was accepted by the gateway."""
+
+    routing_key: ClassVar[str] = "task.requested"
+    task: TaskRequest
+
+
+class TaskPlanned(Event):
+    """The analyzer checked the brief and chose where the site goes."""
+
+    routing_key: ClassVar[str] = "task.analyzed"
+    task: TaskRequest
+    target: Literal["github-pages", "git-preview"]
+    # Round 2+: the repository round 1 published, and the job whose files it holds.
+    repo: dict[str, Any] | None = None
+    previous_job_id: UUID | None = None
+
+
+class TaskGenerated(Event):
+    """The generator wrote the site (stored as the job's artifacts)."""
+
+    routing_key: ClassVar[str] = "task.generated"
+    task: TaskRequest
+    target: Literal["github-pages", "git-preview"]
+    repo: dict[str, Any] | None = None
+    attempt: int = 1
+
+
+class TaskPublished(Event):
+    """The provisioner pushed the site and it is served."""
+
+    routing_key: ClassVar[str] = "task.published"
+    task: TaskRequest
+    target: Literal["github-pages", "git-preview"]
+    repo: dict[str, Any]
+    commit_sha: str
+    pages_url: str
+    attempt: int = 1
+
+
+class TaskRepairRequested(Event):
+    """Browser checks failed; the generator gets another go with the failures."""
+
+    routing_key: ClassVar[str] = "task.repair"
+    task: TaskRequest
+    target: Literal["github-pages", "git-preview"]
+    repo: dict[str, Any]
+    failures: list[str]
+    attempt: int
+
+
 class JobCompleted(Event):
     """The verifier proved the deployment answers."""
 
@@ -150,6 +224,11 @@ _BY_KEY: dict[str, type[Event]] = {
         JobCompleted,
         JobFailed,
         JobTeardownRequested,
+        TaskRequested,
+        TaskPlanned,
+        TaskGenerated,
+        TaskPublished,
+        TaskRepairRequested,
     )
 }
 

@@ -16,6 +16,7 @@ __all__ = [
     "REDACTED",
     "RepoUrlError",
     "check_repo_url",
+    "check_url",
     "is_public_address",
     "redact",
     "redact_obj",
@@ -96,53 +97,68 @@ class RepoUrlError(ValueError):
 _HOST_RE = re.compile(r"^[a-z0-9.-]+$|^\[[0-9a-f:.]+\]$")
 
 
-def check_repo_url(url: str, allowed_hosts: Iterable[str] = (), *, shape_only: bool = False) -> str:
+def check_repo_url(
+    url: str, allowed_hosts: Iterable[str] = (), *, shape_only: bool = False
+) -> str:
     """Vet a repository URL; return its host. Raises RepoUrlError with the reason.
 
     ``shape_only`` skips the checks that depend on the allow-list (plain http, literal
     non-public addresses).
     """
+    return check_url(url, allowed_hosts, shape_only=shape_only)
+
+
+def check_url(
+    url: str,
+    allowed_hosts: Iterable[str] = (),
+    *,
+    shape_only: bool = False,
+    field: str = "repo_url",
+    require_path: bool = True,
+    allow_setting: str = "GIT_ALLOWED_HOSTS",
+) -> str:
+    """Vet an outbound http(s) URL the way `check_repo_url` does, naming ``field``."""
     allowed = {h.lower() for h in allowed_hosts}
     if not url or not url.strip():
-        raise RepoUrlError("repo_url is empty")
+        raise RepoUrlError(f"{field} is empty")
     if url.startswith("-"):
-        raise RepoUrlError("repo_url must not start with '-' (it would be read as a git option)")
+        raise RepoUrlError(f"{field} must not start with '-' (it would be read as a git option)")
     if "::" in url.split("/", 1)[0]:
-        raise RepoUrlError("repo_url uses a git remote helper ('ext::', 'fd::'…); use https://")
+        raise RepoUrlError(f"{field} uses a git remote helper ('ext::', 'fd::'…); use https://")
     if url != url.strip() or any(c.isspace() or ord(c) < 32 for c in url):
-        raise RepoUrlError("repo_url must not contain whitespace or control characters")
+        raise RepoUrlError(f"{field} must not contain whitespace or control characters")
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in ("https", "http"):
         shown = f"'{scheme}://'" if scheme else "no scheme"
-        raise RepoUrlError(f"repo_url has {shown}; only https:// repository URLs are accepted")
+        raise RepoUrlError(f"{field} has {shown}; only https:// repository URLs are accepted")
     if parts.username is not None or parts.password is not None:
         raise RepoUrlError(
-            "repo_url must not embed credentials; send a token in the github_token field"
+            f"{field} must not embed credentials; send a token in the github_token field"
         )
     host = (parts.hostname or "").lower()
     if not host:
-        raise RepoUrlError("repo_url has no host")
+        raise RepoUrlError(f"{field} has no host")
     if not _HOST_RE.match(host) and not _HOST_RE.match(f"[{host}]"):
-        raise RepoUrlError(f"repo_url host {host!r} is not a valid host name")
+        raise RepoUrlError(f"{field} host {host!r} is not a valid host name")
     try:
         port = parts.port
     except ValueError as exc:
-        raise RepoUrlError("repo_url has an invalid port") from exc
+        raise RepoUrlError(f"{field} has an invalid port") from exc
     host_port = f"{host}:{port}" if port else host
     is_allowed = shape_only or host in allowed or host_port in allowed
     if scheme == "http" and not is_allowed:
         raise RepoUrlError(
-            "repo_url uses plain http://; use https:// (plain http is only accepted for hosts "
-            "listed in GIT_ALLOWED_HOSTS)"
+            f"{field} uses plain http://; use https:// (plain http is only accepted for hosts "
+            f"listed in {allow_setting})"
         )
-    if not parts.path.strip("/"):
-        raise RepoUrlError("repo_url has no repository path (expected https://host/owner/repo)")
+    if require_path and not parts.path.strip("/"):
+        raise RepoUrlError(f"{field} has no repository path (expected https://host/owner/repo)")
     literal = _literal_address(host)
     if literal is not None and not is_allowed and not is_public_address(literal):
         raise RepoUrlError(
-            f"repo_url points at a non-public address ({literal}); "
-            "add the host to GIT_ALLOWED_HOSTS if this is your own Git server"
+            f"{field} points at a non-public address ({literal}); "
+            f"add the host to {allow_setting} if this is your own server"
         )
     return host
 
@@ -171,7 +187,12 @@ def is_public_address(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bo
 
 
 async def resolve_and_check_host(
-    host: str, allowed_hosts: Iterable[str] = (), *, within_s: float = 3.0
+    host: str,
+    allowed_hosts: Iterable[str] = (),
+    *,
+    within_s: float = 3.0,
+    field: str = "repo_url",
+    allow_setting: str = "GIT_ALLOWED_HOSTS",
 ) -> None:
     """Refuse a host name that resolves to a non-public address (unless allow-listed)."""
     if host.lower() in {h.lower().split(":")[0] for h in allowed_hosts}:
@@ -191,6 +212,6 @@ async def resolve_and_check_host(
         address = ipaddress.ip_address(info[4][0])
         if not is_public_address(address):
             raise RepoUrlError(
-                f"repo_url host {host!r} resolves to a non-public address ({address}); "
-                "add it to GIT_ALLOWED_HOSTS if this is your own Git server"
+                f"{field} host {host!r} resolves to a non-public address ({address}); "
+                f"add it to {allow_setting} if this is your own server"
             )

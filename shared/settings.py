@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     gateway_port: int = 8000
     gateway_workers: int = Field(default=1, ge=1, le=64)
     max_request_bytes: int = 1_048_576
+    # POST /tasks bodies carry base64 attachments, so they may be larger.
+    max_task_request_bytes: int = 16 * 1_048_576
     # Comma-separated bearer tokens; when set, every API route but health/metrics needs one.
     api_tokens: SecretStr | None = None
 
@@ -80,6 +82,27 @@ class Settings(BaseSettings):
     aws_secret_access_key: SecretStr | None = None
     terraform_bin: str = "terraform"
     terraform_timeout_s: float = 1800.0
+
+    # --- brief-to-site tasks (POST /tasks) ---
+    # The shared secret evaluators send in the `secret` field; /tasks is closed without it.
+    task_secret: SecretStr | None = None
+    attachment_max_bytes: int = Field(default=1_000_000, ge=1)
+    # GitHub publishing: with GITHUB_TOKEN set, sites go to a new public repository with
+    # Pages; without it, to PAGES_GIT_REMOTE (any git smart-HTTP server) plus a local
+    # preview container.
+    github_api_url: str = "https://api.github.com"
+    pages_git_remote: str = ""
+    commit_author_name: str = "autodeploy"
+    commit_author_email: str = "autodeploy@localhost"
+    pages_timeout_s: float = 300.0
+    # Evaluation callbacks retry (1, 2, 4… s) until this long after the request.
+    callback_deadline_s: float = 600.0
+    callback_first_delay_s: float = 1.0
+    # Headless Chromium for browser checks (empty: looked up on PATH).
+    chromium_path: str = ""
+    # Evaluation URLs on private or loopback hosts are refused unless listed here.
+    callback_allowed_hosts: str = ""
+    max_site_repairs: int = Field(default=1, ge=0, le=5)
 
     @cached_property
     def api_token_set(self) -> frozenset[str]:

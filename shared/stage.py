@@ -71,7 +71,7 @@ class Outcome:
     analysis: Mapping[str, Any] | None = None
     result: Mapping[str, Any] | None = None
     error: str | None = None
-    artifacts: Mapping[str, str] | None = None
+    artifacts: Mapping[str, str | bytes] | None = None
     artifact_attempt: int = 1
     message: str = ""
     fields: dict[str, Any] = field(default_factory=dict)

@@ -5,6 +5,8 @@
                               ──job.generated──▶ autodeploy.provisioner ◀──job.teardown
                               ──job.provisioned▶ autodeploy.verifier
 
+Brief-to-site tasks take the same four queues with `task.*` routing keys.
+
 Stage queues are quorum queues: durable, replicated when the broker is a cluster, and
 with a broker-side ``x-delivery-limit`` so that a message which crashes its consumer
 every time is dead-lettered instead of looping.
@@ -55,10 +57,18 @@ class StageQueue:
 STAGES: dict[str, StageQueue] = {
     q.stage: q
     for q in (
-        StageQueue("analyzer", "autodeploy.analyzer", ("job.requested",)),
-        StageQueue("generator", "autodeploy.generator", ("job.analyzed", "job.repair")),
-        StageQueue("provisioner", "autodeploy.provisioner", ("job.generated", "job.teardown")),
-        StageQueue("verifier", "autodeploy.verifier", ("job.provisioned",)),
+        StageQueue("analyzer", "autodeploy.analyzer", ("job.requested", "task.requested")),
+        StageQueue(
+            "generator",
+            "autodeploy.generator",
+            ("job.analyzed", "job.repair", "task.analyzed", "task.repair"),
+        ),
+        StageQueue(
+            "provisioner",
+            "autodeploy.provisioner",
+            ("job.generated", "job.teardown", "task.generated"),
+        ),
+        StageQueue("verifier", "autodeploy.verifier", ("job.provisioned", "task.published")),
     )
 }
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from services.analyzer.clone import CloneLimits, clone_repository
 from services.analyzer.detect import analyze_repository
 from services.analyzer.llm import refine_analysis
-from shared.events import JobAnalyzed, JobRequest, JobRequested
+from services.analyzer.tasks import handle_task_requested
+from shared.events import JobAnalyzed, JobRequest, JobRequested, TaskRequested
 from shared.llm import LLMClient
 from shared.security import unseal
 from shared.settings import Settings
@@ -106,5 +107,8 @@ async def handle_requested(event: JobRequested, ctx: StageContext) -> Outcome:
 
 
 def routes(settings: Settings) -> list[Route]:
-    """The analyzer's routes."""
-    return [Route(JobRequested, handle_requested, working_status="analyzing")]
+    """The analyzer's routes: repository jobs and brief-to-site tasks."""
+    return [
+        Route(JobRequested, handle_requested, working_status="analyzing"),
+        Route(TaskRequested, handle_task_requested, working_status="analyzing"),
+    ]

@@ -9,8 +9,15 @@ from uuid import UUID
 
 from services.generator.bundle import generate_bundle, validate_bundle
 from services.generator.llm import improve_bundle
+from services.generator.tasks import handle_task_planned, handle_task_repair
 from shared.analysis import Analysis, Evidence, PortFinding
-from shared.events import JobAnalyzed, JobGenerated, JobRepairRequested
+from shared.events import (
+    JobAnalyzed,
+    JobGenerated,
+    JobRepairRequested,
+    TaskPlanned,
+    TaskRepairRequested,
+)
 from shared.llm import LLMClient
 from shared.settings import Settings
 from shared.stage import Outcome, PermanentError, Route, StageContext
@@ -129,8 +136,10 @@ async def handle_repair(event: JobRepairRequested, ctx: StageContext) -> Outcome
 
 
 def routes(settings: Settings) -> list[Route]:
-    """The generator's routes."""
+    """The generator's routes: repository jobs and brief-to-site tasks."""
     return [
         Route(JobAnalyzed, handle_analyzed, working_status="generating"),
         Route(JobRepairRequested, handle_repair, working_status="generating"),
+        Route(TaskPlanned, handle_task_planned, working_status="generating"),
+        Route(TaskRepairRequested, handle_task_repair, working_status="generating"),
     ]

@@ -21,6 +21,7 @@ from services.provisioner.docker_local import (
     DockerLocal,
     job_labels,
 )
+from services.provisioner.tasks import handle_task_generated
 from services.provisioner.terraform import (
     PlanOnly,
     PlanPolicyError,
@@ -29,7 +30,7 @@ from services.provisioner.terraform import (
     TerraformTimeout,
 )
 from shared import db
-from shared.events import JobGenerated, JobProvisioned, JobTeardownRequested
+from shared.events import JobGenerated, JobProvisioned, JobTeardownRequested, TaskGenerated
 from shared.security import register_secret
 from shared.settings import Settings
 from shared.stage import Outcome, PermanentError, Route, StageContext
@@ -316,7 +317,7 @@ async def handle_teardown(event: JobTeardownRequested, ctx: StageContext) -> Out
 
 
 def routes(settings: Settings) -> list[Route]:
-    """The provisioner's routes."""
+    """The provisioner's routes: repository jobs and brief-to-site tasks."""
     return [
         Route(JobGenerated, handle_generated, working_status="provisioning"),
         Route(
@@ -325,4 +326,5 @@ def routes(settings: Settings) -> list[Route]:
             working_status="destroying",
             runs_on_ended_jobs=True,
         ),
+        Route(TaskGenerated, handle_task_generated, working_status="provisioning"),
     ]

@@ -15,9 +15,10 @@ from aio_pika.abc import AbstractIncomingMessage
 from services.provisioner.docker_local import DeployError, DockerLocal
 from services.verifier.diagnosis import diagnose
 from services.verifier.health import check_health
+from services.verifier.tasks import handle_task_published
 from shared import db
 from shared.bus import Broker
-from shared.events import JobCompleted, JobFailed, JobProvisioned, JobRepairRequested
+from shared.events import JobCompleted, JobFailed, JobProvisioned, JobRepairRequested, TaskPublished
 from shared.logs import JobLog
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
@@ -179,5 +180,8 @@ async def on_start(
 
 
 def routes(settings: Settings) -> list[Route]:
-    """The verifier's routes."""
-    return [Route(JobProvisioned, handle_provisioned, working_status="verifying")]
+    """The verifier's routes: repository jobs and brief-to-site tasks."""
+    return [
+        Route(JobProvisioned, handle_provisioned, working_status="verifying"),
+        Route(TaskPublished, handle_task_published, working_status="verifying"),
+    ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from uuid import uuid4
 
 from shared.analysis import Analysis
-from shared.events import JobAnalyzed, JobRequest, JobRequested, event_class
+from shared.events import ROUTING_KEYS, JobAnalyzed, JobRequest, JobRequested, event_class
 from shared.topology import STAGES, retry_queue_name
 
 
@@ -22,6 +22,9 @@ def test_public_request_drops_the_sealed_token() -> None:
 
 
 def test_every_stage_has_a_queue_bound_to_the_event_it_handles() -> None:
-    assert STAGES["analyzer"].routing_keys == (JobRequested.routing_key,)
-    assert STAGES["provisioner"].routing_keys == ("job.generated", "job.teardown")
+    assert STAGES["analyzer"].routing_keys == (JobRequested.routing_key, "task.requested")
+    assert STAGES["provisioner"].routing_keys == ("job.generated", "job.teardown", "task.generated")
+    bound = {key for q in STAGES.values() for key in q.routing_keys}
+    # Every event has a consumer except the ones published for outside subscribers.
+    assert set(ROUTING_KEYS) - bound == {"job.completed", "job.failed"}
     assert retry_queue_name("verifier") == "autodeploy.verifier.retry"

@@ -1,0 +1,76 @@
+"""Helpers shared by the benchmarks: machine line, statistics, Markdown tables, RSS."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+__all__ = [
+    "machine",
+    "percentile",
+    "process_tree",
+    "rss_mb",
+    "spread",
+    "table",
+]
+
+
+def machine() -> str:
+    """CPUs (nproc), memory, kernel and Python: the line every table is read against."""
+    mem_kb = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
+    return (
+        f"{len(os.sched_getaffinity(0))} CPUs (nproc), {mem_kb / 2**20:.1f} GiB RAM, "
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
+    )
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0..100) by nearest rank; NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+def spread(values: Sequence[float], fmt: str = "{:.1f}") -> tuple[str, str, str]:
+    """min / median / max of the runs, formatted."""
+    return (
+        fmt.format(min(values)),
+        fmt.format(statistics.median(values)),
+        fmt.format(max(values)),
+    )
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[object]], align: str = "") -> str:
+    """A Markdown table; ``align`` is one of 'l'/'r' per column (default: first l, rest r)."""
+    align = align or "l" + "r" * (len(header) - 1)
+    rule = ["---" if a == "l" else "---:" for a in align]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(rule) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of a process in MiB (VmRSS from /proc/<pid>/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def process_tree(pid: int) -> list[int]:
+    """A process and all its descendants (uvicorn's supervisor and its workers)."""
+    out = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        children = (task / "children").read_text().split()
+        for child in children:
+            out += process_tree(int(child))
+    return out

@@ -1,0 +1,534 @@
+"""Pipeline throughput and per-job overhead, beside a raw aio-pika chain and a Celery chain.
+
+Throughput (issue 9 row 2): ``--jobs`` jobs are POSTed to the gateway (16 at a time)
+and go through the four stand-in stages (`tests/support/standin.py`: the real runner,
+broker, outbox and database; stage work of zero duration), quorum queues, publisher
+confirms and persistent messages on. Jobs/s is jobs / (first POST → last job `completed`,
+seen in the database). Side by side in each round, on the same broker:
+
+- **raw aio-pika chain** (`bench/baselines/aiopika_chain.py`): the same number of hops
+  (5 confirmed publishes, 4 stage processes with manual acks, same prefetch), no database;
+- **Celery chain** (`bench/baselines/celery_chain.py`): a 5-task chain doing the stages'
+  PostgreSQL writes (job row updates, a log line per stage), 4 prefork processes.
+
+One stand-in stage is sampled with py-spy during the first round (``--profile``) and the
+CPU it spends is summarised by library.
+
+Overhead (issue 9 row 3): one job at a time through the same stack; request → `completed`
+as the client sees it (POST, then the job row polled every millisecond) and as the database
+records it (created_at → finished_at), with the hand-offs between stages taken from
+`stage_runs`; beside it, one message at a time through the raw chain.
+
+    .venv/bin/python bench/pipeline_bench.py            # 3 rounds of 2,000 jobs, 3 × 200 single jobs
+    .venv/bin/python bench/pipeline_bench.py --smoke    # 1 round of 40 jobs, 1 × 10 single jobs
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.baselines import aiopika_chain  # noqa: E402
+from bench.baselines.common import machine, percentile, spread, table  # noqa: E402
+from tests.support.stack import SERVICES, Isolated, Stack  # noqa: E402
+
+BENCH_HOST = "git.bench.invalid"
+BODY = {
+    "repo_url": f"https://{BENCH_HOST}/team/app",
+    "description": "deploy this Flask app, it needs a Postgres",
+}
+STAGES = SERVICES[1:]
+TARGET_RAW = 0.5
+TARGET_CELERY = 2.0
+TARGET_P50_MS = 25.0
+TARGET_P99_MS = 100.0
+
+
+@dataclass
+class Systems:
+    """Everything under test, up for the whole run."""
+
+    stack: Stack
+    iso: Isolated
+    iso_celery: Isolated
+    raw_stages: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    celery: subprocess.Popen[bytes] | None = None
+
+
+# --- autodeploy -----------------------------------------------------------------------
+
+
+async def _completed(conn: asyncpg.Connection) -> tuple[int, int]:
+    row = await conn.fetchrow(
+        "SELECT count(*) FILTER (WHERE status = 'completed') AS done, "
+        "count(*) FILTER (WHERE status IN ('failed', 'rejected')) AS bad FROM jobs"
+    )
+    assert row is not None
+    return int(row["done"]), int(row["bad"])
+
+
+async def _wait_for(dsn: str, target: int, timeout: float) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            done, bad = await _completed(conn)
+            if bad:
+                raise RuntimeError(f"{bad} bench jobs failed")
+            if done >= target:
+                return
+            await asyncio.sleep(0.02)
+        raise TimeoutError(f"only {done}/{target} jobs completed after {timeout}s")
+    finally:
+        await conn.close()
+
+
+async def _autodeploy_round(stack: Stack, jobs: int, in_flight: int = 16) -> float:
+    conn = await asyncpg.connect(stack.iso.database_url)
+    before, _ = await _completed(conn)
+    await conn.close()
+    limit = asyncio.Semaphore(in_flight)
+    async with httpx.AsyncClient(
+        base_url=stack.url, timeout=30, limits=httpx.Limits(max_connections=in_flight)
+    ) as client:
+
+        async def post() -> None:
+            async with limit:
+                response = await client.post("/request", json=BODY)
+                if response.status_code != 202:
+                    raise RuntimeError(f"POST /request: {response.status_code} {response.text}")
+
+        started = time.perf_counter()
+        waiting = asyncio.create_task(
+            _wait_for(stack.iso.database_url, before + jobs, timeout=60 + jobs / 5)
+        )
+        await asyncio.gather(*(post() for _ in range(jobs)))
+        await waiting
+    return time.perf_counter() - started
+
+
+def autodeploy_round(stack: Stack, jobs: int) -> float:
+    """Seconds for ``jobs`` jobs from first POST to last `completed`."""
+    return asyncio.run(_autodeploy_round(stack, jobs))
+
+
+async def _one_job(stack: Stack, client: httpx.AsyncClient, conn: asyncpg.Connection) -> float:
+    started = time.perf_counter()
+    response = await client.post("/request", json=BODY)
+    job_id = uuid.UUID(response.json()["job_id"])
+    while True:
+        status = await conn.fetchval("SELECT status FROM jobs WHERE id = $1", job_id)
+        if status == "completed":
+            return (time.perf_counter() - started) * 1000
+        if status in ("failed", "rejected"):
+            raise RuntimeError(f"bench job {job_id} {status}")
+        await asyncio.sleep(0.001)
+
+
+async def _single_jobs(stack: Stack, jobs: int) -> tuple[list[float], list[float], dict]:
+    conn = await asyncpg.connect(stack.iso.database_url)
+    first = await conn.fetchval("SELECT clock_timestamp()")
+    async with httpx.AsyncClient(base_url=stack.url, timeout=30) as client:
+        await _one_job(stack, client, conn)  # warm the connection
+        first = await conn.fetchval("SELECT clock_timestamp()")
+        client_ms = [await _one_job(stack, client, conn) for _ in range(jobs)]
+    rows = await conn.fetch(
+        "SELECT j.id, j.created_at, j.finished_at, r.stage, r.started_at, "
+        "r.finished_at AS run_finished FROM jobs j JOIN stage_runs r ON r.job_id = j.id "
+        "WHERE j.created_at > $1",
+        first,
+    )
+    await conn.close()
+    per_job: dict[uuid.UUID, dict] = collections.defaultdict(dict)
+    for r in rows:
+        job = per_job[r["id"]]
+        job["created"], job["finished"] = r["created_at"], r["finished_at"]
+        job[r["stage"]] = (r["started_at"], r["run_finished"])
+    server_ms = [(j["finished"] - j["created"]).total_seconds() * 1000 for j in per_job.values()]
+    segments: dict[str, list[float]] = collections.defaultdict(list)
+    for j in per_job.values():
+        previous, where = j["created"], "gateway commit"
+        for stage in STAGES:
+            start, end = j[stage]
+            segments[f"{where} → {stage} started"].append(
+                (start - previous).total_seconds() * 1000
+            )
+            segments[f"{stage} started → committed"].append((end - start).total_seconds() * 1000)
+            previous, where = end, f"{stage} committed"
+    return client_ms, server_ms, segments
+
+
+def single_jobs(stack: Stack, jobs: int) -> tuple[list[float], list[float], dict]:
+    """Client-seen and database-recorded latencies (ms) of one-at-a-time jobs, and hops."""
+    return asyncio.run(_single_jobs(stack, jobs))
+
+
+# --- baselines ------------------------------------------------------------------------
+
+
+def start_raw_chain(iso: Isolated, prefetch: int) -> list[subprocess.Popen[bytes]]:
+    """Declare the chain's queues and start its four stage processes."""
+    asyncio.run(aiopika_chain.declare(iso.amqp_url))
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bench.baselines.aiopika_chain",
+                iso.amqp_url,
+                str(n),
+                str(prefetch),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+        )
+        for n in range(1, aiopika_chain.HOPS + 1)
+    ]
+    for proc in procs:
+        assert proc.stdout is not None
+        if b'"ready": true' not in proc.stdout.readline():
+            raise RuntimeError("raw aio-pika stage did not start")
+    return procs
+
+
+def start_celery(iso: Isolated, workdir: Path, concurrency: int) -> subprocess.Popen[bytes]:
+    """Start one Celery worker (prefork) and wait until it consumes."""
+    ready = workdir / "celery.ready"
+    log = (workdir / "celery.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "bench.baselines.celery_chain",
+            "worker",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            str(concurrency),
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=ROOT,
+        env=_celery_env(iso, ready),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while not ready.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"celery worker did not start:\n{(workdir / 'celery.log').read_text()}")
+        time.sleep(0.1)
+    return proc
+
+
+def _celery_env(iso: Isolated, ready: Path | None = None) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "BENCH_AMQP_URL": iso.amqp_url,
+        "BENCH_DATABASE_URL": iso.database_url,
+    }
+    if ready is not None:
+        env["BENCH_READY_FILE"] = str(ready)
+    return env
+
+
+def celery_round(iso: Isolated, jobs: int) -> float:
+    """Seconds for ``jobs`` Celery chains from first publish to last `completed`."""
+    os.environ.update(_celery_env(iso))
+    from bench.baselines import celery_chain
+
+    celery_chain.app.conf.broker_url = iso.amqp_url
+
+    async def run() -> float:
+        conn = await asyncpg.connect(iso.database_url)
+        before, _ = await _completed(conn)
+        await conn.close()
+        started = time.perf_counter()
+        waiting = asyncio.create_task(_wait_for(iso.database_url, before + jobs, 60 + jobs / 5))
+        await asyncio.to_thread(celery_chain.submit, jobs)
+        await waiting
+        return time.perf_counter() - started
+
+    return asyncio.run(run())
+
+
+# --- profile --------------------------------------------------------------------------
+
+CATEGORIES = (
+    ("asyncpg (PostgreSQL protocol)", ("asyncpg",)),
+    ("aio-pika / aiormq / pamqp (AMQP)", ("aio_pika", "aiormq", "pamqp")),
+    ("pydantic (event parse / dump)", ("pydantic",)),
+    ("logging + json + redaction", ("logging/", "json/", "shared/logs.py", "shared/security.py")),
+    ("asyncio / uvloop event loop", ("asyncio/", "uvloop")),
+    ("prometheus_client", ("prometheus_client",)),
+    ("autodeploy runner/relay/db code", ("shared/",)),
+)
+
+
+def _category(frame: str) -> str:
+    for name, needles in CATEGORIES:
+        if any(n in frame for n in needles):
+            return name
+    return "other (stdlib, uuid, datetime…)"
+
+
+@contextmanager
+def profiled(pid: int, out: Path, rate: int = 200) -> Iterator[None]:
+    """py-spy record a process (CPU-active samples only) while the block runs."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    proc = subprocess.Popen(
+        [spy, "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw",
+         "--output", str(out), "--nonblocking"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(0.5)
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        elapsed = time.monotonic() - started
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        out.with_suffix(".meta").write_text(f"{elapsed} {rate}\n{err.decode(errors='replace')}")
+
+
+def profile_report(out: Path, stage: str) -> str:
+    """Where one stage's CPU went, by library (leaf frame) and by code path (inclusive)."""
+    if not out.exists():
+        return f"(no profile: {out.with_suffix('.meta').read_text()[-500:]})"
+    elapsed, rate = (float(x) for x in out.with_suffix(".meta").read_text().split()[:2])
+    leaf: collections.Counter[str] = collections.Counter()
+    funcs: collections.Counter[str] = collections.Counter()
+    paths: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in out.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        frames = stack.split(";")
+        total += n
+        leaf[_category(frames[-1])] += n
+        funcs[frames[-1]] += n
+        joined = ";".join(frames)
+        if "shared/outbox.py" in joined:
+            paths["outbox relay (SELECT … FOR UPDATE, publish + confirm, DELETE)"] += n
+        elif "shared/stage.py" in joined:
+            paths["stage runner (parse, dedupe, job reads/writes, commit, ack)"] += n
+            if "shared/logs.py" in joined:
+                paths["  of which JobLog (stdout JSON line + job_logs INSERT)"] += n
+        else:
+            paths["elsewhere (connection I/O callbacks, metrics, loop)"] += n
+    if not total:
+        return "(profile has no samples)"
+    lines = [
+        f"py-spy on the {stage} stand-in: {total} CPU samples at {rate:.0f} Hz over "
+        f"{elapsed:.1f} s ≈ {total / rate / elapsed:.0%} of one core busy.",
+        "",
+        table(
+            ["where the CPU went (leaf frame)", "share"],
+            [(k, f"{v / total:.0%}") for k, v in leaf.most_common()],
+        ),
+        "",
+        table(
+            ["code path (inclusive)", "share"],
+            [(k, f"{v / total:.0%}") for k, v in sorted(paths.items())],
+        ),
+        "",
+        table(
+            ["hottest functions (self)", "share"],
+            [(k.replace("|", "/"), f"{v / total:.1%}") for k, v in funcs.most_common(8)],
+        ),
+    ]
+    return "\n".join(lines)
+
+
+# --- main -----------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run throughput rounds, the profile and the one-at-a-time runs; print the tables."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--smoke", action="store_true", help="tiny run; targets not enforced")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--latency-jobs", type=int, default=200)
+    parser.add_argument("--prefetch", type=int, default=16, help="every stage's prefetch")
+    parser.add_argument("--gateway-workers", type=int, default=1)
+    parser.add_argument("--celery-concurrency", type=int, default=4)
+    parser.add_argument(
+        "--profile", default="generator", choices=[*STAGES, "none"], help="stage to py-spy"
+    )
+    args = parser.parse_args(argv)
+    runs, jobs, latency_jobs = (
+        (1, 40, 10) if args.smoke else (max(3, args.runs), args.jobs, args.latency_jobs)
+    )
+
+    times: dict[str, list[float]] = {"autodeploy": [], "raw": [], "celery": []}
+    with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp:
+        workdir = Path(tmp)
+        iso, iso_celery = Isolated.create(), Isolated.create()
+        env = {f"{s.upper()}_CONCURRENCY": str(args.prefetch) for s in STAGES}
+        env.update(GIT_ALLOWED_HOSTS=BENCH_HOST, GATEWAY_WORKERS=str(args.gateway_workers))
+        systems = Systems(
+            stack=Stack(iso=iso, workdir=workdir, env_overrides=env, standin=True),
+            iso=iso,
+            iso_celery=iso_celery,
+        )
+        try:
+            systems.stack.start()
+            systems.raw_stages = start_raw_chain(iso, args.prefetch)
+            systems.celery = start_celery(iso_celery, workdir, args.celery_concurrency)
+            # Warm every path once (connections, prepared statements, queues).
+            autodeploy_round(systems.stack, 10)
+            asyncio.run(aiopika_chain.run_jobs(iso.amqp_url, 10))
+            celery_round(iso_celery, 10)
+            profile_out = workdir / "profile.txt"
+            for n in range(runs):
+                if n == 0 and args.profile != "none":
+                    with profiled(systems.stack.procs[args.profile].pid, profile_out):
+                        times["autodeploy"].append(autodeploy_round(systems.stack, jobs))
+                else:
+                    times["autodeploy"].append(autodeploy_round(systems.stack, jobs))
+                times["raw"].append(asyncio.run(aiopika_chain.run_jobs(iso.amqp_url, jobs)))
+                times["celery"].append(celery_round(iso_celery, jobs))
+            profile = profile_report(profile_out, args.profile) if args.profile != "none" else ""
+            lat_client: list[list[float]] = []
+            lat_server: list[list[float]] = []
+            lat_raw: list[list[float]] = []
+            segments: dict[str, list[float]] = collections.defaultdict(list)
+            for _ in range(runs):
+                client_ms, server_ms, segs = single_jobs(systems.stack, latency_jobs)
+                lat_client.append(client_ms)
+                lat_server.append(server_ms)
+                for k, v in segs.items():
+                    segments[k] += v
+                lat_raw.append(
+                    asyncio.run(aiopika_chain.run_one_at_a_time(iso.amqp_url, latency_jobs))
+                )
+        finally:
+            for proc in [*systems.raw_stages, *([systems.celery] if systems.celery else [])]:
+                proc.terminate()
+                proc.wait(timeout=20)
+            systems.stack.stop()
+            iso.drop()
+            iso_celery.drop()
+
+    rate = {k: [jobs / s for s in v] for k, v in times.items()}
+    vs_raw = [a / r for a, r in zip(rate["autodeploy"], rate["raw"], strict=True)]
+    vs_celery = [a / c for a, c in zip(rate["autodeploy"], rate["celery"], strict=True)]
+    print(
+        f"{runs} round(s) of {jobs} jobs; prefetch {args.prefetch} per stage; "
+        f"{args.gateway_workers} gateway worker(s); Celery {args.celery_concurrency} prefork "
+        f"processes; quorum queues, persistent messages, publisher confirms; {machine()}."
+    )
+    print()
+    print("### Throughput (row 2)")
+    print()
+    print(
+        table(
+            ["path", "jobs/s min", "jobs/s median", "jobs/s max"],
+            [
+                ["autodeploy: gateway + 4 stand-in stages", *spread(rate["autodeploy"])],
+                ["raw aio-pika chain, 5 hops, no database", *spread(rate["raw"])],
+                ["Celery 5-task chain, same PostgreSQL writes", *spread(rate["celery"])],
+            ],
+        )
+    )
+    print()
+    med_raw, med_celery = statistics.median(vs_raw), statistics.median(vs_celery)
+    print(
+        f"- autodeploy / raw aio-pika: {med_raw:.2f}× (rounds {min(vs_raw):.2f}–{max(vs_raw):.2f};"
+        f" target ≥ {TARGET_RAW}×)"
+    )
+    print(
+        f"- autodeploy / Celery: {med_celery:.2f}× (rounds {min(vs_celery):.2f}–"
+        f"{max(vs_celery):.2f}; target ≥ {TARGET_CELERY}×)"
+    )
+    if profile:
+        print()
+        print(profile)
+    print()
+    print("### Overhead per job, one at a time (row 3)")
+    print()
+
+    def lat_row(label: str, runs_ms: list[list[float]]) -> list[object]:
+        return [
+            label,
+            *spread([percentile(r, 50) for r in runs_ms]),
+            *spread([percentile(r, 99) for r in runs_ms]),
+        ]
+
+    print(
+        table(
+            ["path", "p50 ms min", "p50 median", "p50 max", "p99 ms min", "p99 median", "p99 max"],
+            [
+                lat_row("autodeploy, client: POST → sees `completed`", lat_client),
+                lat_row("autodeploy, database: created_at → finished_at", lat_server),
+                lat_row("raw aio-pika chain, one message", lat_raw),
+            ],
+        )
+    )
+    print()
+    print(
+        table(
+            ["where one job's time goes (all runs)", "p50 ms", "p99 ms"],
+            [
+                (k, f"{percentile(v, 50):.1f}", f"{percentile(v, 99):.1f}")
+                for k, v in segments.items()
+            ],
+        )
+    )
+    p50 = statistics.median(percentile(r, 50) for r in lat_client)
+    p99 = statistics.median(percentile(r, 99) for r in lat_client)
+    ratio = p50 / statistics.median(percentile(r, 50) for r in lat_raw)
+    print()
+    print(
+        f"- client p50 {p50:.1f} ms (target ≤ {TARGET_P50_MS:.0f}), p99 {p99:.1f} ms "
+        f"(target ≤ {TARGET_P99_MS:.0f}); p50 is {ratio:.1f}× the raw chain's"
+    )
+    missed = []
+    if med_raw < TARGET_RAW:
+        missed.append(f"autodeploy/raw {med_raw:.2f}×")
+    if med_celery < TARGET_CELERY:
+        missed.append(f"autodeploy/Celery {med_celery:.2f}×")
+    if p50 > TARGET_P50_MS:
+        missed.append(f"p50 {p50:.1f} ms")
+    if p99 > TARGET_P99_MS:
+        missed.append(f"p99 {p99:.1f} ms")
+    if args.smoke:
+        print("targets: not enforced (smoke)")
+        return 0
+    print("targets: " + ("MISSED: " + "; ".join(missed) if missed else "met"))
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,60 @@
+"""Analyzer for brief-to-site tasks: check the brief, choose where the site goes."""
+
+from __future__ import annotations
+
+from shared.events import TaskPlanned, TaskRequested
+from shared.stage import Outcome, PermanentError, StageContext
+
+__all__ = ["handle_task_requested"]
+
+
+async def handle_task_requested(event: TaskRequested, ctx: StageContext) -> Outcome:
+    """Pick GitHub Pages or the local git+preview target; find round 1 for a revision."""
+    task = event.task
+    settings = ctx.settings
+    has_github = settings.github_token is not None and bool(
+        settings.github_token.get_secret_value()
+    )
+    if has_github:
+        target = "github-pages"
+    elif settings.pages_git_remote:
+        target = "git-preview"
+    else:
+        raise PermanentError(
+            "nowhere to publish: set GITHUB_TOKEN (GitHub Pages) or PAGES_GIT_REMOTE "
+            "(any git server, with a local preview)"
+        )
+    repo = None
+    previous = None
+    if task.round > 1:
+        row = await ctx.pool.fetchrow(
+            """
+            SELECT id, result FROM jobs
+            WHERE kind = 'task' AND request->>'task' = $1 AND request->>'email' = $2
+              AND (request->>'round')::int < $3 AND result ? 'repo'
+            ORDER BY (request->>'round')::int DESC, created_at DESC LIMIT 1
+            """,
+            task.task,
+            task.email,
+            task.round,
+        )
+        if row is None:
+            raise PermanentError(
+                f"round {task.round} of task {task.task!r} revises an earlier round, but "
+                f"{task.email} has no published earlier round of it"
+            )
+        repo, previous = row["result"]["repo"], row["id"]
+        await ctx.log.info(f"analyzer: round {task.round} revises {repo.get('html_url')}")
+    await ctx.log.info(
+        f"analyzer: brief of {len(task.brief)} characters, {len(task.checks)} checks, "
+        f"{len(task.attachments)} attachments; publishing to {target}"
+    )
+    return Outcome(
+        status="generating",
+        stage="generator",
+        result={"target": target},
+        next_event=TaskPlanned(
+            job_id=event.job_id, task=task, target=target, repo=repo, previous_job_id=previous
+        ),
+        message=f"analyzer: task {task.task} round {task.round} planned",
+    )

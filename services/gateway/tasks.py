@@ -1,0 +1,212 @@
+"""POST /tasks and GET /tasks/{id}: brief-to-site jobs, in the contract evaluators use.
+
+Validation errors answer 400 and a wrong secret 403 (both with nothing stored); an
+accepted task answers 200 `{job_id, status: "queued"}`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from typing import Annotated, Any
+from uuid import UUID, uuid4
+
+from fastapi import APIRouter, Header, HTTPException, Request
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from services.gateway.attachments import AttachmentError, parse_attachment
+from services.gateway.errors import Repeat, field_error
+from services.gateway.schemas import JobAccepted, JobLogLine, body_fingerprint
+from shared import db
+from shared.events import TaskRequest, TaskRequested
+from shared.metrics import JOBS_SUBMITTED
+from shared.security import RepoUrlError, check_url, resolve_and_check_host
+from shared.settings import Settings
+
+__all__ = ["TaskCreate", "TaskRead", "router"]
+
+router = APIRouter(tags=["tasks"])
+
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
+_TASK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+class AttachmentIn(BaseModel):
+    """An attachment as the evaluator sends it: a name and a data: URI."""
+
+    name: str = Field(min_length=1, max_length=255)
+    url: str = Field(min_length=5)
+
+
+class TaskCreate(BaseModel):
+    """A brief-to-site task."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    email: str = Field(max_length=320)
+    secret: SecretStr
+    task: str = Field(description="Task id, e.g. 'sum-of-sales'")
+    round: int = Field(ge=1, le=20)
+    nonce: str = Field(min_length=1, max_length=200)
+    brief: str = Field(min_length=1, max_length=50_000)
+    checks: list[str] = Field(default_factory=list, max_length=100)
+    evaluation_url: str = Field(min_length=8, max_length=2048)
+    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=20)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if not _EMAIL.match(value):
+            raise ValueError("email is not an email address")
+        return value
+
+    @field_validator("task")
+    @classmethod
+    def _task(cls, value: str) -> str:
+        if not _TASK.match(value):
+            raise ValueError(
+                "task must be 1-100 letters, digits, '.', '_' or '-', starting with a "
+                "letter or digit"
+            )
+        return value
+
+    @field_validator("evaluation_url")
+    @classmethod
+    def _callback_shape(cls, value: str) -> str:
+        try:
+            check_url(value, shape_only=True, field="evaluation_url", require_path=False)
+        except RepoUrlError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+
+class TaskRead(BaseModel):
+    """A task job: status, where it was published, its checks, callbacks and log."""
+
+    job_id: UUID
+    status: str
+    stage: str | None
+    task: str
+    round: int
+    repo_url: str | None = None
+    commit_sha: str | None = None
+    pages_url: str | None = None
+    checks: list[dict[str, Any]] = Field(default_factory=list)
+    callback_attempts: list[dict[str, Any]] = Field(default_factory=list)
+    error: str | None = None
+    logs: list[JobLogLine] = Field(default_factory=list)
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+@router.post(
+    "/tasks",
+    response_model=JobAccepted,
+    responses={
+        400: {"description": "invalid task (the reason names the field)"},
+        403: {"description": "the secret does not match"},
+    },
+)
+async def submit_task(
+    body: TaskCreate,
+    request: Request,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> JobAccepted:
+    """Accept a brief-to-site task; the site is built, published, checked, called back."""
+    settings = _settings(request)
+    expected = settings.task_secret.get_secret_value() if settings.task_secret else ""
+    if not expected:
+        raise HTTPException(503, "this server takes no tasks: TASK_SECRET is not configured")
+    if not hmac.compare_digest(body.secret.get_secret_value().encode(), expected.encode()):
+        raise HTTPException(403, "secret does not match")
+    allowed = [h.strip() for h in settings.callback_allowed_hosts.split(",") if h.strip()]
+    field, setting = "evaluation_url", "CALLBACK_ALLOWED_HOSTS"
+    try:
+        host = check_url(
+            body.evaluation_url, allowed, require_path=False, field=field, allow_setting=setting
+        )
+        await resolve_and_check_host(host, allowed, field=field, allow_setting=setting)
+    except RepoUrlError as exc:
+        raise field_error("evaluation_url", str(exc), status_code=400) from None
+    attachments = []
+    for index, item in enumerate(body.attachments):
+        try:
+            attachments.append(
+                parse_attachment(
+                    item.name,
+                    item.url,
+                    field_path=f"attachments[{index}]",
+                    max_bytes=settings.attachment_max_bytes,
+                )
+            )
+        except AttachmentError as exc:
+            raise field_error(exc.field_path, exc.reason, status_code=400) from None
+    attachment_names = [a.name for a in attachments]
+    if len(set(attachment_names)) != len(attachment_names):
+        raise field_error("attachments", "attachment names must be unique", status_code=400)
+
+    task = TaskRequest(
+        email=body.email,
+        task=body.task,
+        round=body.round,
+        nonce=body.nonce,
+        brief=body.brief,
+        checks=body.checks,
+        evaluation_url=body.evaluation_url,
+        attachments=attachment_names,
+    )
+    job_id = uuid4()
+    pool = request.app.state.pool
+    async with pool.acquire() as conn, conn.transaction():
+        await db.insert_job(conn, job_id=job_id, kind="task", request=task.public())
+        if idempotency_key is not None:
+            first = await db.claim_idempotency_key(
+                conn,
+                scope="tasks",
+                key=idempotency_key,
+                body_hash=body_fingerprint(body),
+                job_id=job_id,
+            )
+            if first is not None:
+                if first[1] != body_fingerprint(body):
+                    raise HTTPException(
+                        422,
+                        "this Idempotency-Key was already used with a different body; "
+                        "use a new key for a new task",
+                    )
+                raise Repeat(first[0])
+        await conn.executemany(
+            "INSERT INTO task_attachments (job_id, name, mime, data) VALUES ($1, $2, $3, $4)",
+            [(job_id, a.name, a.mime, a.data) for a in attachments],
+        )
+        await db.enqueue(conn, TaskRequested(job_id=job_id, task=task))
+    request.app.state.relay.wake()
+    JOBS_SUBMITTED.labels("task").inc()
+    return JobAccepted(job_id=job_id, status="queued")
+
+
+@router.get("/tasks/{job_id}", response_model=TaskRead)
+async def get_task(job_id: UUID, request: Request) -> TaskRead:
+    """A task: status, repository, commit, Pages URL, check results, callbacks, log."""
+    pool = request.app.state.pool
+    job = await db.get_job(pool, job_id=job_id)
+    if job is None or job["kind"] != "task":
+        raise HTTPException(404, f"no task job {job_id}")
+    result = job["result"] or {}
+    return TaskRead(
+        job_id=job_id,
+        status=job["status"],
+        stage=job["stage"],
+        task=job["request"]["task"],
+        round=job["request"]["round"],
+        repo_url=(result.get("repo") or {}).get("html_url"),
+        commit_sha=result.get("commit_sha"),
+        pages_url=result.get("pages_url"),
+        checks=result.get("checks", []),
+        callback_attempts=result.get("callback_attempts", []),
+        error=job["error"],
+        logs=await db.get_logs(pool, job_id=job_id),
+    )

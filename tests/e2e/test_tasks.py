@@ -1,0 +1,178 @@
+"""Issue 6: POST /tasks → an LLM-written site on (stand-in) GitHub Pages → checks → callback.
+
+Every outside party is a local stand-in speaking the real protocol: the OpenAI
+Chat Completions API (real `openai` client), GitHub's REST API (documented shapes) with
+its git remotes on a real smart-HTTP git server and its Pages host, and the evaluator's
+callback receiver.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from tests.support.github_stub import GitHubStub
+from tests.support.openai_stub import OpenAIStub, json_reply
+
+pytestmark = [pytest.mark.e2e, pytest.mark.docker]
+
+SECRET = "task-secret-0f9e8d7c6b5a"
+LLM_KEY = "sk-tasks-e2e-0123456789abcdef"
+GH_TOKEN = "ghp_" + "e2e0task" * 4
+
+CSV = "region,sales\nnorth,120\nsouth,80\n"
+
+
+def _manifest(total_id: str, text: str) -> dict:
+    html = (
+        "<!doctype html><html><head><title>Sales</title></head><body>"
+        f"<h1>Sales summary</h1><p id='{total_id}'>{text}</p>"
+        "<script src='app.js'></script></body></html>"
+    )
+    return {
+        "files": [
+            {"path": "index.html", "content": html},
+            {"path": "app.js", "content": "document.title = 'Sales ' + new Date().getFullYear();"},
+        ],
+        "notes": "a page that shows the total",
+    }
+
+
+class Receiver:
+    """The evaluator: answers 500 twice, then 200; records every call."""
+
+    def __init__(self, failures: int = 2) -> None:
+        self.calls: list[tuple[float, str, dict]] = []
+        self.failures = failures
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.calls.append(
+                    (time.monotonic(), self.headers["Content-Type"], json.loads(body))
+                )
+                status = 500 if len(receiver.calls) <= receiver.failures else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/notify"
+
+
+def _task(receiver: Receiver, round_: int, brief: str) -> dict:
+    return {
+        "email": "student@example.com",
+        "secret": SECRET,
+        "task": "sum-of-sales",
+        "round": round_,
+        "nonce": f"nonce-{round_}",
+        "brief": brief,
+        "checks": ["js: document.querySelector('#total-sales') !== null"],
+        "evaluation_url": receiver.url,
+        "attachments": [
+            {
+                "name": "data.csv",
+                "url": "data:text/csv;base64," + base64.b64encode(CSV.encode()).decode(),
+            }
+        ],
+    }
+
+
+def test_brief_to_pages_round_one_and_two_with_callbacks(make_stack, git_server, tmp_path):
+    with (
+        GitHubStub(git_server, tmp_path / "site", token=GH_TOKEN) as github,
+        OpenAIStub(api_key=LLM_KEY) as llm,
+    ):
+        stack = make_stack(
+            TASK_SECRET=SECRET,
+            OPENAI_API_KEY=LLM_KEY,
+            OPENAI_BASE_URL=llm.base_url,
+            GITHUB_TOKEN=GH_TOKEN,
+            GITHUB_API_URL=github.base_url,
+            CALLBACK_ALLOWED_HOSTS="127.0.0.1",
+            CALLBACK_FIRST_DELAY_S="0.2",
+            PAGES_TIMEOUT_S="60",
+        )
+        receiver = Receiver(failures=2)
+        llm.push(json_reply(_manifest("total-sales", "Total: 200")))
+        answer = httpx.post(f"{stack.url}/tasks", json=_task(receiver, 1, "Show total sales"))
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["status"] == "queued"
+        job_id = answer.json()["job_id"]
+        job = stack.wait_job(job_id, timeout=180)
+        assert job["status"] == "completed", (
+            job["error"],
+            [x["message"] for x in job["logs"]][-12:],
+        )
+
+        task = httpx.get(f"{stack.url}/tasks/{job_id}").json()
+        assert task["checks"][0]["status"] == "pass"
+        assert httpx.get(task["pages_url"]).text.count("id='total-sales'") == 1
+        # Three callback attempts with growing delays, the exact payload, JSON.
+        assert len(receiver.calls) == 3
+        gaps = [b[0] - a[0] for a, b in zip(receiver.calls, receiver.calls[1:], strict=False)]
+        assert gaps[1] > gaps[0] * 1.5, gaps
+        ctype, payload = receiver.calls[-1][1], receiver.calls[-1][2]
+        assert ctype == "application/json"
+        assert payload == {
+            "email": "student@example.com",
+            "task": "sum-of-sales",
+            "round": 1,
+            "nonce": "nonce-1",
+            "repo_url": task["repo_url"],
+            "commit_sha": task["commit_sha"],
+            "pages_url": task["pages_url"],
+        }
+        repo_files = {f["path"] for f in httpx.get(f"{stack.url}/job/{job_id}/artifacts").json()}
+        assert {"index.html", "LICENSE", "README.md", ".nojekyll", "data.csv"} <= repo_files
+
+        # Round 2 revises the same repository with a second commit.
+        receiver2 = Receiver(failures=0)
+        llm.push(json_reply(_manifest("total-sales", "Total: 200 (revised)")))
+        job2_id = httpx.post(
+            f"{stack.url}/tasks", json=_task(receiver2, 2, "Also say it is revised")
+        ).json()["job_id"]
+        job2 = stack.wait_job(job2_id, timeout=180)
+        assert job2["status"] == "completed", job2["error"]
+        task2 = httpx.get(f"{stack.url}/tasks/{job2_id}").json()
+        assert task2["repo_url"] == task["repo_url"]
+        assert task2["commit_sha"] != task["commit_sha"]
+        assert receiver2.calls[-1][2]["round"] == 2
+        assert receiver2.calls[-1][2]["commit_sha"] == task2["commit_sha"]
+        bare = github.bare_path(task["repo_url"].rstrip("/").split("/")[-1])
+        history = subprocess.run(
+            ["git", "-C", str(bare), "log", "--format=%H", "main"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        assert history[:2] == [task2["commit_sha"], task["commit_sha"]]
+
+        # The secret, the GitHub token and the LLM key are nowhere.
+        everything = stack.all_logs() + json.dumps(job, default=str) + json.dumps(job2, default=str)
+        for table in ("jobs", "job_logs", "artifacts", "outbox", "task_attachments"):
+            everything += str(stack.sql(f"SELECT t::text FROM {table} t"))  # noqa: S608
+        pushed = subprocess.run(
+            ["git", "-C", str(bare), "log", "-p", "main"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for secret in (SECRET, GH_TOKEN, LLM_KEY):
+            assert secret not in everything and secret not in pushed
