@@ -167,7 +167,7 @@ def test_brief_to_pages_round_one_and_two_with_callbacks(make_stack, git_server,
         # The secret, the GitHub token and the LLM key are nowhere.
         everything = stack.all_logs() + json.dumps(job, default=str) + json.dumps(job2, default=str)
         for table in ("jobs", "job_logs", "artifacts", "outbox", "task_attachments"):
-            everything += str(stack.sql(f"SELECT t::text FROM {table} t"))  # noqa: S608
+            everything += str(stack.sql(f"SELECT t::text FROM {table} t"))
         pushed = subprocess.run(
             ["git", "-C", str(bare), "log", "-p", "main"],
             capture_output=True,
@@ -176,3 +176,37 @@ def test_brief_to_pages_round_one_and_two_with_callbacks(make_stack, git_server,
         ).stdout
         for secret in (SECRET, GH_TOKEN, LLM_KEY):
             assert secret not in everything and secret not in pushed
+
+
+def test_failing_browser_check_triggers_a_repair_round(make_stack, git_server, tmp_path):
+    with (
+        GitHubStub(git_server, tmp_path / "site", token=GH_TOKEN) as github,
+        OpenAIStub(api_key=LLM_KEY) as llm,
+    ):
+        stack = make_stack(
+            TASK_SECRET=SECRET,
+            OPENAI_API_KEY=LLM_KEY,
+            OPENAI_BASE_URL=llm.base_url,
+            GITHUB_TOKEN=GH_TOKEN,
+            GITHUB_API_URL=github.base_url,
+            CALLBACK_ALLOWED_HOSTS="127.0.0.1",
+            CALLBACK_FIRST_DELAY_S="0.1",
+        )
+        receiver = Receiver(failures=0)
+        # The first site lacks #total-sales; the repair round's site has it.
+        llm.push(
+            json_reply(_manifest("grand-total", "Total: 200")),
+            json_reply(_manifest("total-sales", "Total: 200")),
+        )
+        body = {**_task(receiver, 1, "Show total sales"), "task": "repair-me"}
+        job_id = httpx.post(f"{stack.url}/tasks", json=body).json()["job_id"]
+        job = stack.wait_job(job_id, timeout=180)
+        assert job["status"] == "completed", job["error"]
+        messages = [line["message"] for line in job["logs"]]
+        assert any("check fail" in m for m in messages)
+        assert any("repairing the site for attempt 2" in m for m in messages)
+        task = httpx.get(f"{stack.url}/tasks/{job_id}").json()
+        assert task["checks"][0]["status"] == "pass"
+        repair_prompt = json.dumps(llm.requests[-1].body)
+        assert "total-sales" in repair_prompt  # the failed check went back to the LLM
+        assert len(receiver.calls) == 1 and receiver.calls[0][2]["commit_sha"] == task["commit_sha"]
