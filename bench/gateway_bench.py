@@ -219,9 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(runs):
                 for name, url in (("bare", bare_url), ("gateway", stack.url)):
                     wrk(url, script, seconds=1, connections=connections)  # warm every worker
-                    results[name].append(
-                        wrk(url, script, seconds=seconds, connections=connections)
-                    )
+                    results[name].append(wrk(url, script, seconds=seconds, connections=connections))
                 drains.append(_drain(iso))
                 results["raw"].append(
                     raw_asyncpg(
@@ -249,7 +247,9 @@ def main(argv: list[str] | None = None) -> int:
             int(sum(r["errors"] for r in rs)),
         ]
 
-    vs_bare = [g["rps"] / b["rps"] for g, b in zip(results["gateway"], results["bare"], strict=True)]
+    vs_bare = [
+        g["rps"] / b["rps"] for g, b in zip(results["gateway"], results["bare"], strict=True)
+    ]
     vs_raw = [g["rps"] / r["rps"] for g, r in zip(results["gateway"], results["raw"], strict=True)]
     print(
         f"{runs} round(s) of {seconds} s, {connections} concurrent requests, "
@@ -272,19 +272,19 @@ def main(argv: list[str] | None = None) -> int:
     med_bare = statistics.median(vs_bare)
     med_raw = statistics.median(vs_raw)
     print(
-        f"- gateway / bare FastAPI: {med_bare:.2f}× (rounds {min(vs_bare):.2f}–{max(vs_bare):.2f}; "
-        f"target ≥ {TARGET_BARE:.2f}×)"
+        f"- gateway / bare FastAPI: {med_bare:.2f}x (rounds {min(vs_bare):.2f}-{max(vs_bare):.2f}; "
+        f"target ≥ {TARGET_BARE:.2f}x)"
     )
     print(
-        f"- gateway / raw asyncpg: {med_raw:.2f}× (rounds {min(vs_raw):.2f}–{max(vs_raw):.2f}; "
-        f"aim ≥ {AIM_RAW:.1f}×)"
+        f"- gateway / raw asyncpg: {med_raw:.2f}x (rounds {min(vs_raw):.2f}-{max(vs_raw):.2f}; "
+        f"aim ≥ {AIM_RAW:.1f}x)"
     )
     print(
         f"- {stored} jobs stored; outbox empty {statistics.median(drains):.1f} s (median) "
         "after each gateway run (relay catch-up)"
     )
     errors = sum(r["errors"] for rs in results.values() for r in rs)
-    missed = [] if med_bare >= TARGET_BARE else [f"gateway/bare {med_bare:.2f}×"]
+    missed = [] if med_bare >= TARGET_BARE else [f"gateway/bare {med_bare:.2f}x"]
     if errors:
         missed.append(f"{errors} failed requests")
     if args.smoke:

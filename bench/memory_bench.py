@@ -53,16 +53,23 @@ def service_rss(stack: Stack) -> dict[str, float]:
 
 def _stack(workdir: Path, name: str, *, standin: bool, workers: int) -> Stack:
     env = {"GIT_ALLOWED_HOSTS": pipeline_bench.BENCH_HOST, "GATEWAY_WORKERS": str(workers)}
-    return Stack(
-        iso=Isolated.create(), workdir=workdir / name, env_overrides=env, standin=standin
-    )
+    return Stack(iso=Isolated.create(), workdir=workdir / name, env_overrides=env, standin=standin)
 
 
 def _bare_rss(requests: int) -> float:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "bench.baselines.bare_api:app", "--port", str(port),
-         "--no-access-log", "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.baselines.bare_api:app",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -158,8 +165,16 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(
         table(
-            ["service", "real idle", "stand-in idle", "after min", "after median",
-             "after max", "growth first→last", "limit"],
+            [
+                "service",
+                "real idle",
+                "stand-in idle",
+                "after min",
+                "after median",
+                "after max",
+                "growth first→last",
+                "limit",
+            ],
             rows,
         )
     )
@@ -176,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(
         f"- largest service process: {worst:.1f} MiB (limit {LIMIT_MB:.0f}); "
-        f"{worst / bare_rss:.1f}× a bare FastAPI worker, {worst / raw_rss:.1f}× a raw aio-pika stage"
+        f"{worst / bare_rss:.1f}x a bare FastAPI worker, "
+        f"{worst / raw_rss:.1f}x a raw aio-pika stage"
     )
     if args.smoke:
         print("limit: not enforced (smoke)")

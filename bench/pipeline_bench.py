@@ -19,8 +19,8 @@ as the client sees it (POST, then the job row polled every millisecond) and as t
 records it (created_at → finished_at), with the hand-offs between stages taken from
 `stage_runs`; beside it, one message at a time through the raw chain.
 
-    .venv/bin/python bench/pipeline_bench.py            # 3 rounds of 2,000 jobs, 3 × 200 single jobs
-    .venv/bin/python bench/pipeline_bench.py --smoke    # 1 round of 40 jobs, 1 × 10 single jobs
+    .venv/bin/python bench/pipeline_bench.py            # 3 x 2,000 jobs; 3 x 200 single jobs
+    .venv/bin/python bench/pipeline_bench.py --smoke    # 1 x 40 jobs; 1 x 10 single jobs
 """
 
 from __future__ import annotations
@@ -170,9 +170,7 @@ async def _single_jobs(stack: Stack, jobs: int) -> tuple[list[float], list[float
         previous, where = j["created"], "gateway commit"
         for stage in STAGES:
             start, end = j[stage]
-            segments[f"{where} → {stage} started"].append(
-                (start - previous).total_seconds() * 1000
-            )
+            segments[f"{where} → {stage} started"].append((start - previous).total_seconds() * 1000)
             segments[f"{stage} started → committed"].append((end - start).total_seconds() * 1000)
             previous, where = end, f"{stage} committed"
     return client_ms, server_ms, segments
@@ -241,7 +239,9 @@ def start_celery(iso: Isolated, workdir: Path, concurrency: int) -> subprocess.P
     deadline = time.monotonic() + 60
     while not ready.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"celery worker did not start:\n{(workdir / 'celery.log').read_text()}")
+            raise RuntimeError(
+                f"celery worker did not start:\n{(workdir / 'celery.log').read_text()}"
+            )
         time.sleep(0.1)
     return proc
 
@@ -303,8 +303,19 @@ def profiled(pid: int, out: Path, rate: int = 200) -> Iterator[None]:
     """py-spy record a process (CPU-active samples only) while the block runs."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     proc = subprocess.Popen(
-        [spy, "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw",
-         "--output", str(out), "--nonblocking"],
+        [
+            spy,
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            str(rate),
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+            "--nonblocking",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -465,12 +476,12 @@ def main(argv: list[str] | None = None) -> int:
     print()
     med_raw, med_celery = statistics.median(vs_raw), statistics.median(vs_celery)
     print(
-        f"- autodeploy / raw aio-pika: {med_raw:.2f}× (rounds {min(vs_raw):.2f}–{max(vs_raw):.2f};"
-        f" target ≥ {TARGET_RAW}×)"
+        f"- autodeploy / raw aio-pika: {med_raw:.2f}x (rounds {min(vs_raw):.2f}-{max(vs_raw):.2f};"
+        f" target ≥ {TARGET_RAW}x)"
     )
     print(
-        f"- autodeploy / Celery: {med_celery:.2f}× (rounds {min(vs_celery):.2f}–"
-        f"{max(vs_celery):.2f}; target ≥ {TARGET_CELERY}×)"
+        f"- autodeploy / Celery: {med_celery:.2f}x (rounds {min(vs_celery):.2f}-"
+        f"{max(vs_celery):.2f}; target ≥ {TARGET_CELERY}x)"
     )
     if profile:
         print()
@@ -512,13 +523,13 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(
         f"- client p50 {p50:.1f} ms (target ≤ {TARGET_P50_MS:.0f}), p99 {p99:.1f} ms "
-        f"(target ≤ {TARGET_P99_MS:.0f}); p50 is {ratio:.1f}× the raw chain's"
+        f"(target ≤ {TARGET_P99_MS:.0f}); p50 is {ratio:.1f}x the raw chain's"
     )
     missed = []
     if med_raw < TARGET_RAW:
-        missed.append(f"autodeploy/raw {med_raw:.2f}×")
+        missed.append(f"autodeploy/raw {med_raw:.2f}x")
     if med_celery < TARGET_CELERY:
-        missed.append(f"autodeploy/Celery {med_celery:.2f}×")
+        missed.append(f"autodeploy/Celery {med_celery:.2f}x")
     if p50 > TARGET_P50_MS:
         missed.append(f"p50 {p50:.1f} ms")
     if p99 > TARGET_P99_MS:

@@ -34,6 +34,7 @@ def register_settings_secrets(settings: Settings) -> None:
         settings.openai_api_key,
         settings.aws_access_key_id,
         settings.aws_secret_access_key,
+        settings.task_secret,
     ):
         if value is not None:
             register_secret(value.get_secret_value())

@@ -1,6 +1,6 @@
 """The ceiling for the gateway: the same route and answer in FastAPI on uvicorn, no I/O.
 
-    uvicorn bench.baselines.bare_api:app --workers 2 --no-access-log
+uvicorn bench.baselines.bare_api:app --workers 2 --no-access-log
 """
 
 from __future__ import annotations

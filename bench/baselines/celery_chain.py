@@ -61,8 +61,7 @@ def _stage(job_id: str, *, service: str, working: str, then: str, **extra: Any) 
     async def work(conn: asyncpg.Connection) -> None:
         jid = uuid.UUID(job_id)
         await conn.execute(
-            "UPDATE jobs SET status = $2, stage = $3, updated_at = clock_timestamp() "
-            "WHERE id = $1",
+            "UPDATE jobs SET status = $2, stage = $3, updated_at = clock_timestamp() WHERE id = $1",
             jid,
             working,
             service,

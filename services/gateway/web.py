@@ -93,6 +93,12 @@ async def dashboard() -> HTMLResponse:
     return _page("index.html")
 
 
+@router.get("/ui/tasks", response_class=HTMLResponse, include_in_schema=False)
+async def task_harness() -> HTMLResponse:
+    """The brief-to-site harness: a prefilled /tasks form that follows the job."""
+    return _page("tasks.html")
+
+
 @router.get("/ui/job/{job_id}", response_class=HTMLResponse, include_in_schema=False)
 async def job_page(request: Request, job_id: str) -> HTMLResponse:
     """One job: timeline, live log, analysis, files, URL or error, teardown."""

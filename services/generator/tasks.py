@@ -40,11 +40,6 @@ async def _generate(
     failures: list[str] | None,
 ) -> dict[str, bytes]:
     client = LLMClient.from_settings(ctx.settings)
-    if client is None:
-        await ctx.log.warning(
-            "generator: no LLM is configured (OPENAI_API_KEY): writing the labelled "
-            "fallback page, which lists the brief but does not implement it"
-        )
     try:
         if client is None:
             return await generate_site(

@@ -26,8 +26,11 @@ async def handle_task_published(event: TaskPublished, ctx: StageContext) -> Outc
         results = await run_checks(
             event.pages_url, task.checks, executable_path=settings.chromium_path or None
         )
-    except (BrowserUnavailable, PageLoadError) as exc:
+    except BrowserUnavailable as exc:
         raise PermanentError(f"the browser checks could not run: {exc}") from exc
+    except PageLoadError as exc:
+        # A Pages site can answer 404 for a while after its build: retried with backoff.
+        raise RuntimeError(f"the published page did not load: {exc}") from exc
     for result in results:
         level = "info" if result.status != "fail" else "warning"
         await ctx.log.log(

@@ -109,8 +109,8 @@ def test_dashboard_submits_follows_views_and_tears_down(stack, git_server, page)
         "(services/gateway/app.py must include services.gateway.web.router)"
     )
     expect(page.get_by_role("heading", name="New job")).to_be_visible()
-    expect(page.get_by_role("tab", name=re.compile("coming soon"))).to_have_attribute(
-        "aria-disabled", "true"
+    expect(page.get_by_role("link", name=re.compile("Site from a brief"))).to_have_attribute(
+        "href", "/ui/tasks"
     )
     page.get_by_label("Repository URL").fill(repo_url)
     page.get_by_label("What to deploy").fill("deploy this static site")

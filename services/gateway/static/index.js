@@ -122,9 +122,6 @@
     }
   });
 
-  // The brief-to-site tab is announced but not usable yet.
-  document.getElementById("tab-brief").addEventListener("click", (event) => event.preventDefault());
-
   // --- the job list ---------------------------------------------------------------------
 
   function shortId(id) {
