@@ -77,6 +77,7 @@ async def push_files(
     branch: str = "main",
     timeout_s: float = 120.0,
     allowed_hosts: Iterable[str] | None = None,
+    create_missing: bool = False,
 ) -> str:
     """Make ``files`` the whole content of ``branch`` in one new commit; return its SHA.
 
@@ -86,6 +87,8 @@ async def push_files(
     ``workdir`` is replaced and left in place for the caller to inspect or delete.
     ``allowed_hosts`` (GIT_ALLOWED_HOSTS) vets a user-configured remote like a clone URL;
     None means the URL came from GitHub's API and only its shape is checked.
+    ``create_missing`` treats a repository the remote does not have yet as empty, for
+    servers that create repositories on their first push.
     """
     try:
         check_repo_url(remote_url, allowed_hosts or (), shape_only=allowed_hosts is None)
@@ -110,7 +113,14 @@ async def push_files(
     git = _Git(env, workdir, remote_url, timeout_s)
     try:
         await git("init", "-q", "-b", branch, str(workdir))
-        listed = await git("ls-remote", "--heads", remote_url, ref)
+        try:
+            listed = await git("ls-remote", "--heads", remote_url, ref)
+        except PermanentError as exc:
+            # Push-to-create remotes (Gitea, GitLab, many self-hosted servers) only make
+            # the repository on its first push: a missing one is an empty one.
+            if not (create_missing and "not found" in str(exc)):
+                raise
+            listed = ""
         head = listed.split()[0] if listed.strip() else None
         if head:
             # Depth 1 is enough to commit on top: the server already has the history.

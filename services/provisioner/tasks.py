@@ -133,6 +133,7 @@ async def _git_preview(
         author=_author(ctx),
         message=_message(event),
         allowed_hosts=settings.allowed_git_hosts,
+        create_missing=event.repo is None,
     )
     await ctx.log.info(f"provisioner: pushed commit {sha[:12]} to {remote}")
     url = await _preview(event, ctx, files, workdir / "preview")

@@ -210,3 +210,45 @@ def test_failing_browser_check_triggers_a_repair_round(make_stack, git_server, t
         repair_prompt = json.dumps(llm.requests[-1].body)
         assert "total-sales" in repair_prompt  # the failed check went back to the LLM
         assert len(receiver.calls) == 1 and receiver.calls[0][2]["commit_sha"] == task["commit_sha"]
+
+
+def test_without_github_the_site_goes_to_any_git_remote_and_a_local_preview(make_stack, tmp_path):
+    from tests.support.gitserver import GitServer
+
+    remote = GitServer(tmp_path / "remote", auto_create=True).start()
+    try:
+        with OpenAIStub(api_key=LLM_KEY) as llm:
+            stack = make_stack(
+                TASK_SECRET=SECRET,
+                OPENAI_API_KEY=LLM_KEY,
+                OPENAI_BASE_URL=llm.base_url,
+                PAGES_GIT_REMOTE=remote.base_url,
+                GIT_ALLOWED_HOSTS=remote.host,
+                CALLBACK_ALLOWED_HOSTS="127.0.0.1",
+                CALLBACK_FIRST_DELAY_S="0.1",
+            )
+            receiver = Receiver(failures=0)
+            llm.push(json_reply(_manifest("total-sales", "Total: 200")))
+            body = {**_task(receiver, 1, "Show total sales"), "task": "local-site"}
+            job_id = httpx.post(f"{stack.url}/tasks", json=body).json()["job_id"]
+            job = stack.wait_job(job_id, timeout=180)
+            assert job["status"] == "completed", job["error"]
+            task = httpx.get(f"{stack.url}/tasks/{job_id}").json()
+            assert task["repo_url"].startswith(remote.base_url)
+            assert "id='total-sales'" in httpx.get(task["pages_url"]).text
+            assert task["checks"][0]["status"] == "pass"
+            bare = remote.root / (task["repo_url"].rsplit("/", 1)[-1])
+            head = subprocess.run(
+                ["git", "-C", str(bare), "rev-parse", "main"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            assert head == task["commit_sha"] == receiver.calls[0][2]["commit_sha"]
+            # The preview container is the job's: teardown removes it.
+            assert httpx.delete(f"{stack.url}/job/{job_id}").status_code == 202
+            assert (
+                stack.wait_job(job_id, statuses=("destroyed",), timeout=60)["status"] == "destroyed"
+            )
+    finally:
+        remote.stop()

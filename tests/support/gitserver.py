@@ -71,6 +71,8 @@ class GitServer:
     root: Path
     policies: dict[str, _RepoPolicy] = field(default_factory=dict)
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)
+    # Create a missing repository on its first push, as many hosted git servers can.
+    auto_create: bool = False
     _server: ThreadingHTTPServer | None = None
 
     @property
@@ -157,6 +159,9 @@ class GitServer:
             h.end_headers()
             h.wfile.write(body)
             return
+        pushing = "git-receive-pack" in parts.path or "service=git-receive-pack" in parts.query
+        if self.auto_create and pushing and not (self.root / f"{name}.git").exists():
+            self.create_repo(name, {}, empty=True)
         if policy.delay_s and parts.path.endswith("/info/refs"):
             time.sleep(policy.delay_s)
         body = _read_body(h)
