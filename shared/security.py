@@ -131,7 +131,7 @@ def check_url(
     scheme = parts.scheme.lower()
     if scheme not in ("https", "http"):
         shown = f"'{scheme}://'" if scheme else "no scheme"
-        raise RepoUrlError(f"{field} has {shown}; only https:// repository URLs are accepted")
+        raise RepoUrlError(f"{field} has {shown}; only https:// URLs are accepted")
     if parts.username is not None or parts.password is not None:
         raise RepoUrlError(
             f"{field} must not embed credentials; send a token in the github_token field"
@@ -154,6 +154,11 @@ def check_url(
         )
     if require_path and not parts.path.strip("/"):
         raise RepoUrlError(f"{field} has no repository path (expected https://host/owner/repo)")
+    if not is_allowed and (host == "localhost" or host.endswith(".localhost")):
+        raise RepoUrlError(
+            f"{field} points at localhost; add the host to {allow_setting} if this is "
+            "your own server"
+        )
     literal = _literal_address(host)
     if literal is not None and not is_allowed and not is_public_address(literal):
         raise RepoUrlError(

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import ipaddress
 import json
 import re
-import socket
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -21,7 +19,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from shared.security import is_public_address, redact
+from shared.security import RepoUrlError, check_url, redact, resolve_and_check_host
 
 __all__ = [
     "CallbackAttempt",
@@ -81,70 +79,32 @@ def evaluation_payload(
     }
 
 
-def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    bare = host.strip("[]")
-    try:
-        return ipaddress.ip_address(bare)
-    except ValueError:
-        pass
-    # inet_aton accepts 2130706433, 0x7f000001, 0177.0.0.1 and 127.1: all loopback.
-    if re.fullmatch(r"[0-9a-fx.]+", bare) and not re.search(r"[g-wyz]", bare):
-        try:
-            return ipaddress.IPv4Address(socket.inet_aton(bare))
-        except OSError:
-            return None
-    return None
-
-
-def _allowed(host: str, port: int | None, allowed_hosts: Iterable[str]) -> bool:
-    allowed = {h.strip().lower() for h in allowed_hosts if h.strip()}
-    return host in allowed or (port is not None and f"{host}:{port}" in allowed)
-
-
 def check_callback_url(url: str, allowed_hosts: Iterable[str] = ()) -> str:
-    """Vet an evaluation URL's shape; return its host. Raises CallbackUrlError."""
-    if not url or any(c.isspace() or ord(c) < 32 for c in url):
-        raise CallbackUrlError("evaluation_url is empty or contains whitespace")
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in ("https", "http"):
-        raise CallbackUrlError("evaluation_url must be an https:// URL")
-    if parts.username is not None or parts.password is not None:
-        raise CallbackUrlError("evaluation_url must not embed credentials")
-    host = (parts.hostname or "").lower()
-    if not host or not (_HOST_RE.match(host) or _HOST_RE.match(f"[{host}]")):
-        raise CallbackUrlError(f"evaluation_url host {host!r} is not a valid host name")
+    """Vet an evaluation URL like any outbound URL; return its host. Raises CallbackUrlError."""
     try:
-        port = parts.port
-    except ValueError as exc:
-        raise CallbackUrlError("evaluation_url has an invalid port") from exc
-    allowed = _allowed(host, port, allowed_hosts)
-    if scheme == "http" and not allowed:
-        raise CallbackUrlError("evaluation_url uses plain http://; use https://")
-    literal = _literal_address(host)
-    if literal is not None and not allowed and not is_public_address(literal):
-        raise CallbackUrlError(f"evaluation_url points at a non-public address ({literal})")
-    if host == "localhost" or host.endswith(".localhost"):
-        if not allowed:
-            raise CallbackUrlError("evaluation_url points at localhost")
-    return host
+        return check_url(
+            url,
+            allowed_hosts,
+            field="evaluation_url",
+            require_path=False,
+            allow_setting="CALLBACK_ALLOWED_HOSTS",
+        )
+    except RepoUrlError as exc:
+        raise CallbackUrlError(str(exc)) from None
 
 
 async def _check_resolution(url: str, allowed_hosts: Collection[str], within_s: float) -> None:
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if _allowed(host, parts.port, allowed_hosts) or _literal_address(host) is not None:
-        return  # literals were vetted by check_callback_url
-    loop = asyncio.get_running_loop()
-    infos = await asyncio.wait_for(
-        loop.getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM), timeout=within_s
-    )
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not is_public_address(address):
-            raise CallbackUrlError(
-                f"evaluation_url host {host!r} resolves to a non-public address ({address})"
-            )
+    host = (urlsplit(url).hostname or "").lower()
+    try:
+        await resolve_and_check_host(
+            host,
+            allowed_hosts,
+            within_s=within_s,
+            field="evaluation_url",
+            allow_setting="CALLBACK_ALLOWED_HOSTS",
+        )
+    except RepoUrlError as exc:
+        raise CallbackUrlError(str(exc)) from None
 
 
 async def _post_once(

@@ -1,6 +1,9 @@
+# ruff: noqa: E501
 """Issue 2 acceptance 5: bad inputs get a 4xx with a reason, and nothing is queued."""
 
 from __future__ import annotations
+
+import socket
 
 import httpx
 import pytest
@@ -54,7 +57,9 @@ CASES = [
     ("IPv6 loopback", {**GOOD, "repo_url": "https://[::1]/a/b"}, 422, "non-public"),
     ("IPv6 link-local", {**GOOD, "repo_url": "https://[fe80::1]/a/b"}, 422, "non-public"),
     ("IPv6 unique-local", {**GOOD, "repo_url": "https://[fd12::1]/a/b"}, 422, "non-public"),
-    ("name resolving to loopback", {**GOOD, "repo_url": "https://localhost/a/b"}, 422, "resolves"),
+    ("localhost by name", {**GOOD, "repo_url": "https://localhost/a/b"}, 422, "localhost"),
+    # The machine's own name resolves to a loopback or private address.
+    ("name resolving to this machine", {**GOOD, "repo_url": f"https://{socket.gethostname().lower()}/a/b"}, 422, "resolves"),
     ("invalid port", {**GOOD, "repo_url": "https://github.com:99999/a/b"}, 422, "port"),
     ("bad host characters", {**GOOD, "repo_url": "https://git_hub$.com/a/b"}, 422, "host"),
 ]

@@ -179,7 +179,8 @@ async def test_redirects_to_private_addresses_are_not_followed(receiver: Receive
     assert len(attempts) == 1 and len(receiver.hits) == 1
     assert attempts[0].error == (
         "refused the redirect to https://10.0.0.5/steal: "
-        "evaluation_url points at a non-public address (10.0.0.5)"
+        "evaluation_url points at a non-public address (10.0.0.5); "
+        "add the host to CALLBACK_ALLOWED_HOSTS if this is your own server"
     )
     assert attempts[0].delay_s is None  # permanent: no retry
 
