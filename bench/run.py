@@ -16,6 +16,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 BENCHES = [
+    ("Gateway POST /request accepted per second (issue 9 row 1)", ["bench/gateway_bench.py"]),
+    ("Pipeline throughput and per-job overhead (issue 9 rows 2-3)", ["bench/pipeline_bench.py"]),
+    ("Service memory, idle and after throughput (issue 9 row 6)", ["bench/memory_bench.py"]),
     ("Analyzer on generated repositories (issue 3/9 row 4)", ["bench/analyzer_bench.py"]),
     ("Deploy latency, Flask fixture (issue 5/9 row 5)", ["bench/deploy_bench.py", "--runs", "3"]),
 ]

@@ -18,7 +18,6 @@ __all__ = [
     "Conn",
     "add_artifacts",
     "add_log",
-    "already_processed",
     "claim_idempotency_key",
     "create_pool",
     "enqueue",
@@ -29,6 +28,7 @@ __all__ = [
     "get_job",
     "get_logs",
     "insert_job",
+    "job_for_event",
     "list_artifacts",
     "list_jobs",
     "mark_processed",
@@ -52,10 +52,22 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _reset_connection(conn: asyncpg.Connection) -> None:
+    # asyncpg's default reset (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL) costs a
+    # round trip on every release; pooled connections here use none of those, so only an
+    # abandoned transaction needs undoing.
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     """Open a pool whose connections speak JSON for json/jsonb columns."""
     return await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        reset=_reset_connection,
     )
 
 
@@ -219,15 +231,25 @@ async def get_logs(
     return [dict(r) for r in rows]
 
 
-async def already_processed(conn: Conn, *, event_id: UUID, consumer: str) -> bool:
-    """Has this consumer already committed its work for this event?"""
-    return bool(
-        await conn.fetchval(
-            "SELECT 1 FROM processed_messages WHERE event_id = $1 AND consumer = $2",
-            event_id,
-            consumer,
-        )
+async def job_for_event(
+    conn: Conn, *, job_id: UUID, event_id: UUID, consumer: str
+) -> tuple[dict[str, Any] | None, bool]:
+    """The job an event names, and whether this consumer already handled the event."""
+    row = await conn.fetchrow(
+        """
+        SELECT j.*, EXISTS (
+            SELECT 1 FROM processed_messages WHERE event_id = $2 AND consumer = $3
+        ) AS _processed
+        FROM (SELECT 1) one LEFT JOIN jobs j ON j.id = $1
+        """,
+        job_id,
+        event_id,
+        consumer,
     )
+    assert row is not None
+    processed = bool(row["_processed"])
+    job = {k: v for k, v in dict(row).items() if k != "_processed"}
+    return (job if job.get("id") is not None else None), processed
 
 
 async def mark_processed(conn: asyncpg.Connection, *, event_id: UUID, consumer: str) -> bool:
@@ -242,12 +264,20 @@ async def mark_processed(conn: asyncpg.Connection, *, event_id: UUID, consumer: 
 
 
 async def start_stage_run(
-    conn: Conn, *, job_id: UUID, stage: str, event_id: UUID, delivery: int
+    conn: Conn,
+    *,
+    job_id: UUID,
+    stage: str,
+    event_id: UUID,
+    delivery: int,
+    working_status: str,
+    even_if_settled: bool = False,
 ) -> int:
-    """Record that a stage began working on an event; returns the run id.
+    """Record that a stage began working on an event and move the job to its status.
 
-    A redelivered event's earlier, unfinished attempt is marked abandoned and its log
-    lines superseded, so the job shows one set of lines per completed stage.
+    One statement, so a hand-off costs one round trip. A redelivered event's earlier,
+    unfinished attempt is marked abandoned and its log lines superseded, so the job
+    shows one set of lines per completed stage. Returns the run id.
     """
     row = await conn.fetchrow(
         """
@@ -260,15 +290,23 @@ async def start_stage_run(
             WHERE job_id = $1 AND event_id = $3 AND service = $2 AND NOT superseded
               AND ts >= (SELECT min(started_at) FROM abandoned)
             RETURNING 1
+        ), moved AS (
+            UPDATE jobs SET status = $5, stage = $2, updated_at = clock_timestamp()
+            WHERE id = $1 AND ($6 OR status <> ALL($7::text[]))
+            RETURNING 1
         )
         INSERT INTO stage_runs (job_id, stage, event_id, delivery)
         VALUES ($1, $2, $3, $4)
-        RETURNING id, (SELECT count(*) FROM superseded) AS superseded
+        RETURNING id, (SELECT count(*) FROM superseded) AS superseded,
+                  (SELECT count(*) FROM moved) AS moved
         """,
         job_id,
         stage,
         event_id,
         delivery,
+        working_status,
+        even_if_settled,
+        sorted(SETTLED_STATUSES),
     )
     assert row is not None
     return int(row["id"])

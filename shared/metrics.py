@@ -9,10 +9,14 @@ __all__ = [
     "EVENTS_PUBLISHED",
     "JOBS_SUBMITTED",
     "JOB_OUTCOMES",
+    "LLM_CALLS",
+    "LLM_LATENCY",
+    "LLM_TOKENS",
     "OUTBOX_LAG",
     "RETRIES",
     "STAGE_DURATION",
     "STAGE_IN_PROGRESS",
+    "initialise_llm_metrics",
     "serve_metrics",
 ]
 
@@ -45,6 +49,30 @@ OUTBOX_LAG = Histogram(
     "Time from an outbox row's commit to its confirmed publication",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+
+
+LLM_CALLS = Counter(
+    "autodeploy_llm_calls_total",
+    "LLM requests, by what they were for and how they ended",
+    ["purpose", "outcome"],
+)
+LLM_TOKENS = Counter("autodeploy_llm_tokens_total", "LLM tokens used", ["kind"])
+LLM_LATENCY = Histogram(
+    "autodeploy_llm_latency_seconds",
+    "Time one LLM request took, whatever its outcome",
+    ["purpose"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120),
+)
+
+PURPOSES = ("analyzer.pick_files", "analyzer.implications", "generator.improve", "generator.repair")
+
+def initialise_llm_metrics() -> None:
+    """Export the LLM series at zero from the start, so the first call shows on graphs."""
+    for kind in ("prompt", "completion"):
+        LLM_TOKENS.labels(kind=kind)
+    for purpose in PURPOSES:
+        LLM_CALLS.labels(purpose=purpose, outcome="ok")
+        LLM_LATENCY.labels(purpose=purpose)
 
 
 def serve_metrics(port: int) -> None:

@@ -4,7 +4,10 @@ A stage writes its state change and its next event in one transaction (`db.enque
 The relay publishes what was committed, waits for the broker's confirm, and only then
 deletes the row, so an event is never lost; a crash between confirm and delete means it
 is published twice, which consumers absorb because they are idempotent on ``event_id``.
-Every process runs a relay; ``FOR UPDATE SKIP LOCKED`` keeps them off each other's rows.
+Every process runs a relay and drains right after its own commits (``wake``); a slow
+poll picks up anything left behind by a process that died between commit and publish.
+``FOR UPDATE SKIP LOCKED`` keeps relays off each other's rows. (No LISTEN/NOTIFY: waking
+every relay on every commit cost more round trips than it saved.)
 """
 
 from __future__ import annotations
@@ -24,24 +27,19 @@ __all__ = ["OutboxRelay"]
 
 logger = logging.getLogger(__name__)
 
-CHANNEL = "autodeploy_outbox"
-
-
 class OutboxRelay:
-    """Publishes outbox rows as soon as they commit (LISTEN/NOTIFY), polling as a safety net."""
+    """Publishes outbox rows as soon as their process commits them, polling as a safety net."""
 
     def __init__(
         self,
         pool: asyncpg.Pool,
         broker: Broker,
-        dsn: str,
         *,
         poll_interval: float = 1.0,
         batch_size: int = 200,
     ) -> None:
         self._pool = pool
         self._broker = broker
-        self._dsn = dsn
         self._poll_interval = poll_interval
         self._batch_size = batch_size
         self._wakeup = asyncio.Event()
@@ -65,28 +63,17 @@ class OutboxRelay:
                 await self._task
 
     async def _run(self) -> None:
-        listener: asyncpg.Connection | None = None
         while True:
             try:
-                if listener is None or listener.is_closed():
-                    listener = await self._listen()
                 await self.drain()
             except asyncio.CancelledError:
-                if listener is not None and not listener.is_closed():
-                    await listener.close()
                 raise
             except Exception as exc:  # keep relaying through broker/database outages
                 logger.warning("outbox relay: %s; retrying", exc)
-                listener = None
                 await asyncio.sleep(self._poll_interval)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll_interval)
             self._wakeup.clear()
-
-    async def _listen(self) -> asyncpg.Connection:
-        conn = await asyncpg.connect(self._dsn)
-        await conn.add_listener(CHANNEL, lambda *_: self._wakeup.set())
-        return conn
 
     async def drain(self) -> int:
         """Publish every committed outbox row; returns how many were published."""

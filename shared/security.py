@@ -7,6 +7,7 @@ import ipaddress
 import re
 import socket
 import threading
+import time
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -204,19 +205,37 @@ async def resolve_and_check_host(
         return
     if _literal_address(host) is not None:
         return  # already vetted by check_repo_url
+    key = host.lower()
+    cached = _RESOLVED.get(key)
+    if cached is not None and cached[0] > time.monotonic():
+        address = cached[1]
+    else:
+        address = await _first_non_public(host, within_s)
+        # Resolving on every request cost more than the request; a minute is short
+        # enough, and the fetching stage resolves again right before it connects.
+        _RESOLVED[key] = (time.monotonic() + 60.0, address)
+    if address is not None:
+        raise RepoUrlError(
+            f"{field} host {host!r} resolves to a non-public address ({address}); "
+            f"add it to {allow_setting} if this is your own server"
+        )
+
+
+_RESOLVED: dict[str, tuple[float, str | None]] = {}
+
+
+async def _first_non_public(host: str, within_s: float) -> str | None:
     loop = asyncio.get_running_loop()
     try:
         infos = await asyncio.wait_for(
             loop.getaddrinfo(host, 443, type=socket.SOCK_STREAM), timeout=within_s
         )
     except (TimeoutError, OSError):
-        # Unresolvable here says nothing about safety; the analyzer resolves again at
-        # clone time and fails the job with a clear reason if the host does not exist.
-        return
+        # Unresolvable here says nothing about safety; the stage that fetches resolves
+        # again and fails the job with a clear reason if the host does not exist.
+        return None
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
         if not is_public_address(address):
-            raise RepoUrlError(
-                f"{field} host {host!r} resolves to a non-public address ({address}); "
-                f"add it to {allow_setting} if this is your own server"
-            )
+            return str(address)
+    return None

@@ -12,9 +12,8 @@ import asyncpg
 
 from shared import db
 from shared.bus import Broker
-from shared.llm import initialise_llm_metrics
 from shared.logs import configure_logging
-from shared.metrics import serve_metrics
+from shared.metrics import initialise_llm_metrics, serve_metrics
 from shared.outbox import OutboxRelay
 from shared.security import register_secret
 from shared.settings import Settings
@@ -67,10 +66,11 @@ async def _serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    pool = await db.create_pool(settings.database_url)
+    # One connection per message in flight, plus the relay and the dead-letter bookkeeping.
+    pool = await db.create_pool(settings.database_url, max_size=settings.concurrency(stage) + 3)
     broker = Broker(settings.amqp_url.get_secret_value(), delivery_limit=settings.delivery_limit)
     await broker.connect()
-    relay = OutboxRelay(pool, broker, settings.database_url)
+    relay = OutboxRelay(pool, broker)
     relay.start()
     runner = StageRunner(stage, routes, settings=settings, pool=pool, broker=broker, relay=relay)
     initialise_llm_metrics()

@@ -185,14 +185,15 @@ class StageRunner:
             await message.reject(requeue=False)
             return
 
-        consumer = self.stage
-        if await db.already_processed(self.pool, event_id=event.event_id, consumer=consumer):
+        job, processed = await db.job_for_event(
+            self.pool, job_id=event.job_id, event_id=event.event_id, consumer=self.stage
+        )
+        if processed:
             logger.info(
                 "stage %s: %s already handled; acking duplicate", self.stage, event.event_id
             )
             await message.ack()
             return
-        job = await db.get_job(self.pool, job_id=event.job_id)
         if job is None:
             logger.error(
                 "stage %s: event %s names unknown job %s", self.stage, event.event_id, event.job_id
@@ -215,13 +216,8 @@ class StageRunner:
             stage=self.stage,
             event_id=event.event_id,
             delivery=delivery,
-        )
-        await db.set_job(
-            self.pool,
-            job_id=event.job_id,
-            status=route.working_status,
-            stage=self.stage,
-            only_if_active=not route.runs_on_ended_jobs,
+            working_status=route.working_status,
+            even_if_settled=route.runs_on_ended_jobs,
         )
         if delivery > 1:
             await log.warning(

@@ -18,10 +18,24 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from shared.security import check_repo_url, redact, register_secret, resolve_and_check_host
+from shared.events import JobRequest
+from shared.security import (
+    check_repo_url,
+    redact,
+    register_secret,
+    resolve_and_check_host,
+    unseal,
+)
+from shared.settings import Settings
 from shared.stage import PermanentError
 
-__all__ = ["CloneLimits", "TransientCloneError", "clone_repository", "git_env"]
+__all__ = [
+    "CloneLimits",
+    "TransientCloneError",
+    "clone_repository",
+    "git_env",
+    "repository_token",
+]
 
 
 class TransientCloneError(RuntimeError):
@@ -253,3 +267,18 @@ def _classify(stderr: str, url: str) -> Exception:
     if _TRANSIENT.search(stderr):
         return TransientCloneError(f"git could not fetch {url}: {tail}")
     return PermanentError(f"git could not fetch {url}: {tail}")
+
+
+def repository_token(request: JobRequest, settings: Settings) -> str | None:
+    """The token to fetch the repository with: the request's own, else the configured one."""
+    if request.sealed_token:
+        key = settings.token_encryption_key
+        if key is None:
+            raise PermanentError(
+                "TOKEN_ENCRYPTION_KEY is not set, so the request's token cannot be read"
+            )
+        try:
+            return unseal(request.sealed_token, key.get_secret_value())
+        except ValueError as exc:
+            raise PermanentError(str(exc)) from exc
+    return settings.github_token.get_secret_value() if settings.github_token else None

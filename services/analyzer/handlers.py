@@ -6,32 +6,16 @@ import asyncio
 import shutil
 from pathlib import Path
 
-from services.analyzer.clone import CloneLimits, clone_repository
+from services.analyzer.clone import CloneLimits, clone_repository, repository_token
 from services.analyzer.detect import analyze_repository
 from services.analyzer.llm import refine_analysis
 from services.analyzer.tasks import handle_task_requested
-from shared.events import JobAnalyzed, JobRequest, JobRequested, TaskRequested
+from shared.events import JobAnalyzed, JobRequested, TaskRequested
 from shared.llm import LLMClient
-from shared.security import unseal
 from shared.settings import Settings
-from shared.stage import Outcome, PermanentError, Route, StageContext
+from shared.stage import Outcome, Route, StageContext
 
-__all__ = ["repository_token", "routes"]
-
-
-def repository_token(request: JobRequest, settings: Settings) -> str | None:
-    """The token to fetch the repository with: the request's own, else the configured one."""
-    if request.sealed_token:
-        key = settings.token_encryption_key
-        if key is None:
-            raise PermanentError(
-                "TOKEN_ENCRYPTION_KEY is not set, so the request's token cannot be read"
-            )
-        try:
-            return unseal(request.sealed_token, key.get_secret_value())
-        except ValueError as exc:
-            raise PermanentError(str(exc)) from exc
-    return settings.github_token.get_secret_value() if settings.github_token else None
+__all__ = ["routes"]
 
 
 async def handle_requested(event: JobRequested, ctx: StageContext) -> Outcome:

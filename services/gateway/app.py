@@ -143,7 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.amqp_url.get_secret_value(), delivery_limit=settings.delivery_limit
         )
         await broker.connect()
-        relay = OutboxRelay(pool, broker, settings.database_url)
+        relay = OutboxRelay(pool, broker)
         relay.start()
         JOBS_SUBMITTED.labels("repository")  # exported at zero before the first job
         state.update(pool=pool, broker=broker, relay=relay)
@@ -184,6 +184,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(asyncpg.CannotConnectNowError)
     @app.exception_handler(asyncpg.AdminShutdownError)
     @app.exception_handler(asyncpg.InterfaceError)
+    @app.exception_handler(asyncpg.InternalClientError)
     @app.exception_handler(ConnectionError)
     @app.exception_handler(OSError)
     async def _db_down(request: Request, exc: Exception) -> JSONResponse:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-from pathlib import Path
 from uuid import UUID
 
 from services.generator.bundle import generate_bundle, validate_bundle
@@ -18,22 +16,12 @@ from shared.events import (
     TaskPlanned,
     TaskRepairRequested,
 )
+from shared.images import load_base_image_overrides
 from shared.llm import LLMClient
 from shared.settings import Settings
 from shared.stage import Outcome, PermanentError, Route, StageContext
 
-__all__ = ["load_base_image_overrides", "repaired_analysis", "routes"]
-
-
-def load_base_image_overrides(setting: str) -> dict[str, str]:
-    """BASE_IMAGE_OVERRIDES: a JSON object, or the path of a JSON file holding one."""
-    if not setting.strip():
-        return {}
-    text = setting if setting.lstrip().startswith("{") else Path(setting).read_text()
-    mapping = json.loads(text)
-    if not isinstance(mapping, dict):
-        raise ValueError("BASE_IMAGE_OVERRIDES must be a JSON object of image → image")
-    return {str(k): str(v) for k, v in mapping.items() if not str(k).startswith("_")}
+__all__ = ["repaired_analysis", "routes"]
 
 
 async def _bundle(

@@ -12,9 +12,7 @@ from uuid import UUID
 
 import yaml
 
-from services.analyzer.clone import CloneLimits, clone_repository
-from services.analyzer.handlers import repository_token
-from services.generator.handlers import load_base_image_overrides
+from services.analyzer.clone import CloneLimits, clone_repository, repository_token
 from services.provisioner.docker_local import (
     SUPPORTED_SERVICES,
     DeployError,
@@ -31,6 +29,7 @@ from services.provisioner.terraform import (
 )
 from shared import db
 from shared.events import JobGenerated, JobProvisioned, JobTeardownRequested, TaskGenerated
+from shared.images import load_base_image_overrides
 from shared.security import register_secret
 from shared.settings import Settings
 from shared.stage import Outcome, PermanentError, Route, StageContext

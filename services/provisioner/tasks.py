@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from services.generator.handlers import load_base_image_overrides
 from services.provisioner.docker_local import DeployError, DockerLocal, job_labels
 from services.provisioner.github import (
     GitHubClient,
@@ -25,6 +24,7 @@ from services.provisioner.github import (
 from services.provisioner.gitpush import GitAuthor, TransientPushError, push_files
 from shared import db
 from shared.events import TaskGenerated, TaskPublished
+from shared.images import load_base_image_overrides
 from shared.stage import Outcome, PermanentError, StageContext
 
 __all__ = ["handle_task_generated"]
