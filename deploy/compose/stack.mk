@@ -11,6 +11,11 @@ SCALE_FLAGS = $(if $(SCALE_ANALYZER),--scale analyzer=$(SCALE_ANALYZER)) \
 
 up: ## the whole system in Docker compose (SCALE_ANALYZER=4 … runs more copies of a stage)
 	$(COMPOSE) up -d --build $(strip $(SCALE_FLAGS))
+	@echo "autodeploy is up:"
+	@echo "  API and dashboard  http://127.0.0.1:8000/  (docs: /docs)"
+	@echo "  RabbitMQ UI        http://127.0.0.1:15672/ (guest/guest)"
+	@echo "  Prometheus         http://127.0.0.1:9090/"
+	@echo "  Grafana            http://127.0.0.1:3000/  (dashboard: autodeploy)"
 
 down: ## stop the compose stack (volumes are kept; add V=1 to remove them too)
 	$(COMPOSE) down $(if $(V),--volumes)

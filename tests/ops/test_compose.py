@@ -278,7 +278,9 @@ def test_stack_targets_scale_the_stages_named() -> None:
         ).stdout
 
     up = make("up", "SCALE_ANALYZER=4", "SCALE_VERIFIER=2")
-    assert up.rstrip().endswith("up -d --build --scale analyzer=4 --scale verifier=2"), up
+    command = next(line for line in up.splitlines() if " up -d --build" in line)
+    assert command.endswith("up -d --build --scale analyzer=4 --scale verifier=2"), up
+    assert "http://127.0.0.1:15672/" in up  # `make up` says where everything is
     assert "--scale" not in make("up")
     assert make("down").rstrip().endswith(" down")
     assert make("down", "V=1").rstrip().endswith(" down --volumes")
