@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -16,6 +18,7 @@ __all__ = [
     "ACTIVE_STATUSES",
     "TERMINAL_STATUSES",
     "Conn",
+    "OutboxRow",
     "add_artifacts",
     "add_log",
     "claim_idempotency_key",
@@ -112,15 +115,30 @@ async def claim_idempotency_key(
     return row["job_id"], row["body_hash"]
 
 
-async def enqueue(conn: Conn, event: Event) -> None:
+@dataclass(frozen=True)
+class OutboxRow:
+    """An event written to the outbox, as the relay publishes it."""
+
+    id: int
+    event_id: UUID
+    routing_key: str
+    payload: dict[str, Any]
+    created_at: datetime
+
+
+async def enqueue(conn: Conn, event: Event) -> OutboxRow:
     """Write an event to the outbox; it is published once the transaction commits."""
-    await conn.execute(
-        "INSERT INTO outbox (event_id, job_id, routing_key, payload) VALUES ($1, $2, $3, $4)",
+    payload = event.model_dump(mode="json")
+    row = await conn.fetchrow(
+        "INSERT INTO outbox (event_id, job_id, routing_key, payload) VALUES ($1, $2, $3, $4) "
+        "RETURNING id, created_at",
         event.event_id,
         event.job_id,
         event.routing_key,
-        event.model_dump(mode="json"),
+        payload,
     )
+    assert row is not None
+    return OutboxRow(row["id"], event.event_id, event.routing_key, payload, row["created_at"])
 
 
 _JOB_COLUMNS = frozenset({"status", "stage", "analysis", "result", "error"})

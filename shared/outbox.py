@@ -15,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import asyncpg
 
 from shared.bus import Broker
+from shared.db import OutboxRow
 from shared.events import ROUTING_KEYS
 from shared.metrics import EVENTS_PUBLISHED, OUTBOX_LAG
 
@@ -44,10 +46,46 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._handoffs: set[asyncio.Task[None]] = set()
 
     def wake(self) -> None:
         """Drain now (called by this process right after it committed an event)."""
         self._wakeup.set()
+
+    def hand_off(self, rows: Sequence[OutboxRow]) -> None:
+        """Publish rows this process just committed, without querying for them.
+
+        The rows are not locked, so a polling relay may publish one of them too: that is a
+        duplicate delivery, which consumers absorb; it is never a lost event.
+        """
+        if rows:
+            task = asyncio.create_task(self._publish_committed(list(rows)))
+            self._handoffs.add(task)
+            task.add_done_callback(self._handoffs.discard)
+
+    async def _publish_committed(self, rows: list[OutboxRow]) -> None:
+        try:
+            await self._publish(rows)
+            await self._pool.execute(
+                "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r.id for r in rows]
+            )
+        except Exception as exc:
+            logger.warning("outbox hand-off: %s; the relay will retry", exc)
+            self.wake()
+
+    async def _publish(self, rows: Sequence[OutboxRow]) -> None:
+        await asyncio.gather(
+            *(
+                self._broker.publish(
+                    routing_key=r.routing_key, payload=r.payload, event_id=r.event_id
+                )
+                for r in rows
+            )
+        )
+        now = datetime.now(UTC)
+        for r in rows:
+            EVENTS_PUBLISHED.labels(r.routing_key).inc()
+            OUTBOX_LAG.observe((now - r.created_at).total_seconds())
 
     def start(self) -> None:
         """Run the relay in the background."""
@@ -87,23 +125,10 @@ class OutboxRelay:
                 )
                 if not rows:
                     return published
-                await asyncio.gather(
-                    *(
-                        self._broker.publish(
-                            routing_key=r["routing_key"],
-                            payload=r["payload"],
-                            event_id=r["event_id"],
-                        )
-                        for r in rows
-                    )
-                )
+                await self._publish([OutboxRow(**dict(r)) for r in rows])
                 await conn.execute(
                     "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
                 )
-            now = datetime.now(UTC)
-            for r in rows:
-                EVENTS_PUBLISHED.labels(r["routing_key"]).inc()
-                OUTBOX_LAG.observe((now - r["created_at"]).total_seconds())
             published += len(rows)
             if len(rows) < self._batch_size:
                 return published

@@ -247,8 +247,7 @@ class StageRunner:
         committed = await self._commit(event, outcome, run_id, route)
         STAGE_DURATION.labels(self.stage, outcome.status).observe(time.monotonic() - started)
         await message.ack()
-        if committed:
-            self.relay.wake()
+        self.relay.hand_off(committed)
 
     def _parse(self, message: AbstractIncomingMessage, route: Route | None) -> Event | None:
         try:
@@ -272,19 +271,24 @@ class StageRunner:
             message=f"{self.stage} failed: {reason}",
         )
 
-    async def _commit(self, event: Event, outcome: Outcome, run_id: int, route: Route) -> bool:
-        """Write the outcome, the next event and the processed mark in one transaction."""
+    async def _commit(
+        self, event: Event, outcome: Outcome, run_id: int, route: Route
+    ) -> list[db.OutboxRow]:
+        """Write the outcome, the next event and the processed mark in one transaction.
+
+        Returns the outbox rows written, for the relay to publish at once.
+        """
         async with self.pool.acquire() as conn, conn.transaction():
             if not await db.mark_processed(conn, event_id=event.event_id, consumer=self.stage):
                 # A duplicate delivery committed first; this attempt's work is discarded.
-                return False
-            await self._write_outcome(conn, event, outcome, route)
+                return []
+            rows = await self._write_outcome(conn, event, outcome, route)
             await db.finish_stage_run(conn, run_id=run_id, outcome=outcome.status)
-        return True
+        return rows
 
     async def _write_outcome(
         self, conn: asyncpg.Connection, event: Event, outcome: Outcome, route: Route
-    ) -> None:
+    ) -> list[db.OutboxRow]:
         columns: dict[str, Any] = {"status": outcome.status, "stage": outcome.stage or self.stage}
         if outcome.analysis is not None:
             columns["analysis"] = dict(outcome.analysis)
@@ -302,22 +306,24 @@ class StageRunner:
         if not moved:
             # Torn down (or failed elsewhere) while this stage worked: do not hand on.
             await log.warning(f"{self.stage}: job ended meanwhile; result not handed on")
-            return
+            return []
         if outcome.artifacts:
             await db.add_artifacts(
                 conn, job_id=event.job_id, files=outcome.artifacts, attempt=outcome.artifact_attempt
             )
+        rows = []
         if outcome.next_event is not None:
-            await db.enqueue(conn, outcome.next_event)
+            rows.append(await db.enqueue(conn, outcome.next_event))
         if outcome.status == "failed":
-            await db.enqueue(
-                conn,
-                JobFailed(job_id=event.job_id, stage=self.stage, reason=outcome.error or "failed"),
+            failed = JobFailed(
+                job_id=event.job_id, stage=self.stage, reason=outcome.error or "failed"
             )
+            rows.append(await db.enqueue(conn, failed))
         if outcome.finished:
             JOB_OUTCOMES.labels(outcome.status, self.stage).inc()
         level = "error" if outcome.status == "failed" else "info"
         await log.log(level, outcome.message or f"{self.stage}: done", **outcome.fields)
+        return rows
 
     async def _retry_or_give_up(
         self,
@@ -348,9 +354,9 @@ class StageRunner:
         outcome = self._failure(final)
         async with self.pool.acquire() as conn, conn.transaction():
             # Not marked processed: an operator may replay it from the dead-letter queue.
-            await self._write_outcome(conn, event, outcome, route)
+            rows = await self._write_outcome(conn, event, outcome, route)
             await db.finish_stage_run(conn, run_id=run_id, outcome="failed")
         DEAD_LETTERED.labels(self.stage).inc()
         STAGE_DURATION.labels(self.stage, "failed").observe(time.monotonic() - started)
         await message.reject(requeue=False)
-        self.relay.wake()
+        self.relay.hand_off(rows)

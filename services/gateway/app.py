@@ -273,8 +273,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         )
                     # Rolls back this transaction's job row: the first job is the answer.
                     raise Repeat(first[0])
-            await db.enqueue(conn, JobRequested(job_id=job_id, request=request))
-        state["relay"].wake()
+            row = await db.enqueue(conn, JobRequested(job_id=job_id, request=request))
+        state["relay"].hand_off([row])
         JOBS_SUBMITTED.labels("repository").inc()
         return JobAccepted(job_id=job_id, status="queued")
 
@@ -317,8 +317,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if job["status"] == "destroying":
                 return JobAccepted(job_id=job_id, status="destroying")
             await db.set_job(conn, job_id=job_id, status="destroying")
-            await db.enqueue(conn, JobTeardownRequested(job_id=job_id))
-        state["relay"].wake()
+            row = await db.enqueue(conn, JobTeardownRequested(job_id=job_id))
+        state["relay"].hand_off([row])
         return JobAccepted(job_id=job_id, status="destroying")
 
     @app.get("/job/{job_id}/artifacts", response_model=list[ArtifactRead], tags=["artifacts"])

@@ -182,8 +182,8 @@ async def submit_task(
             "INSERT INTO task_attachments (job_id, name, mime, data) VALUES ($1, $2, $3, $4)",
             [(job_id, a.name, a.mime, a.data) for a in attachments],
         )
-        await db.enqueue(conn, TaskRequested(job_id=job_id, task=task))
-    request.app.state.relay.wake()
+        row = await db.enqueue(conn, TaskRequested(job_id=job_id, task=task))
+    request.app.state.relay.hand_off([row])
     JOBS_SUBMITTED.labels("task").inc()
     return JobAccepted(job_id=job_id, status="queued")
 
