@@ -101,27 +101,34 @@ class OutboxRelay:
                 await self._task
 
     async def _run(self) -> None:
+        woken = True
         while True:
             try:
-                await self.drain()
+                # A poll leaves fresh rows to the hand-off of the process that wrote them,
+                # so the two rarely publish the same event twice.
+                await self.drain(min_age_s=0.0 if woken else 2.0)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # keep relaying through broker/database outages
                 logger.warning("outbox relay: %s; retrying", exc)
                 await asyncio.sleep(self._poll_interval)
+            woken = False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll_interval)
+                woken = True
             self._wakeup.clear()
 
-    async def drain(self) -> int:
-        """Publish every committed outbox row; returns how many were published."""
+    async def drain(self, *, min_age_s: float = 0.0) -> int:
+        """Publish committed outbox rows at least ``min_age_s`` old; returns how many."""
         published = 0
         while True:
             async with self._pool.acquire() as conn, conn.transaction():
                 rows = await conn.fetch(
                     "SELECT id, event_id, routing_key, payload, created_at FROM outbox "
+                    "WHERE created_at <= clock_timestamp() - make_interval(secs => $2) "
                     "ORDER BY id FOR UPDATE SKIP LOCKED LIMIT $1",
                     self._batch_size,
+                    min_age_s,
                 )
                 if not rows:
                     return published

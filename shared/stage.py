@@ -281,6 +281,7 @@ class StageRunner:
         async with self.pool.acquire() as conn, conn.transaction():
             if not await db.mark_processed(conn, event_id=event.event_id, consumer=self.stage):
                 # A duplicate delivery committed first; this attempt's work is discarded.
+                await db.finish_stage_run(self.pool, run_id=run_id, outcome="duplicate")
                 return []
             rows = await self._write_outcome(conn, event, outcome, route)
             await db.finish_stage_run(conn, run_id=run_id, outcome=outcome.status)
