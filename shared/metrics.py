@@ -6,7 +6,9 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 __all__ = [
     "DEAD_LETTERED",
+    "DEPLOY_OUTCOMES",
     "EVENTS_PUBLISHED",
+    "HEALTH_CHECK_LATENCY",
     "JOBS_SUBMITTED",
     "JOB_OUTCOMES",
     "LLM_CALLS",
@@ -43,6 +45,16 @@ DEAD_LETTERED = Counter(
 )
 EVENTS_PUBLISHED = Counter(
     "autodeploy_events_published_total", "Events relayed from the outbox", ["routing_key"]
+)
+DEPLOY_OUTCOMES = Counter(
+    "autodeploy_deploy_outcomes_total",
+    "Deployments applied by the provisioner, by target and outcome",
+    ["target", "outcome"],
+)
+HEALTH_CHECK_LATENCY = Histogram(
+    "autodeploy_health_check_latency_seconds",
+    "Time a deployed URL took to answer one health-check request",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 OUTBOX_LAG = Histogram(
     "autodeploy_outbox_lag_seconds",

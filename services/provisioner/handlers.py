@@ -30,6 +30,7 @@ from services.provisioner.terraform import (
 from shared import db
 from shared.events import JobGenerated, JobProvisioned, JobTeardownRequested, TaskGenerated
 from shared.images import load_base_image_overrides
+from shared.metrics import DEPLOY_OUTCOMES
 from shared.security import register_secret
 from shared.settings import Settings
 from shared.stage import Outcome, PermanentError, Route, StageContext
@@ -95,10 +96,15 @@ async def handle_generated(event: JobGenerated, ctx: StageContext) -> Outcome:
     try:
         files = await db.get_artifacts(ctx.pool, job_id=event.job_id)
         _write_tree(workdir, files)
-        if analysis.target == "local":
-            deployment = await _deploy_local(event, ctx, workdir, files)
-        else:
-            deployment = await _deploy_terraform(event, ctx, workdir, files)
+        try:
+            if analysis.target == "local":
+                deployment = await _deploy_local(event, ctx, workdir, files)
+            else:
+                deployment = await _deploy_terraform(event, ctx, workdir, files)
+        except Exception:
+            DEPLOY_OUTCOMES.labels(analysis.target, "failed").inc()
+            raise
+        DEPLOY_OUTCOMES.labels(analysis.target, "applied").inc()
     finally:
         await asyncio.to_thread(shutil.rmtree, workdir, True)
     return Outcome(
@@ -317,6 +323,9 @@ async def handle_teardown(event: JobTeardownRequested, ctx: StageContext) -> Out
 
 def routes(settings: Settings) -> list[Route]:
     """The provisioner's routes: repository jobs and brief-to-site tasks."""
+    for target in ("local", "aws-ec2", "aws-serverless", "kubernetes"):
+        for outcome in ("applied", "failed"):
+            DEPLOY_OUTCOMES.labels(target, outcome)  # exported at zero from the start
     return [
         Route(JobGenerated, handle_generated, working_status="provisioning"),
         Route(

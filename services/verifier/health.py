@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from shared.metrics import HEALTH_CHECK_LATENCY
+
 __all__ = ["HealthAttempt", "HealthReport", "check_health"]
 
 
@@ -70,6 +72,8 @@ async def check_health(
                     error=f"{type(exc).__name__}: {exc}"[:200],
                 )
             report.attempts.append(attempt)
+            if attempt.status is not None:
+                HEALTH_CHECK_LATENCY.observe(attempt.latency_ms / 1000)
             if attempt.status is not None and attempt.status < 400:
                 report.healthy = True
                 return report

@@ -13,7 +13,7 @@ from services.generator.llm import BundleProposal, ProposedFile, check_paths, im
 from shared.analysis import Analysis
 from shared.llm import LLMClient
 from tests.analyzer.fixtures import build, by_name
-from tests.llm.conftest import LogSink
+from tests.support.llm_fixtures import LogSink
 from tests.support.openai_stub import OpenAIStub, Reply, Status, json_reply
 
 MAIN_TF = "terraform/aws-ec2/main.tf"

@@ -20,7 +20,7 @@ from services.generator.site import (
 )
 from shared.llm import LLMClient
 from shared.security import register_secret
-from tests.site.conftest import LogSink
+from tests.support.llm_fixtures import LogSink
 from tests.support.openai_stub import OpenAIStub, Status, json_reply
 
 BRIEF = (
