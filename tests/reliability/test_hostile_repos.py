@@ -74,3 +74,39 @@ def test_binary_only_repository_is_rejected_with_a_reason(stack, git_server) -> 
     url = git_server.create_repo("binaries", {"a.bin": os.urandom(2048), "b.dat": b"\x00" * 99})
     job = _run(stack, url)
     assert job["status"] == "rejected" and "not an HTTP service" in job["error"]
+
+
+def test_submodules_are_never_fetched(stack, git_server, tmp_path) -> None:
+    import subprocess
+
+    inner = git_server.create_repo("inner-secret", {"marker.txt": "INNER-SUBMODULE-CONTENT\n"})
+    work = tmp_path / "outer"
+    from tests.support.gitserver import commit_files
+
+    commit_files(work, dict(STATIC_SITE))
+    env = {"GIT_CONFIG_GLOBAL": "/dev/null", "PATH": os.environ["PATH"]}
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(work),
+            "-c",
+            "protocol.allow=always",
+            "submodule",
+            "add",
+            "-q",
+            inner,
+            "vendor/inner",
+        ],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
+    commit_files(work, {}, message="add a submodule")
+    bare = git_server.root / "with-submodule.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
+    git_server.requests.clear()
+    job = _run(stack, git_server.url("with-submodule"))
+    assert job["status"] == "planned", job["error"]
+    assert not [r for r in git_server.requests if "inner-secret" in r[1]], "submodule fetched"
+    assert "INNER-SUBMODULE-CONTENT" not in str(stack.sql("SELECT a::text FROM artifacts a"))
