@@ -29,6 +29,7 @@ __all__ = ["OutboxRelay"]
 
 logger = logging.getLogger(__name__)
 
+
 class OutboxRelay:
     """Publishes outbox rows as soon as their process commits them, polling as a safety net."""
 
@@ -46,7 +47,8 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._handoffs: set[asyncio.Task[None]] = set()
+        self._pending: list[OutboxRow] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         """Drain now (called by this process right after it committed an event)."""
@@ -55,23 +57,29 @@ class OutboxRelay:
     def hand_off(self, rows: Sequence[OutboxRow]) -> None:
         """Publish rows this process just committed, without querying for them.
 
+        Rows handed off while a flush is under way wait for the next one, so under load
+        many rows share one round of confirms and one DELETE; alone, a row goes at once.
         The rows are not locked, so a polling relay may publish one of them too: that is a
         duplicate delivery, which consumers absorb; it is never a lost event.
         """
-        if rows:
-            task = asyncio.create_task(self._publish_committed(list(rows)))
-            self._handoffs.add(task)
-            task.add_done_callback(self._handoffs.discard)
+        self._pending.extend(rows)
+        if self._pending and (self._flusher is None or self._flusher.done()):
+            self._flusher = asyncio.create_task(self._flush_pending())
 
-    async def _publish_committed(self, rows: list[OutboxRow]) -> None:
-        try:
-            await self._publish(rows)
-            await self._pool.execute(
-                "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r.id for r in rows]
+    async def _flush_pending(self) -> None:
+        while self._pending:
+            rows, self._pending = (
+                self._pending[: self._batch_size],
+                self._pending[self._batch_size :],
             )
-        except Exception as exc:
-            logger.warning("outbox hand-off: %s; the relay will retry", exc)
-            self.wake()
+            try:
+                await self._publish(rows)
+                await self._pool.execute(
+                    "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r.id for r in rows]
+                )
+            except Exception as exc:
+                logger.warning("outbox hand-off: %s; the relay will retry", exc)
+                self.wake()
 
     async def _publish(self, rows: Sequence[OutboxRow]) -> None:
         await asyncio.gather(
