@@ -12,9 +12,6 @@ from tests.support.fixtures_web import STATIC_SITE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 
-TABLES = ("jobs", "job_logs", "artifacts", "outbox", "processed_messages", "stage_runs")
-
-
 def test_private_repository_token_is_used_and_never_stored_logged_or_echoed(
     make_stack, git_server
 ) -> None:
@@ -42,9 +39,8 @@ def test_private_repository_token_is_used_and_never_stored_logged_or_echoed(
 
     forms = (token, basic, token[11:])
     haystacks = {"service logs": stack.all_logs()}
-    for table in TABLES:
-        rows = stack.sql(f"SELECT t::text AS row FROM {table} t")
-        haystacks[f"table {table}"] = "\n".join(r["row"] for r in rows)
+    haystacks["every table"] = stack.all_rows_text()
+    assert job_id in haystacks["every table"]  # the scan really read the job's rows
     for path in (f"/job/{job_id}", "/list", f"/job/{job_id}/artifacts", f"/job/{without['id']}"):
         haystacks[f"GET {path}"] = httpx.get(f"{stack.url}{path}").text
     for name, text in haystacks.items():

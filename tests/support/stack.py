@@ -273,6 +273,18 @@ class Stack:
         """Query the stack's database."""
         return self.iso.sql(query, *args)
 
+    def all_rows_text(self) -> str:
+        """Every row of every table of the stack's database, as text (for secret scans)."""
+        tables = self.sql(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"
+        )
+        return "\n".join(
+            row["r"]
+            for t in tables
+            for row in self.sql(f'SELECT t::text AS r FROM "{t["table_name"]}" t')
+        )
+
     def quote(self, value: str) -> str:
         """URL-quote helper for tests."""
         return urllib.parse.quote(value, safe="")
