@@ -6,14 +6,15 @@ goes to stdout and to bench/results/latest.md.
 
 from __future__ import annotations
 
-import os
-import platform
 import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.baselines.common import machine  # noqa: E402
 
 BENCHES = [
     ("Gateway POST /request accepted per second (issue 9 row 1)", ["bench/gateway_bench.py"]),
@@ -24,23 +25,11 @@ BENCHES = [
 ]
 
 
-def _machine() -> str:
-    mem_kb = next(
-        int(line.split()[1])
-        for line in Path("/proc/meminfo").read_text().splitlines()
-        if line.startswith("MemTotal")
-    )
-    return (
-        f"{os.cpu_count()} CPUs (nproc), {mem_kb / 2**20:.1f} GiB RAM, "
-        f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
-    )
-
-
 def main() -> int:
     sections = [
         "# autodeploy benchmarks",
         "",
-        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {_machine()}.",
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}.",
     ]
     failed = False
     for title, command in BENCHES:

@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway import tasks, web
-from services.gateway.errors import Repeat, field_error
+from services.gateway.errors import Repeat, claim_idempotency_key, field_error
 from services.gateway.schemas import (
     ArtifactRead,
     JobAccepted,
@@ -256,23 +256,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         job_id = uuid4()
         async with pool().acquire() as conn, conn.transaction():
             await db.insert_job(conn, job_id=job_id, kind="repository", request=request.public())
-            if idempotency_key is not None:
-                first = await db.claim_idempotency_key(
-                    conn,
-                    scope="request",
-                    key=idempotency_key,
-                    body_hash=body_fingerprint(body),
-                    job_id=job_id,
-                )
-                if first is not None:
-                    if first[1] != body_fingerprint(body):
-                        raise HTTPException(
-                            status_code=422,
-                            detail="this Idempotency-Key was already used with a different "
-                            "body; use a new key for a new request",
-                        )
-                    # Rolls back this transaction's job row: the first job is the answer.
-                    raise Repeat(first[0])
+            await claim_idempotency_key(
+                conn,
+                scope="request",
+                key=idempotency_key,
+                body_hash=body_fingerprint(body),
+                job_id=job_id,
+            )
             row = await db.enqueue(conn, JobRequested(job_id=job_id, request=request))
         state["relay"].hand_off([row])
         JOBS_SUBMITTED.labels("repository").inc()

@@ -15,10 +15,11 @@ from fastapi import APIRouter, Header, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from services.gateway.attachments import AttachmentError, parse_attachment
-from services.gateway.errors import Repeat, field_error
+from services.gateway.errors import claim_idempotency_key, field_error
 from services.gateway.schemas import JobAccepted, JobLogLine, body_fingerprint
 from shared import db
 from shared.events import TaskRequest, TaskRequested
+from shared.logs import JobLog
 from shared.metrics import JOBS_SUBMITTED
 from shared.security import RepoUrlError, check_url, resolve_and_check_host
 from shared.settings import Settings
@@ -162,22 +163,18 @@ async def submit_task(
     pool = request.app.state.pool
     async with pool.acquire() as conn, conn.transaction():
         await db.insert_job(conn, job_id=job_id, kind="task", request=task.public())
-        if idempotency_key is not None:
-            first = await db.claim_idempotency_key(
-                conn,
-                scope="tasks",
-                key=idempotency_key,
-                body_hash=body_fingerprint(body),
-                job_id=job_id,
-            )
-            if first is not None:
-                if first[1] != body_fingerprint(body):
-                    raise HTTPException(
-                        422,
-                        "this Idempotency-Key was already used with a different body; "
-                        "use a new key for a new task",
-                    )
-                raise Repeat(first[0])
+        await claim_idempotency_key(
+            conn,
+            scope="tasks",
+            key=idempotency_key,
+            body_hash=body_fingerprint(body),
+            job_id=job_id,
+        )
+        # The data URI said one type and the bytes are another: kept, and said so.
+        log = JobLog(conn, job_id=job_id, service="gateway")
+        for attachment in attachments:
+            if attachment.mime_note:
+                await log.warning(f"gateway: attachment {attachment.name}: {attachment.mime_note}")
         await conn.executemany(
             "INSERT INTO task_attachments (job_id, name, mime, data) VALUES ($1, $2, $3, $4)",
             [(job_id, a.name, a.mime, a.data) for a in attachments],

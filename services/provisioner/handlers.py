@@ -27,6 +27,7 @@ from services.provisioner.terraform import (
     TerraformRunner,
     TerraformTimeout,
 )
+from services.provisioner.workspace import local_engine, write_tree
 from shared import db
 from shared.events import JobGenerated, JobProvisioned, JobTeardownRequested, TaskGenerated
 from shared.images import load_base_image_overrides
@@ -95,7 +96,7 @@ async def handle_generated(event: JobGenerated, ctx: StageContext) -> Outcome:
     )
     try:
         files = await db.get_artifacts(ctx.pool, job_id=event.job_id)
-        _write_tree(workdir, files)
+        write_tree(workdir, files)
         try:
             if analysis.target == "local":
                 deployment = await _deploy_local(event, ctx, workdir, files)
@@ -127,10 +128,7 @@ async def _deploy_local(
     event: JobGenerated, ctx: StageContext, workdir: Path, files: dict[str, str]
 ) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
-    engine = DockerLocal(
-        publish_address=ctx.settings.docker_publish_address or None,
-        url_host=ctx.settings.deploy_url_host or None,
-    )
+    engine = local_engine(ctx.settings)
     labels = job_labels(event.job_id)
     default_port = event.analysis.port.value if event.analysis.port else 8080
     context, dockerfile, port = build_spec(files, default_port)
@@ -178,15 +176,6 @@ def terraform_files(files: dict[str, str], target: str) -> dict[str, str]:
     return {p[len(prefix) :]: c for p, c in files.items() if p.startswith(prefix)}
 
 
-def _write_tree(root: Path, files: dict[str, str]) -> None:
-    for rel, content in files.items():
-        target = (root / rel).resolve()
-        if not target.is_relative_to(root.resolve()):
-            raise PermanentError(f"bundle path {rel!r} escapes the workspace")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content)
-
-
 def _terraform_runner(ctx: StageContext, job_id: UUID, tf_dir: Path) -> TerraformRunner:
     loop = asyncio.get_running_loop()
 
@@ -209,7 +198,7 @@ async def _deploy_terraform(
     if not tf_files:
         raise PermanentError(f"the bundle has no terraform/{target}/ folder to apply")
     tf_dir = workdir.parent / f"{workdir.name}-terraform"
-    _write_tree(tf_dir, tf_files)
+    write_tree(tf_dir, tf_files)
     archive = workdir.parent / f"{workdir.name}-bundle.tar.gz"
     await asyncio.to_thread(_archive, workdir, archive)
     await ctx.log.info(
@@ -243,7 +232,7 @@ async def _teardown_terraform(
 ) -> dict[str, Any]:
     files = await db.get_artifacts(ctx.pool, job_id=event.job_id)
     tf_dir = Path(ctx.settings.workspace_dir) / f"teardown-{event.job_id}-{ctx.delivery}"
-    _write_tree(tf_dir, terraform_files(files, target))
+    write_tree(tf_dir, terraform_files(files, target))
     placeholder = tf_dir / "bundle-placeholder.tar.gz"
     await asyncio.to_thread(_archive, tf_dir, placeholder)
     try:
@@ -303,7 +292,9 @@ async def handle_teardown(event: JobTeardownRequested, ctx: StageContext) -> Out
             message=f"provisioner: terraform destroy of workspace job-{event.job_id} done",
         )
     try:
-        report = await asyncio.to_thread(DockerLocal().teardown, job_labels(event.job_id))
+        report = await asyncio.to_thread(
+            local_engine(ctx.settings).teardown, job_labels(event.job_id)
+        )
     except DeployError as exc:
         raise PermanentError(str(exc)) from exc
     if not report.complete:

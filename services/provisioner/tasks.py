@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from services.provisioner.docker_local import DeployError, DockerLocal, job_labels
+from services.provisioner.docker_local import DeployError, job_labels
 from services.provisioner.github import (
     GitHubClient,
     GitHubError,
@@ -22,6 +22,7 @@ from services.provisioner.github import (
     repo_name_for,
 )
 from services.provisioner.gitpush import GitAuthor, TransientPushError, push_files
+from services.provisioner.workspace import local_engine, write_tree
 from shared import db
 from shared.events import TaskGenerated, TaskPublished
 from shared.images import load_base_image_overrides
@@ -143,20 +144,11 @@ async def _git_preview(
 async def _preview(
     event: TaskGenerated, ctx: StageContext, files: dict[str, bytes], context: Path
 ) -> str:
-    site = context / "site"
-    for rel, data in files.items():
-        target = (site / rel).resolve()
-        if not target.is_relative_to(site.resolve()):
-            raise PermanentError(f"site path {rel!r} escapes the workspace")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+    write_tree(context / "site", files)
     overrides = load_base_image_overrides(ctx.settings.base_image_overrides)
     image = overrides.get("nginx:1.27-alpine", "nginx:1.27-alpine")
     (context / "Dockerfile").write_text(_PREVIEW_DOCKERFILE.format(image=image))
-    engine = DockerLocal(
-        publish_address=ctx.settings.docker_publish_address or None,
-        url_host=ctx.settings.deploy_url_host or None,
-    )
+    engine = local_engine(ctx.settings)
     labels = job_labels(event.job_id)
     tag = f"autodeploy/{event.job_id}-preview:latest"
     try:

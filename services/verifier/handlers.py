@@ -12,7 +12,8 @@ from uuid import UUID
 import asyncpg
 from aio_pika.abc import AbstractIncomingMessage
 
-from services.provisioner.docker_local import DeployError, DockerLocal
+from services.provisioner.docker_local import DeployError
+from services.provisioner.workspace import local_engine
 from services.verifier.diagnosis import diagnose
 from services.verifier.health import check_health
 from services.verifier.tasks import handle_task_published
@@ -36,7 +37,7 @@ async def handle_provisioned(event: JobProvisioned, ctx: StageContext) -> Outcom
     url = str(deployment["url"]).rstrip("/") + (
         event.analysis.description.health_path or event.analysis.health_path or "/"
     )
-    engine = DockerLocal()
+    engine = local_engine(ctx.settings)
     container_id = str(deployment.get("container_id", ""))
 
     async def still_running() -> str | None:
@@ -56,6 +57,7 @@ async def handle_provisioned(event: JobProvisioned, ctx: StageContext) -> Outcom
         "url": url,
         "attempts": [asdict(a) for a in report.attempts[-20:]],
         "attempt_count": len(report.attempts),
+        "stopped_early": report.stopped_early,
     }
     if report.healthy:
         assert report.last is not None

@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from services.verifier.browser import CHROMIUM_ARGS as BROWSER_ARGS
 from tests.support.fixtures_web import STATIC_SITE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
@@ -34,16 +35,7 @@ sync_api = pytest.importorskip(
 expect = sync_api.expect
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM_ARGS = list(BROWSER_ARGS)  # the same flags the verifier launches Chromium with
 MAIN_STEPS = ["queued", "analyzing", "generating", "provisioning", "verifying", "completed"]
 
 # Records every step the timeline marks as current, so no quick status is missed by polling.

@@ -201,15 +201,6 @@ class AppContext:
             self._dirs = [d for _, d in found]
         return self._dirs
 
-    def files_with(self, suffixes: tuple[str, ...], *, max_depth: int = 4) -> list[str]:
-        """Repository-relative files with these suffixes, shallow first."""
-        out: list[str] = []
-        for d in self.subdirs(max_depth):
-            out.extend(
-                join(d, n) for n in self.snap.files_by_dir.get(d, ()) if n.endswith(suffixes)
-            )
-        return out
-
     def sources(
         self,
         suffixes: tuple[str, ...],
