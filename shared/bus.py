@@ -19,12 +19,20 @@ from aio_pika.abc import (
 from shared.events import EVENT_SCHEMA_VERSION
 from shared.topology import Exchanges, declare_topology, stage_queue
 
-__all__ = ["ATTEMPT_HEADER", "Broker", "delivery_count"]
+__all__ = ["ATTEMPT_HEADER", "PARKED_HEADER", "Broker", "delivery_count", "header_count"]
 
 logger = logging.getLogger(__name__)
 
 # How many times the stage already tried this event (set when a retry is scheduled).
 ATTEMPT_HEADER = "x-autodeploy-attempt"
+# How many times a redelivery was left to a run still working on the event.
+PARKED_HEADER = "x-autodeploy-parked"
+
+
+def header_count(message: AbstractIncomingMessage, name: str, default: int) -> int:
+    """A positive integer header of ours, or ``default``."""
+    value = (message.headers or {}).get(name, default)
+    return value if isinstance(value, int) and value > 0 else default
 
 
 def delivery_count(message: AbstractIncomingMessage) -> int:
@@ -81,13 +89,19 @@ class Broker:
         )
 
     async def publish_retry(
-        self, message: AbstractIncomingMessage, *, queue: str, attempt: int, delay_s: float
+        self,
+        message: AbstractIncomingMessage,
+        *,
+        queue: str,
+        attempt: int,
+        delay_s: float,
+        headers: Mapping[str, Any] | None = None,
     ) -> None:
         """Put a copy of a message in a retry queue; it returns to its stage after the delay."""
-        headers = dict(message.headers or {})
-        headers.pop("x-delivery-count", None)
-        headers.pop("x-death", None)
-        headers[ATTEMPT_HEADER] = attempt
+        copied = dict(message.headers or {})
+        copied.pop("x-delivery-count", None)
+        copied.pop("x-death", None)
+        headers = {**copied, **(headers or {}), ATTEMPT_HEADER: attempt}
         retry = aio_pika.Message(
             message.body,
             headers=headers,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,11 +17,18 @@ from shared.events import Event
 __all__ = [
     "ACTIVE_STATUSES",
     "TERMINAL_STATUSES",
+    "CommitResult",
     "Conn",
+    "LiveRun",
+    "LogLine",
     "OutboxRow",
-    "add_artifacts",
+    "StageCommit",
+    "StageStart",
     "add_log",
+    "beat_stage_runs",
+    "begin_stage_run",
     "claim_idempotency_key",
+    "commit_stage_run",
     "create_pool",
     "enqueue",
     "finish_stage_run",
@@ -31,12 +38,9 @@ __all__ = [
     "get_job",
     "get_logs",
     "insert_job",
-    "job_for_event",
     "list_artifacts",
     "list_jobs",
-    "mark_processed",
     "set_job",
-    "start_stage_run",
 ]
 
 TERMINAL_STATUSES = frozenset({"completed", "planned", "failed", "rejected", "destroyed"})
@@ -75,16 +79,29 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
 
 
 async def insert_job(
-    conn: Conn, *, job_id: UUID, kind: str, request: Mapping[str, Any], status: str = "queued"
-) -> None:
-    """Create a job row."""
-    await conn.execute(
-        "INSERT INTO jobs (id, kind, status, request) VALUES ($1, $2, $3, $4)",
+    conn: Conn, *, job_id: UUID, kind: str, request: Mapping[str, Any], event: Event
+) -> OutboxRow:
+    """Create a job row and put its first event in the outbox, in one statement."""
+    payload = event.model_dump(mode="json")
+    row = await conn.fetchrow(
+        """
+        WITH job AS (
+            INSERT INTO jobs (id, kind, status, request) VALUES ($1, $2, 'queued', $3)
+            RETURNING id
+        )
+        INSERT INTO outbox (event_id, job_id, routing_key, payload)
+        SELECT $4, id, $5, $6 FROM job
+        RETURNING id, created_at
+        """,
         job_id,
         kind,
-        status,
         dict(request),
+        event.event_id,
+        event.routing_key,
+        payload,
     )
+    assert row is not None
+    return OutboxRow(row["id"], event.event_id, event.routing_key, payload, row["created_at"])
 
 
 async def claim_idempotency_key(
@@ -249,39 +266,32 @@ async def get_logs(
     return [dict(r) for r in rows]
 
 
-async def job_for_event(
-    conn: Conn, *, job_id: UUID, event_id: UUID, consumer: str
-) -> tuple[dict[str, Any] | None, bool]:
-    """The job an event names, and whether this consumer already handled the event."""
-    row = await conn.fetchrow(
-        """
-        SELECT j.*, EXISTS (
-            SELECT 1 FROM processed_messages WHERE event_id = $2 AND consumer = $3
-        ) AS _processed
-        FROM (SELECT 1) one LEFT JOIN jobs j ON j.id = $1
-        """,
-        job_id,
-        event_id,
-        consumer,
-    )
-    assert row is not None
-    processed = bool(row["_processed"])
-    job = {k: v for k, v in dict(row).items() if k != "_processed"}
-    return (job if job.get("id") is not None else None), processed
+@dataclass(frozen=True)
+class LiveRun:
+    """Another run of the same event that still beats (see `begin_stage_run`)."""
+
+    id: int
+    owner: str | None
+    quiet_s: float
 
 
-async def mark_processed(conn: asyncpg.Connection, *, event_id: UUID, consumer: str) -> bool:
-    """Record the event as handled; False if another delivery got there first."""
-    inserted = await conn.fetchval(
-        "INSERT INTO processed_messages (event_id, consumer) VALUES ($1, $2) "
-        "ON CONFLICT DO NOTHING RETURNING 1",
-        event_id,
-        consumer,
-    )
-    return inserted is not None
+@dataclass(frozen=True)
+class StageStart:
+    """What `begin_stage_run` found and did.
+
+    ``job`` is the job as it was before the stage moved it (None: no such job);
+    ``processed``: this stage already committed work for the event; ``run_id``: the new
+    run, if the stage should work; ``live``: the run that still works on the event, if
+    that is why no run was started.
+    """
+
+    job: dict[str, Any] | None
+    processed: bool
+    run_id: int | None
+    live: LiveRun | None
 
 
-async def start_stage_run(
+async def begin_stage_run(
     conn: Conn,
     *,
     job_id: UUID,
@@ -289,19 +299,43 @@ async def start_stage_run(
     event_id: UUID,
     delivery: int,
     working_status: str,
+    owner: str,
+    lease_s: float,
     even_if_settled: bool = False,
-) -> int:
-    """Record that a stage began working on an event and move the job to its status.
+    dead_owners: Sequence[str] = (),
+) -> StageStart:
+    """Look up the job an event names and, if the stage should work on it, start a run.
 
-    One statement, so a hand-off costs one round trip. A redelivered event's earlier,
-    unfinished attempt is marked abandoned and its log lines superseded, so the job
-    shows one set of lines per completed stage. Returns the run id.
+    One statement, so a hand-off costs one round trip. A run starts when the job exists,
+    the stage has not committed this event yet, the job has not ended (unless
+    ``even_if_settled``) and no other run of this event beat within ``lease_s`` (one
+    whose owner is in ``dead_owners`` does not count). Starting a run moves the job to
+    ``working_status``; an earlier unfinished run of the event is marked abandoned and
+    its log lines superseded, so the job shows one set of lines per stage.
     """
     row = await conn.fetchrow(
         """
-        WITH abandoned AS (
+        WITH job AS (
+            SELECT * FROM jobs WHERE id = $1
+        ), seen AS (
+            SELECT EXISTS (
+                SELECT 1 FROM processed_messages WHERE event_id = $3 AND consumer = $2
+            ) AS processed
+        ), live AS (
+            SELECT id, owner, extract(epoch FROM clock_timestamp() - heartbeat_at) AS quiet_s
+            FROM stage_runs
+            WHERE event_id = $3 AND stage = $2 AND finished_at IS NULL
+              AND heartbeat_at > clock_timestamp() - make_interval(secs => $9)
+              AND owner IS NOT NULL AND owner <> ALL($10::text[])
+            ORDER BY id DESC LIMIT 1
+        ), go AS (
+            SELECT 1 FROM job, seen
+            WHERE NOT seen.processed AND NOT EXISTS (SELECT 1 FROM live)
+              AND ($6 OR job.status <> ALL($7::text[]))
+        ), abandoned AS (
             UPDATE stage_runs SET outcome = 'abandoned', finished_at = clock_timestamp()
             WHERE event_id = $3 AND stage = $2 AND finished_at IS NULL
+              AND EXISTS (SELECT 1 FROM go)
             RETURNING started_at
         ), superseded AS (
             UPDATE job_logs SET superseded = true
@@ -310,13 +344,18 @@ async def start_stage_run(
             RETURNING 1
         ), moved AS (
             UPDATE jobs SET status = $5, stage = $2, updated_at = clock_timestamp()
-            WHERE id = $1 AND ($6 OR status <> ALL($7::text[]))
+            WHERE id = $1 AND EXISTS (SELECT 1 FROM go)
             RETURNING 1
+        ), run AS (
+            INSERT INTO stage_runs (job_id, stage, event_id, delivery, owner)
+            SELECT $1, $2, $3, $4, $8 FROM go
+            RETURNING id
         )
-        INSERT INTO stage_runs (job_id, stage, event_id, delivery)
-        VALUES ($1, $2, $3, $4)
-        RETURNING id, (SELECT count(*) FROM superseded) AS superseded,
-                  (SELECT count(*) FROM moved) AS moved
+        SELECT job.*, seen.processed AS _processed,
+               (SELECT id FROM run) AS _run_id,
+               (SELECT count(*) FROM superseded) + (SELECT count(*) FROM moved) AS _writes,
+               live.id AS _live_id, live.owner AS _live_owner, live.quiet_s AS _live_quiet_s
+        FROM seen LEFT JOIN job ON true LEFT JOIN live ON true
         """,
         job_id,
         stage,
@@ -325,13 +364,35 @@ async def start_stage_run(
         working_status,
         even_if_settled,
         sorted(SETTLED_STATUSES),
+        owner,
+        lease_s,
+        list(dead_owners),
     )
     assert row is not None
-    return int(row["id"])
+    values = dict(row)
+    live = None
+    if values["_live_id"] is not None:
+        live = LiveRun(values["_live_id"], values["_live_owner"], float(values["_live_quiet_s"]))
+    job = {k: v for k, v in values.items() if not k.startswith("_")}
+    return StageStart(
+        job=job if job.get("id") is not None else None,
+        processed=bool(values["_processed"]),
+        run_id=values["_run_id"],
+        live=live,
+    )
+
+
+async def beat_stage_runs(conn: Conn, *, run_ids: Sequence[int]) -> None:
+    """Stamp the heartbeat of runs that are still working (one statement for all)."""
+    await conn.execute(
+        "UPDATE stage_runs SET heartbeat_at = clock_timestamp() "
+        "WHERE id = ANY($1::bigint[]) AND finished_at IS NULL",
+        list(run_ids),
+    )
 
 
 async def finish_stage_run(conn: Conn, *, run_id: int, outcome: str) -> None:
-    """Close a stage run with its outcome (done, failed, retry, rejected, skipped)."""
+    """Close a stage run with its outcome (retry, failed, …) without other writes."""
     await conn.execute(
         "UPDATE stage_runs SET finished_at = clock_timestamp(), outcome = $2 WHERE id = $1",
         run_id,
@@ -339,12 +400,163 @@ async def finish_stage_run(conn: Conn, *, run_id: int, outcome: str) -> None:
     )
 
 
-async def add_artifacts(
-    conn: Conn, *, job_id: UUID, files: Mapping[str, str | bytes], attempt: int = 1
-) -> None:
-    """Store generated files (replacing an earlier attempt's); bytes that are not UTF-8
-    text are kept base64-encoded with ``encoding = 'base64'``."""
-    rows = []
+@dataclass(frozen=True)
+class LogLine:
+    """A redacted job log line, ready to store."""
+
+    level: str
+    message: str
+    fields: dict[str, Any]
+
+
+@dataclass
+class StageCommit:
+    """Everything a stage run writes when it ends, committed by `commit_stage_run`."""
+
+    run_id: int
+    job_id: UUID
+    event_id: UUID
+    stage: str
+    outcome: str
+    status: str
+    job_stage: str
+    line: LogLine
+    # Written instead of ``line`` when the job ended while the stage worked.
+    ended_line: LogLine
+    mark_processed: bool = True
+    finished: bool = False
+    only_if_active: bool = True
+    analysis: Mapping[str, Any] | None = None
+    merge_result: Mapping[str, Any] | None = None
+    error: str | None = None
+    artifacts: Mapping[str, str | bytes] | None = None
+    artifact_attempt: int = 1
+    events: Sequence[Event] = ()
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    """What `commit_stage_run` did."""
+
+    duplicate: bool  # another delivery of the event committed first; nothing was written
+    moved: bool  # the job took the outcome (False: it had ended meanwhile)
+    rows: list[OutboxRow]
+
+
+async def commit_stage_run(conn: Conn, commit: StageCommit) -> CommitResult:
+    """Commit a stage run's outcome in ONE statement (so atomically, one round trip).
+
+    Marks the event processed (unless ``mark_processed`` is False: a run that gave up
+    stays replayable), updates the job, stores the artifacts, writes the next events to
+    the outbox, appends the log line and closes the run. If another delivery already
+    committed this event, only the run is closed, as 'duplicate'. If the job ended while
+    the stage worked, the outcome is not handed on and ``ended_line`` is logged instead.
+    """
+    paths, contents, encodings = _artifact_columns(commit.artifacts or {})
+    payloads = [e.model_dump(mode="json") for e in commit.events]
+    row = await conn.fetchrow(
+        """
+        WITH claimed AS (
+            INSERT INTO processed_messages (event_id, consumer)
+            SELECT $1, $2 WHERE $3
+            ON CONFLICT DO NOTHING
+            RETURNING 1
+        ), ok AS (
+            SELECT 1 FROM claimed UNION ALL SELECT 1 WHERE NOT $3
+        ), moved AS (
+            UPDATE jobs SET
+                status = $5, stage = $6,
+                analysis = CASE WHEN $7::jsonb IS NULL THEN analysis ELSE $7::jsonb END,
+                error = coalesce($8, error),
+                result = CASE WHEN $9::jsonb IS NULL THEN result
+                              ELSE coalesce(result, '{}'::jsonb) || $9::jsonb END,
+                finished_at = CASE WHEN $10 THEN clock_timestamp() ELSE finished_at END,
+                updated_at = clock_timestamp()
+            WHERE id = $4 AND EXISTS (SELECT 1 FROM ok)
+              AND (NOT $11 OR status <> ALL($12::text[]))
+            RETURNING 1
+        ), files AS (
+            INSERT INTO artifacts (job_id, path, content, attempt, encoding)
+            SELECT $4, f.path, f.content, $13, f.encoding
+            FROM unnest($14::text[], $15::text[], $16::text[]) AS f(path, content, encoding)
+            WHERE EXISTS (SELECT 1 FROM moved)
+            ON CONFLICT (job_id, path)
+            DO UPDATE SET content = excluded.content, attempt = excluded.attempt,
+                          encoding = excluded.encoding, created_at = clock_timestamp()
+            RETURNING 1
+        ), sent AS (
+            INSERT INTO outbox (event_id, job_id, routing_key, payload)
+            SELECT e.event_id, $4, e.routing_key, e.payload
+            FROM unnest($17::uuid[], $18::text[], $19::jsonb[])
+                 WITH ORDINALITY AS e(event_id, routing_key, payload, n)
+            WHERE EXISTS (SELECT 1 FROM moved)
+            ORDER BY e.n
+            RETURNING id, event_id, created_at
+        ), logged AS (
+            INSERT INTO job_logs (job_id, service, level, message, fields, event_id)
+            SELECT $4, $2, l.level, l.message, l.fields, $1
+            FROM (
+                SELECT $20::text, $21::text, $22::jsonb WHERE EXISTS (SELECT 1 FROM moved)
+                UNION ALL
+                SELECT $23::text, $24::text, $25::jsonb
+                WHERE NOT EXISTS (SELECT 1 FROM moved) AND EXISTS (SELECT 1 FROM ok)
+            ) AS l(level, message, fields)
+            RETURNING 1
+        ), closed AS (
+            UPDATE stage_runs SET finished_at = clock_timestamp(),
+                outcome = CASE WHEN EXISTS (SELECT 1 FROM ok) THEN $26 ELSE 'duplicate' END
+            WHERE id = $27
+            RETURNING 1
+        )
+        SELECT EXISTS (SELECT 1 FROM ok) AS ok, EXISTS (SELECT 1 FROM moved) AS moved,
+               (SELECT count(*) FROM files) + (SELECT count(*) FROM logged)
+                 + (SELECT count(*) FROM closed) AS writes,
+               (SELECT array_agg(id ORDER BY id) FROM sent) AS ids,
+               (SELECT array_agg(event_id ORDER BY id) FROM sent) AS event_ids,
+               (SELECT array_agg(created_at ORDER BY id) FROM sent) AS created
+        """,
+        commit.event_id,
+        commit.stage,
+        commit.mark_processed,
+        commit.job_id,
+        commit.status,
+        commit.job_stage,
+        dict(commit.analysis) if commit.analysis is not None else None,
+        commit.error,
+        dict(commit.merge_result) if commit.merge_result else None,
+        commit.finished,
+        commit.only_if_active,
+        sorted(SETTLED_STATUSES),
+        commit.artifact_attempt,
+        paths,
+        contents,
+        encodings,
+        [e.event_id for e in commit.events],
+        [e.routing_key for e in commit.events],
+        payloads,
+        commit.line.level,
+        commit.line.message,
+        commit.line.fields,
+        commit.ended_line.level,
+        commit.ended_line.message,
+        commit.ended_line.fields,
+        commit.outcome,
+        commit.run_id,
+    )
+    assert row is not None
+    by_event = {e.event_id: (e, p) for e, p in zip(commit.events, payloads, strict=True)}
+    rows = [
+        OutboxRow(id_, event_id, by_event[event_id][0].routing_key, by_event[event_id][1], at)
+        for id_, event_id, at in zip(
+            row["ids"] or [], row["event_ids"] or [], row["created"] or [], strict=True
+        )
+    ]
+    return CommitResult(duplicate=not row["ok"], moved=bool(row["moved"]), rows=rows)
+
+
+def _artifact_columns(files: Mapping[str, str | bytes]) -> tuple[list[str], list[str], list[str]]:
+    """Paths, contents and encodings; bytes that are not UTF-8 text are kept base64."""
+    paths, contents, encodings = [], [], []
     for path, content in files.items():
         text, encoding = content, "utf-8"
         if isinstance(content, bytes):
@@ -352,17 +564,10 @@ async def add_artifacts(
                 text = content.decode("utf-8")
             except UnicodeDecodeError:
                 text, encoding = base64.b64encode(content).decode(), "base64"
-        rows.append((job_id, path, text, attempt, encoding))
-    await conn.executemany(
-        """
-        INSERT INTO artifacts (job_id, path, content, attempt, encoding)
-        VALUES ($1, $2, $3, $4, $5)
-        ON CONFLICT (job_id, path)
-        DO UPDATE SET content = excluded.content, attempt = excluded.attempt,
-                      encoding = excluded.encoding, created_at = clock_timestamp()
-        """,
-        rows,
-    )
+        paths.append(path)
+        contents.append(str(text))
+        encodings.append(encoding)
+    return paths, contents, encodings
 
 
 async def get_artifact_bytes(conn: Conn, *, job_id: UUID) -> dict[str, bytes]:

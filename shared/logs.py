@@ -65,23 +65,31 @@ class JobLog:
         self.service = service
         self.event_id = event_id
 
-    async def log(self, level: str, message: str, **fields: Any) -> None:
-        """Write a line to stdout and to job_logs."""
-        message = redact(message)
+    def line(self, level: str, message: str, **fields: Any) -> db.LogLine:
+        """A redacted line, for a caller that stores it in its own statement."""
         clean = redact_obj(fields)
         assert isinstance(clean, dict)
+        return db.LogLine(level, redact(message), clean)
+
+    def emit(self, line: db.LogLine) -> None:
+        """Write a (redacted) line to stdout only."""
         logger.log(
-            logging.getLevelName(level.upper()),
-            message,
-            extra={"job_id": str(self.job_id), "fields": clean},
+            logging.getLevelName(line.level.upper()),
+            line.message,
+            extra={"job_id": str(self.job_id), "fields": line.fields},
         )
+
+    async def log(self, level: str, message: str, **fields: Any) -> None:
+        """Write a line to stdout and to job_logs."""
+        line = self.line(level, message, **fields)
+        self.emit(line)
         await db.add_log(
             self.pool,
             job_id=self.job_id,
             service=self.service,
-            level=level,
-            message=message,
-            fields=clean,
+            level=line.level,
+            message=line.message,
+            fields=line.fields,
             event_id=self.event_id,
         )
 

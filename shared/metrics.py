@@ -15,6 +15,7 @@ __all__ = [
     "LLM_LATENCY",
     "LLM_TOKENS",
     "OUTBOX_LAG",
+    "PARKED",
     "RETRIES",
     "STAGE_DURATION",
     "STAGE_IN_PROGRESS",
@@ -39,6 +40,11 @@ STAGE_DURATION = Histogram(
 STAGE_IN_PROGRESS = Gauge("autodeploy_stage_in_progress", "Events being handled now", ["stage"])
 RETRIES = Counter(
     "autodeploy_stage_retries_total", "Transient failures scheduled for retry", ["stage"]
+)
+PARKED = Counter(
+    "autodeploy_stage_parked_total",
+    "Redeliveries left to a run that still works on the event (consumer timeout)",
+    ["stage"],
 )
 DEAD_LETTERED = Counter(
     "autodeploy_dead_lettered_total", "Messages given up on and dead-lettered", ["stage"]
@@ -77,6 +83,7 @@ LLM_LATENCY = Histogram(
 )
 
 PURPOSES = ("analyzer.pick_files", "analyzer.implications", "generator.improve", "generator.repair")
+
 
 def initialise_llm_metrics() -> None:
     """Export the LLM series at zero from the start, so the first call shows on graphs."""

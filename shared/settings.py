@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     # Broker-side cap on deliveries of one message: protects against a message that kills
     # the consumer process itself (which no in-process retry counter can see).
     delivery_limit: int = Field(default=6, ge=1)
+    # A working stage stamps its run this often. A redelivery of an event whose run beat
+    # within 3 heartbeats is left to that run (the broker's consumer timeout took the
+    # delivery back; the stage did not die) and looked at again 3 heartbeats later.
+    stage_heartbeat_s: float = Field(default=5.0, gt=0, le=600)
 
     metrics_port: int = 0
     log_level: str = "INFO"

@@ -4,14 +4,23 @@ Every stage service is this runner plus its handlers. The order is what makes th
 pipeline trustworthy:
 
 1. parse the typed event (malformed → dead-letter, the job is told if it can be found);
-2. skip it if this stage already committed work for its ``event_id`` (redelivery);
-3. run the handler (the stage's logic; it may log to the job as it goes);
-4. in ONE transaction: mark the event processed, update the job, store artifacts and
-   write the next event to the outbox;
-5. ack the message, and wake the outbox relay.
+2. in one statement: skip it if this stage already committed work for its ``event_id``
+   (a redelivery), else start a run and move the job to the stage's working status;
+3. run the handler (the stage's logic; it may log to the job as it goes), stamping the
+   run's heartbeat every STAGE_HEARTBEAT_S;
+4. in ONE statement: mark the event processed, update the job, store artifacts, write
+   the next event to the outbox, log the outcome and close the run;
+5. hand the outbox rows to the relay, and ack the message.
 
 A crash anywhere before 4 commits leaves the message unacked: the broker redelivers it
 and the work is redone. A crash between 4 and 5 is absorbed by step 2.
+
+A run longer than the broker's consumer timeout has its delivery taken back (the broker
+closes the channel) and redelivered while the run still works. Step 2 then finds the run
+still beating and, instead of starting a second run, parks the redelivery in the stage's
+retry queue to look again later; the first run commits and acks nothing (its channel is
+gone), and the parked copy comes back to find the event processed. A run whose process
+died stops beating: on the same host that is seen at once, elsewhere after 3 heartbeats.
 """
 
 from __future__ import annotations
@@ -19,9 +28,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -29,12 +41,13 @@ from aio_pika.abc import AbstractIncomingMessage
 from pydantic import ValidationError
 
 from shared import db
-from shared.bus import ATTEMPT_HEADER, Broker, delivery_count
+from shared.bus import ATTEMPT_HEADER, PARKED_HEADER, Broker, delivery_count, header_count
 from shared.events import Event, JobFailed, event_class
 from shared.logs import JobLog
 from shared.metrics import (
     DEAD_LETTERED,
     JOB_OUTCOMES,
+    PARKED,
     RETRIES,
     STAGE_DURATION,
     STAGE_IN_PROGRESS,
@@ -49,6 +62,8 @@ __all__ = [
     "Route",
     "StageContext",
     "StageRunner",
+    "owner_alive",
+    "process_owner",
 ]
 
 logger = logging.getLogger(__name__)
@@ -116,11 +131,37 @@ def initialise_stage_metrics(stage: str) -> None:
     """
     STAGE_IN_PROGRESS.labels(stage)
     RETRIES.labels(stage)
+    PARKED.labels(stage)
     DEAD_LETTERED.labels(stage)
     for outcome in (*db.TERMINAL_STATUSES, *db.ACTIVE_STATUSES, "retry", "failed"):
         STAGE_DURATION.labels(stage, outcome)
     for status in db.TERMINAL_STATUSES:
         JOB_OUTCOMES.labels(status, stage)
+
+
+def _start_time(pid: int) -> str | None:
+    """A process's start time in clock ticks since boot (tells a reused pid apart)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces; fields after it are plain.
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def process_owner() -> str:
+    """Who runs a stage run: ``host/pid/start-time``, unique across restarts."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}/{pid}/{_start_time(pid) or '?'}"
+
+
+def owner_alive(owner: str | None) -> bool | None:
+    """Is the process that owns a run alive? None when it cannot be told from here."""
+    host, _, rest = (owner or "").partition("/")
+    pid, _, started = rest.partition("/")
+    if host != socket.gethostname() or not pid.isdigit() or started == "?":
+        return None
+    return _start_time(int(pid)) == started
 
 
 class StageRunner:
@@ -142,16 +183,48 @@ class StageRunner:
         self.pool = pool
         self.broker = broker
         self.relay = relay
+        self.owner = process_owner()
+        self._working: set[int] = set()  # ids of this process's runs in progress
+        self._tasks: set[asyncio.Task[None]] = set()  # deliveries being handled
+        self._beater: asyncio.Task[None] | None = None
+
+    @property
+    def lease_s(self) -> float:
+        """A run that beat within this long is taken to be still working."""
+        return 3 * self.settings.stage_heartbeat_s
 
     async def start(self) -> None:
-        """Start consuming with prefetch = the stage's concurrency setting."""
+        """Start beating and consuming, with prefetch = the stage's concurrency setting."""
         initialise_stage_metrics(self.stage)
+        self._beater = asyncio.create_task(self._beat(), name=f"{self.stage}-heartbeat")
         await self.broker.consume(
             self.stage, self.on_message, prefetch=self.settings.concurrency(self.stage)
         )
 
+    async def _beat(self) -> None:
+        # One statement per heartbeat stamps every run of this process.
+        while True:
+            await asyncio.sleep(self.settings.stage_heartbeat_s)
+            if not self._working:
+                continue
+            try:
+                await db.beat_stage_runs(self.pool, run_ids=sorted(self._working))
+            except Exception as exc:  # the database is away: the runs wait for it anyway
+                logger.warning("stage %s: heartbeat not stamped: %s", self.stage, exc)
+
     async def on_message(self, message: AbstractIncomingMessage) -> None:
-        """Handle one delivery (aio-pika runs these concurrently up to the prefetch)."""
+        """Handle one delivery (aio-pika runs these concurrently up to the prefetch).
+
+        A channel that closes (the broker's consumer timeout, a lost connection) cancels
+        its consumer callbacks. The work goes on in a task of the runner's own: it
+        commits, and the redelivery finds the event processed (or parks while it works).
+        """
+        task = asyncio.create_task(self._handle_safely(message))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        await asyncio.shield(task)
+
+    async def _handle_safely(self, message: AbstractIncomingMessage) -> None:
         try:
             await self._handle(message)
         except Exception:
@@ -177,6 +250,40 @@ class StageRunner:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
+    async def _settle(self, message: AbstractIncomingMessage, rows: list[db.OutboxRow]) -> None:
+        """Hand the committed rows on, then ack; the work is safe in the database either way."""
+        self.relay.hand_off(rows)
+        try:
+            await message.ack()
+        except Exception as exc:
+            # Its channel is gone (the broker's consumer timeout, or a lost connection):
+            # the broker redelivers it, and the redelivery finds the event processed.
+            logger.warning(
+                "stage %s: %s committed but not acked (%s); its redelivery will be "
+                "recognised as done",
+                self.stage,
+                message.message_id,
+                exc,
+            )
+
+    async def _begin(self, event: Event, route: Route, delivery: int) -> db.StageStart:
+        args: dict[str, Any] = {
+            "job_id": event.job_id,
+            "stage": self.stage,
+            "event_id": event.event_id,
+            "delivery": delivery,
+            "working_status": route.working_status,
+            "owner": self.owner,
+            "lease_s": self.lease_s,
+            "even_if_settled": route.runs_on_ended_jobs,
+        }
+        start = await db.begin_stage_run(self.pool, **args)
+        dead = start.live.owner if start.live is not None else None
+        if dead is not None and owner_alive(dead) is False:
+            # Its process is gone (on this host that shows at once): take over now.
+            start = await db.begin_stage_run(self.pool, **args, dead_owners=[dead])
+        return start
+
     async def _handle(self, message: AbstractIncomingMessage) -> None:
         route = self.routes.get(message.type or "")
         event = self._parse(message, route)
@@ -185,16 +292,15 @@ class StageRunner:
             await message.reject(requeue=False)
             return
 
-        job, processed = await db.job_for_event(
-            self.pool, job_id=event.job_id, event_id=event.event_id, consumer=self.stage
-        )
-        if processed:
+        delivery = delivery_count(message) + 1
+        start = await self._begin(event, route, delivery)
+        if start.processed:
             logger.info(
                 "stage %s: %s already handled; acking duplicate", self.stage, event.event_id
             )
             await message.ack()
             return
-        if job is None:
+        if start.job is None:
             logger.error(
                 "stage %s: event %s names unknown job %s", self.stage, event.event_id, event.job_id
             )
@@ -202,23 +308,57 @@ class StageRunner:
             await message.reject(requeue=False)
             return
         log = JobLog(self.pool, job_id=event.job_id, service=self.stage, event_id=event.event_id)
-        if job["status"] in db.SETTLED_STATUSES and not route.runs_on_ended_jobs:
-            await log.info(f"{self.stage}: job already {job['status']}; nothing to do")
+        if start.live is not None:
+            await self._park(message, start.live, log, delivery)
+            return
+        if start.run_id is None:
+            await log.info(f"{self.stage}: job already {start.job['status']}; nothing to do")
             await message.ack()
             return
 
-        delivery = delivery_count(message) + 1
-        raw_attempt = (message.headers or {}).get(ATTEMPT_HEADER, 1)
-        attempt = raw_attempt if isinstance(raw_attempt, int) and raw_attempt > 0 else 1
-        run_id = await db.start_stage_run(
-            self.pool,
-            job_id=event.job_id,
-            stage=self.stage,
-            event_id=event.event_id,
-            delivery=delivery,
-            working_status=route.working_status,
-            even_if_settled=route.runs_on_ended_jobs,
+        run_id = start.run_id
+        self._working.add(run_id)
+        try:
+            await self._run(message, event, route, start.job, run_id, log, delivery)
+        finally:
+            self._working.discard(run_id)
+
+    async def _park(
+        self, message: AbstractIncomingMessage, live: db.LiveRun, log: JobLog, delivery: int
+    ) -> None:
+        """Leave a redelivered event to the run still working on it; look again later."""
+        parked = header_count(message, PARKED_HEADER, 0) + 1
+        delay = self.lease_s
+        text = (
+            f"{self.stage}: delivery {delivery} arrived while run {live.id} "
+            f"({live.owner}) still works on this event (it beat {live.quiet_s:.1f}s ago): "
+            "the broker took the first delivery back (consumer timeout?); not running the "
+            f"stage twice, looking again in {delay:g}s"
         )
+        if parked == 1:
+            await log.warning(text, run=live.id, parked=parked)
+        else:
+            logger.info("%s (parked %d times)", text, parked)
+        await self.broker.publish_retry(
+            message,
+            queue=retry_queue_name(self.stage),
+            attempt=header_count(message, ATTEMPT_HEADER, 1),
+            delay_s=delay,
+            headers={PARKED_HEADER: parked},
+        )
+        PARKED.labels(self.stage).inc()
+        await message.ack()
+
+    async def _run(
+        self,
+        message: AbstractIncomingMessage,
+        event: Event,
+        route: Route,
+        job: dict[str, Any],
+        run_id: int,
+        log: JobLog,
+        delivery: int,
+    ) -> None:
         if delivery > 1:
             await log.warning(
                 f"{self.stage}: redelivered (delivery {delivery}); an earlier attempt was "
@@ -229,7 +369,7 @@ class StageRunner:
             pool=self.pool,
             log=log,
             job=job,
-            attempt=attempt,
+            attempt=header_count(message, ATTEMPT_HEADER, 1),
             delivery=delivery,
         )
         STAGE_IN_PROGRESS.labels(self.stage).inc()
@@ -244,10 +384,9 @@ class StageRunner:
         finally:
             STAGE_IN_PROGRESS.labels(self.stage).dec()
 
-        committed = await self._commit(event, outcome, run_id, route)
+        rows = await self._commit(event, outcome, run_id, route, log)
         STAGE_DURATION.labels(self.stage, outcome.status).observe(time.monotonic() - started)
-        await message.ack()
-        self.relay.hand_off(committed)
+        await self._settle(message, rows)
 
     def _parse(self, message: AbstractIncomingMessage, route: Route | None) -> Event | None:
         try:
@@ -272,59 +411,62 @@ class StageRunner:
         )
 
     async def _commit(
-        self, event: Event, outcome: Outcome, run_id: int, route: Route
+        self,
+        event: Event,
+        outcome: Outcome,
+        run_id: int,
+        route: Route,
+        log: JobLog,
+        *,
+        replayable: bool = False,
     ) -> list[db.OutboxRow]:
-        """Write the outcome, the next event and the processed mark in one transaction.
+        """Commit the outcome, the next event and the processed mark in one statement.
 
-        Returns the outbox rows written, for the relay to publish at once.
+        Returns the outbox rows written, for the relay to publish at once. With
+        ``replayable`` the event is not marked processed (a run that gave up may be
+        replayed from the dead-letter queue).
         """
-        async with self.pool.acquire() as conn, conn.transaction():
-            if not await db.mark_processed(conn, event_id=event.event_id, consumer=self.stage):
-                # A duplicate delivery committed first; this attempt's work is discarded.
-                await db.finish_stage_run(self.pool, run_id=run_id, outcome="duplicate")
-                return []
-            rows = await self._write_outcome(conn, event, outcome, route)
-            await db.finish_stage_run(conn, run_id=run_id, outcome=outcome.status)
-        return rows
-
-    async def _write_outcome(
-        self, conn: asyncpg.Connection, event: Event, outcome: Outcome, route: Route
-    ) -> list[db.OutboxRow]:
-        columns: dict[str, Any] = {"status": outcome.status, "stage": outcome.stage or self.stage}
-        if outcome.analysis is not None:
-            columns["analysis"] = dict(outcome.analysis)
-        if outcome.error is not None:
-            columns["error"] = outcome.error
-        moved = await db.set_job(
-            conn,
-            job_id=event.job_id,
-            finished=outcome.finished,
-            merge_result=outcome.result,
-            only_if_active=not route.runs_on_ended_jobs,
-            **columns,
-        )
-        log = JobLog(conn, job_id=event.job_id, service=self.stage, event_id=event.event_id)
-        if not moved:
-            # Torn down (or failed elsewhere) while this stage worked: do not hand on.
-            await log.warning(f"{self.stage}: job ended meanwhile; result not handed on")
-            return []
-        if outcome.artifacts:
-            await db.add_artifacts(
-                conn, job_id=event.job_id, files=outcome.artifacts, attempt=outcome.artifact_attempt
-            )
-        rows = []
+        events: list[Event] = []
         if outcome.next_event is not None:
-            rows.append(await db.enqueue(conn, outcome.next_event))
+            events.append(outcome.next_event)
         if outcome.status == "failed":
-            failed = JobFailed(
-                job_id=event.job_id, stage=self.stage, reason=outcome.error or "failed"
-            )
-            rows.append(await db.enqueue(conn, failed))
-        if outcome.finished:
-            JOB_OUTCOMES.labels(outcome.status, self.stage).inc()
+            reason = outcome.error or "failed"
+            events.append(JobFailed(job_id=event.job_id, stage=self.stage, reason=reason))
         level = "error" if outcome.status == "failed" else "info"
-        await log.log(level, outcome.message or f"{self.stage}: done", **outcome.fields)
-        return rows
+        commit = db.StageCommit(
+            run_id=run_id,
+            job_id=event.job_id,
+            event_id=event.event_id,
+            stage=self.stage,
+            outcome=outcome.status,
+            status=outcome.status,
+            job_stage=outcome.stage or self.stage,
+            line=log.line(level, outcome.message or f"{self.stage}: done", **outcome.fields),
+            # Torn down (or failed elsewhere) while this stage worked: do not hand on.
+            ended_line=log.line(
+                "warning", f"{self.stage}: job ended meanwhile; result not handed on"
+            ),
+            mark_processed=not replayable,
+            finished=outcome.finished,
+            only_if_active=not route.runs_on_ended_jobs,
+            analysis=outcome.analysis,
+            merge_result=outcome.result,
+            error=outcome.error,
+            artifacts=outcome.artifacts,
+            artifact_attempt=outcome.artifact_attempt,
+            events=events,
+        )
+        result = await db.commit_stage_run(self.pool, commit)
+        if result.duplicate:
+            # A duplicate delivery committed first; this attempt's work is discarded.
+            logger.info(
+                "stage %s: %s was committed by another delivery", self.stage, event.event_id
+            )
+            return []
+        log.emit(commit.line if result.moved else commit.ended_line)
+        if result.moved and outcome.finished:
+            JOB_OUTCOMES.labels(outcome.status, self.stage).inc()
+        return result.rows
 
     async def _retry_or_give_up(
         self,
@@ -352,12 +494,10 @@ class StageRunner:
             await message.ack()
             return
         final = f"gave up after {ctx.attempt} attempts; last error: {reason}"
-        outcome = self._failure(final)
-        async with self.pool.acquire() as conn, conn.transaction():
-            # Not marked processed: an operator may replay it from the dead-letter queue.
-            rows = await self._write_outcome(conn, event, outcome, route)
-            await db.finish_stage_run(conn, run_id=run_id, outcome="failed")
+        rows = await self._commit(
+            event, self._failure(final), run_id, route, ctx.log, replayable=True
+        )
         DEAD_LETTERED.labels(self.stage).inc()
         STAGE_DURATION.labels(self.stage, "failed").observe(time.monotonic() - started)
-        await message.reject(requeue=False)
         self.relay.hand_off(rows)
+        await message.reject(requeue=False)

@@ -254,16 +254,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sealed_token=sealed,
         )
         job_id = uuid4()
-        async with pool().acquire() as conn, conn.transaction():
-            await db.insert_job(conn, job_id=job_id, kind="repository", request=request.public())
-            await claim_idempotency_key(
-                conn,
-                scope="request",
-                key=idempotency_key,
-                body_hash=body_fingerprint(body),
-                job_id=job_id,
+        event = JobRequested(job_id=job_id, request=request)
+        public = request.public()
+        if idempotency_key is None:  # one statement, no transaction to open
+            row = await db.insert_job(
+                pool(), job_id=job_id, kind="repository", request=public, event=event
             )
-            row = await db.enqueue(conn, JobRequested(job_id=job_id, request=request))
+        else:
+            async with pool().acquire() as conn, conn.transaction():
+                row = await db.insert_job(
+                    conn, job_id=job_id, kind="repository", request=public, event=event
+                )
+                await claim_idempotency_key(
+                    conn,
+                    scope="request",
+                    key=idempotency_key,
+                    body_hash=body_fingerprint(body),
+                    job_id=job_id,
+                )
         state["relay"].hand_off([row])
         JOBS_SUBMITTED.labels("repository").inc()
         return JobAccepted(job_id=job_id, status="queued")

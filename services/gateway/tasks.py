@@ -162,7 +162,13 @@ async def submit_task(
     job_id = uuid4()
     pool = request.app.state.pool
     async with pool.acquire() as conn, conn.transaction():
-        await db.insert_job(conn, job_id=job_id, kind="task", request=task.public())
+        row = await db.insert_job(
+            conn,
+            job_id=job_id,
+            kind="task",
+            request=task.public(),
+            event=TaskRequested(job_id=job_id, task=task),
+        )
         await claim_idempotency_key(
             conn,
             scope="tasks",
@@ -179,7 +185,6 @@ async def submit_task(
             "INSERT INTO task_attachments (job_id, name, mime, data) VALUES ($1, $2, $3, $4)",
             [(job_id, a.name, a.mime, a.data) for a in attachments],
         )
-        row = await db.enqueue(conn, TaskRequested(job_id=job_id, task=task))
     request.app.state.relay.hand_off([row])
     JOBS_SUBMITTED.labels("task").inc()
     return JobAccepted(job_id=job_id, status="queued")

@@ -49,8 +49,9 @@ def test_killed_stage_redoes_its_job_exactly_once(make_stack, git_server):
     stack = make_stack(("gateway", "analyzer", "generator"))
     job_id = stack.submit(repo_url=url, description="flask app", mode="plan")
     deadline = time.monotonic() + 30
-    while not stack.sql("SELECT 1 FROM stage_runs WHERE job_id = $1::uuid", job_id):
-        assert time.monotonic() < deadline, "the analyzer never picked the job up"
+    cloning = "SELECT 1 FROM job_logs WHERE job_id = $1::uuid AND message LIKE '%cloning%'"
+    while not stack.sql(cloning, job_id):
+        assert time.monotonic() < deadline, "the analyzer never started cloning"
         time.sleep(0.05)
     stack.kill("analyzer")  # SIGKILL while the job is inside the analyzer (mid-clone)
     stack.start_service("analyzer")

@@ -14,6 +14,8 @@ import subprocess
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -125,8 +127,31 @@ def test_poison_message_is_retried_then_dead_lettered_while_others_flow(make_sta
         time.sleep(0.3)
 
 
-def _ctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=120)
+def _ctl(*args: str) -> str:
+    done = subprocess.run(
+        ["rabbitmqctl", "-q", *args], check=True, capture_output=True, text=True, timeout=120
+    )
+    return done.stdout.strip()
+
+
+@contextmanager
+def _broker_settings(**values: int) -> Iterator[None]:
+    """Set the local broker's `rabbit` application settings; put the old ones back after.
+
+    They apply to channels opened meanwhile. (RabbitMQ 3.10 has no per-queue consumer
+    timeout; `channel_tick_interval` is how often a channel looks at its timeouts.)
+    """
+    old = {key: _ctl("eval", f"application:get_env(rabbit, {key}).") for key in values}
+    try:
+        for key, value in values.items():
+            _ctl("eval", f"application:set_env(rabbit, {key}, {value}).")
+        yield
+    finally:
+        for key, was in old.items():
+            if was.startswith("{ok,"):  # {ok,Value}: set Value back exactly
+                _ctl("eval", f"application:set_env(rabbit, {key}, {was[4:-1]}).")
+            else:
+                _ctl("eval", f"application:unset_env(rabbit, {key}).")
 
 
 def _consumers(stack) -> dict[str, int]:
@@ -211,3 +236,47 @@ def test_database_restart_mid_run_answers_503_and_loses_no_job(make_stack) -> No
 def _pg_restart_cmd() -> list[str]:
     version = sorted(p.name for p in Path("/etc/postgresql").iterdir())[-1]
     return ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"]
+
+
+@pytest.mark.skipif(
+    shutil.which("rabbitmqctl") is None,
+    reason="needs the local RabbitMQ's rabbitmqctl to lower its consumer timeout",
+)
+def test_stage_longer_than_the_consumer_timeout_runs_once(make_stack) -> None:
+    # The broker takes back a delivery unacked for 2 s (checked every 0.5 s); the
+    # stand-in analyzer works 8 s on the long job, so it is redelivered mid-run.
+    with _broker_settings(consumer_timeout=2000, channel_tick_interval=500):
+        stack = make_stack(standin=True, STAGE_HEARTBEAT_S="0.5", **FAST)
+        long_job = stack.submit(repo_url=BODY["repo_url"], description="long job sleep=8")
+        others = _submit_many(stack, 10)
+        job = stack.wait_job(long_job, timeout=90)
+        statuses = _wait_all(stack, [long_job, *others], timeout=60)
+    assert job["status"] == "completed", job["error"]
+    assert statuses == Counter({"completed": 11}), statuses
+
+    lines = stack.sql("SELECT message FROM job_logs WHERE job_id = $1::uuid ORDER BY id", long_job)
+    messages = [r["message"] for r in lines]
+    print("\n" + "\n".join(messages))
+    # The broker did take the delivery back while the stage worked ...
+    parked = [m for m in messages if "still works on this event" in m]
+    assert parked, "the consumer timeout never fired: the test proves nothing"
+    # ... and the stage's work ran once: no second run, nothing superseded, one hand-on.
+    assert sum("stand-in working 8s" in m for m in messages) == 1, messages
+    runs = stack.sql(
+        "SELECT stage, outcome, delivery FROM stage_runs WHERE job_id = $1::uuid ORDER BY id",
+        long_job,
+    )
+    assert [(r["stage"], r["outcome"]) for r in runs] == [
+        ("analyzer", "generating"),
+        ("generator", "provisioning"),
+        ("provisioner", "verifying"),
+        ("verifier", "completed"),
+    ], runs
+    processed = stack.sql(
+        "SELECT consumer FROM processed_messages p JOIN stage_runs r USING (event_id) "
+        "WHERE r.job_id = $1::uuid",
+        long_job,
+    )
+    assert sorted(r["consumer"] for r in processed) == sorted(STAGES)
+    # Nothing was dead-lettered on the way.
+    assert rabbit_api("GET", f"/queues/{stack.iso.name}/autodeploy.dead-letter")["messages"] == 0

@@ -3,13 +3,15 @@
 `python -m tests.support.standin <stage>` runs one stage whose handler does no real work
 (optionally sleeping STANDIN_DELAY_S) and hands the job on with the real events. Reliability
 tests and benchmarks use them to push many jobs through the real plumbing quickly. A job
-whose description contains "poison" makes the analyzer raise every time.
+whose description contains "poison" makes the analyzer raise every time; one that contains
+"sleep=N" makes the analyzer work N seconds on it (longer than a broker's consumer timeout).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 from typing import Any
 
@@ -36,6 +38,10 @@ async def _pause() -> None:
 
 async def analyze(event: JobRequested, ctx: StageContext) -> Outcome:
     await _pause()
+    long_work = re.search(r"sleep=(\d+(?:\.\d+)?)", event.request.description)
+    if long_work:
+        await ctx.log.info(f"analyzer: stand-in working {long_work[1]}s on this job")
+        await asyncio.sleep(float(long_work[1]))
     if "poison" in event.request.description:
         raise RuntimeError("stand-in analyzer always fails on poison")
     analysis = Analysis(commit_sha="0" * 40, language="standin")
