@@ -237,5 +237,6 @@ def event_class(routing_key: str) -> type[Event]:
     """The event model for a routing key; KeyError when unknown."""
     return _BY_KEY[routing_key]
 
+
 # Every routing key an event can carry.
 ROUTING_KEYS: tuple[str, ...] = tuple(_BY_KEY)

@@ -98,9 +98,7 @@ class RepoUrlError(ValueError):
 _HOST_RE = re.compile(r"^[a-z0-9.-]+$|^\[[0-9a-f:.]+\]$")
 
 
-def check_repo_url(
-    url: str, allowed_hosts: Iterable[str] = (), *, shape_only: bool = False
-) -> str:
+def check_repo_url(url: str, allowed_hosts: Iterable[str] = (), *, shape_only: bool = False) -> str:
     """Vet a repository URL; return its host. Raises RepoUrlError with the reason.
 
     ``shape_only`` skips the checks that depend on the allow-list (plain http, literal

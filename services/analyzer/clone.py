@@ -1,5 +1,8 @@
 """Safe, bounded `git clone`: https only, depth 1, no hooks, no submodules, no symlinks.
 
+The commit's file count and size are checked against the limits before its checkout,
+and a watchdog bounds the on-disk size while git runs.
+
 The token (if any) reaches git through GIT_CONFIG_* environment variables as an HTTP
 header: never in the URL, the command line, `.git/config`, a log line or an error.
 """
@@ -17,6 +20,7 @@ import signal
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from shared.events import JobRequest
 from shared.security import (
@@ -49,6 +53,15 @@ class CloneLimits:
         self.timeout_s = timeout_s
         self.max_bytes = max_mb * 1024 * 1024
         self.max_files = max_files
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CloneLimits:
+        """The limits the settings give (GIT_CLONE_TIMEOUT_S, GIT_MAX_REPO_MB, GIT_MAX_FILES)."""
+        return cls(
+            timeout_s=settings.git_clone_timeout_s,
+            max_mb=settings.git_max_repo_mb,
+            max_files=settings.git_max_files,
+        )
 
 
 def git_env(token: str | None, home: Path) -> dict[str, str]:
@@ -96,7 +109,11 @@ async def clone_repository(
     limits: CloneLimits,
     commit: str | None = None,
 ) -> str:
-    """Clone ``url`` (at ``commit`` if given) into ``dest``; return the commit SHA."""
+    """Clone ``url`` (at ``commit`` if given) into ``dest``; return the commit SHA.
+
+    A commit over the limits is refused before its checkout; whatever fails, ``dest`` is
+    removed.
+    """
     allowed = list(allowed_hosts)
     try:
         host = check_repo_url(url, allowed)
@@ -110,50 +127,138 @@ async def clone_repository(
     home.mkdir(exist_ok=True)
     env = git_env(token, home)
     try:
-        if commit:
-            await _git(["init", "-q", str(dest)], env, limits, dest, url)
-            await _git(
-                ["-C", str(dest), "remote", "add", "origin", "--", url], env, limits, dest, url
-            )
-            await _git(
-                ["-C", str(dest), "fetch", "-q", "--depth", "1", "--no-tags", "origin", commit],
-                env,
-                limits,
-                dest,
+        sha = await _fetch_and_check_out(url, dest, commit, env, limits)
+        await asyncio.to_thread(_check_files, dest, limits)
+    except BaseException:
+        # A refused or failed clone leaves nothing behind, whoever called it.
+        await asyncio.to_thread(shutil.rmtree, dest, True)
+        raise
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    return sha
+
+
+async def _fetch_and_check_out(
+    url: str, dest: Path, commit: str | None, env: dict[str, str], limits: CloneLimits
+) -> str:
+    """Fetch without a checkout, refuse a commit over the limits, then check it out."""
+    if commit:
+        await _git(["init", "-q", str(dest)], env, limits, dest, url)
+        await _git(["-C", str(dest), "remote", "add", "origin", "--", url], env, limits, dest, url)
+        await _git(
+            ["-C", str(dest), "fetch", "-q", "--depth", "1", "--no-tags", "origin", commit],
+            env,
+            limits,
+            dest,
+            url,
+        )
+        rev = "FETCH_HEAD"
+    else:
+        await _git(
+            [
+                "clone",
+                "-q",
+                "--no-checkout",
+                "--depth",
+                "1",
+                "--no-tags",
+                "--single-branch",
+                "--no-recurse-submodules",
+                "--",
                 url,
-            )
-            await _git(["-C", str(dest), "checkout", "-q", "FETCH_HEAD"], env, limits, dest, url)
-        else:
-            await _git(
-                [
-                    "clone",
-                    "-q",
-                    "--depth",
-                    "1",
-                    "--no-tags",
-                    "--single-branch",
-                    "--no-recurse-submodules",
-                    "--",
-                    url,
-                    str(dest),
-                ],
-                env,
-                limits,
-                dest,
-                url,
-            )
-        sha = (await _git(["-C", str(dest), "rev-parse", "HEAD"], env, limits, dest, url)).strip()
+                str(dest),
+            ],
+            env,
+            limits,
+            dest,
+            url,
+        )
+        rev = "HEAD"
+    try:
+        sha = (await _git(["-C", str(dest), "rev-parse", rev], env, limits, dest, url)).strip()
     except PermanentError as exc:
         if "unknown revision" in str(exc) or "ambiguous argument 'HEAD'" in str(exc):
             raise PermanentError(f"the repository {url} is empty: it has no commit") from None
         raise
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
-    _check_files(dest, limits)
+    await _check_tree(sha, env, limits, dest, url)
+    await _git(["-C", str(dest), "checkout", "-q", rev], env, limits, dest, url)
     return sha
 
 
+async def _check_tree(
+    sha: str, env: dict[str, str], limits: CloneLimits, dest: Path, url: str
+) -> None:
+    """Count and size the commit's files from the object database, before any is written.
+
+    A small pack can check out to gigabytes or millions of files (one blob or tree named
+    many times): such a commit is refused here, without the checkout ever starting.
+    """
+    proc = await asyncio.create_subprocess_exec(
+        "git",
+        "-C",
+        str(dest),
+        "ls-tree",
+        "-r",
+        "-l",
+        "-z",
+        "--full-tree",
+        sha,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limits.timeout_s
+    count = 0
+    size = 0
+    rest = b""
+    try:
+        # Each entry: "<mode> <type> <object> <size>\t<path>\0"; a submodule's size is "-".
+        while chunk := await asyncio.wait_for(proc.stdout.read(1 << 16), deadline - loop.time()):
+            *entries, rest = (rest + chunk).split(b"\0")
+            for entry in entries:
+                meta = entry.split(b"\t", 1)[0].split()
+                if len(meta) == 4 and meta[1] == b"blob":
+                    count += 1
+                    size += int(meta[3])
+            if count > limits.max_files:
+                raise _too_many_files(limits)
+        stderr = await asyncio.wait_for(proc.stderr.read(), deadline - loop.time())
+        await asyncio.wait_for(proc.wait(), deadline - loop.time())
+    except TimeoutError:
+        raise PermanentError(
+            f"cloning {url} took longer than {limits.timeout_s:g}s (GIT_CLONE_TIMEOUT_S)"
+        ) from None
+    finally:
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+    if proc.returncode != 0:
+        raise _classify(redact(stderr.decode(errors="replace")), url)
+    if size > limits.max_bytes:
+        raise _too_large(size, limits)
+
+
+def _too_many_files(limits: CloneLimits) -> PermanentError:
+    return PermanentError(
+        f"the repository has more than {limits.max_files} files; autodeploy refuses "
+        "repositories this large (GIT_MAX_FILES)"
+    )
+
+
+def _too_large(size: int, limits: CloneLimits) -> PermanentError:
+    return PermanentError(
+        f"the repository's files take {size // 2**20} MB, over the "
+        f"{limits.max_bytes // 2**20} MB limit (GIT_MAX_REPO_MB)"
+    )
+
+
 def _check_files(root: Path, limits: CloneLimits) -> None:
+    # After the checkout too: attributes (eol, working-tree-encoding) can grow files.
     count = 0
     size = 0
     for dirpath, dirnames, filenames in os.walk(root):
@@ -161,18 +266,12 @@ def _check_files(root: Path, limits: CloneLimits) -> None:
             dirnames.remove(".git")
         count += len(filenames)
         if count > limits.max_files:
-            raise PermanentError(
-                f"the repository has more than {limits.max_files} files; autodeploy refuses "
-                "repositories this large (GIT_MAX_FILES)"
-            )
+            raise _too_many_files(limits)
         for name in filenames:
             with contextlib.suppress(OSError):
                 size += os.lstat(os.path.join(dirpath, name)).st_size
     if size > limits.max_bytes:
-        raise PermanentError(
-            f"the repository's files take {size // 2**20} MB, over the "
-            f"{limits.max_bytes // 2**20} MB limit (GIT_MAX_REPO_MB)"
-        )
+        raise _too_large(size, limits)
 
 
 def _dir_size(path: Path) -> int:
@@ -270,7 +369,12 @@ def _classify(stderr: str, url: str) -> Exception:
 
 
 def repository_token(request: JobRequest, settings: Settings) -> str | None:
-    """The token to fetch the repository with: the request's own, else the configured one."""
+    """The token to fetch the repository with: the request's own, else the configured one.
+
+    The configured GITHUB_TOKEN belongs to the operator and only ever goes to the GitHub
+    that GITHUB_API_URL names: sent to whatever host a request names, anyone could have it
+    handed to their own git server.
+    """
     if request.sealed_token:
         key = settings.token_encryption_key
         if key is None:
@@ -281,4 +385,28 @@ def repository_token(request: JobRequest, settings: Settings) -> str | None:
             return unseal(request.sealed_token, key.get_secret_value())
         except ValueError as exc:
             raise PermanentError(str(exc)) from exc
-    return settings.github_token.get_secret_value() if settings.github_token else None
+    if settings.github_token is None or not _is_github(request.repo_url, settings.github_api_url):
+        return None
+    return settings.github_token.get_secret_value() or None
+
+
+def _is_github(repo_url: str, api_url: str) -> bool:
+    """True when ``repo_url`` is on the GitHub whose REST API is ``api_url``.
+
+    https://api.github.com serves https://github.com; a GitHub Enterprise Server's API
+    (https://ghe.example.com/api/v3) serves its own host. Scheme, host and port must match.
+    """
+    try:
+        repo, api = urlsplit(repo_url), urlsplit(api_url)
+        repo_port, api_port = repo.port, api.port
+    except ValueError:
+        return False
+    api_host = (api.hostname or "").lower()
+    if api_host.startswith("api."):
+        api_host = api_host[len("api.") :]
+    return (
+        bool(api_host)
+        and repo.scheme.lower() == api.scheme.lower()
+        and (repo.hostname or "").lower() == api_host
+        and repo_port == api_port
+    )

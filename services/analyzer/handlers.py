@@ -24,11 +24,7 @@ async def handle_requested(event: JobRequested, ctx: StageContext) -> Outcome:
     request = event.request
     # One folder per attempt: an interrupted attempt's leftovers never mix with this one.
     workdir = Path(settings.workspace_dir) / f"analyzer-{event.job_id}-{ctx.delivery}-{ctx.attempt}"
-    limits = CloneLimits(
-        timeout_s=settings.git_clone_timeout_s,
-        max_mb=settings.git_max_repo_mb,
-        max_files=settings.git_max_files,
-    )
+    limits = CloneLimits.from_settings(settings)
     try:
         await ctx.log.info(f"analyzer: cloning {request.repo_url} (depth 1)")
         sha = await clone_repository(

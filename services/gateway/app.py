@@ -185,6 +185,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(asyncpg.AdminShutdownError)
     @app.exception_handler(asyncpg.InterfaceError)
     @app.exception_handler(asyncpg.InternalClientError)
+    @app.exception_handler(asyncpg.InsufficientResourcesError)  # too many connections, disk full
     @app.exception_handler(ConnectionError)
     @app.exception_handler(OSError)
     async def _db_down(request: Request, exc: Exception) -> JSONResponse:

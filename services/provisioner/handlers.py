@@ -91,7 +91,7 @@ async def handle_generated(event: JobGenerated, ctx: StageContext) -> Outcome:
         workdir,
         token=repository_token(event.request, settings),
         allowed_hosts=settings.allowed_git_hosts,
-        limits=CloneLimits(timeout_s=settings.git_clone_timeout_s, max_mb=settings.git_max_repo_mb),
+        limits=CloneLimits.from_settings(settings),
         commit=analysis.commit_sha or None,
     )
     try:

@@ -30,9 +30,7 @@ def test_analyzer_never_holds_more_jobs_than_its_concurrency(make_stack, git_ser
     # The git server answers slowly for this repository, so each job stays in the
     # analyzer for over a second: a real slow stage, no test hook in the product.
     url = git_server.create_repo(f"slow-{concurrency}", FLASK_APP, delay_s=1.2)
-    stack = make_stack(
-        ("gateway", "analyzer", "generator"), ANALYZER_CONCURRENCY=str(concurrency)
-    )
+    stack = make_stack(("gateway", "analyzer", "generator"), ANALYZER_CONCURRENCY=str(concurrency))
     ids = [stack.submit(repo_url=url, description="flask app", mode="plan") for _ in range(10)]
     for job_id in ids:
         job = stack.wait_job(job_id, timeout=120)
@@ -113,8 +111,6 @@ def test_transient_failure_retries_with_backoff_then_dead_letters(make_stack):
         time.sleep(0.3)
     assert queue["messages"] == 1
     assert rabbit_api("GET", f"/queues/{stack.iso.name}/autodeploy.analyzer")["messages"] == 0
-
-
 
 
 def test_a_cli_is_rejected_with_a_reason_the_user_can_act_on(make_stack, git_server):

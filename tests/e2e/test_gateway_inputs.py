@@ -1,4 +1,3 @@
-# ruff: noqa: E501
 """Issue 2 acceptance 5: bad inputs get a 4xx with a reason, and nothing is queued."""
 
 from __future__ import annotations
@@ -59,7 +58,12 @@ CASES = [
     ("IPv6 unique-local", {**GOOD, "repo_url": "https://[fd12::1]/a/b"}, 422, "non-public"),
     ("localhost by name", {**GOOD, "repo_url": "https://localhost/a/b"}, 422, "localhost"),
     # The machine's own name resolves to a loopback or private address.
-    ("name resolving to this machine", {**GOOD, "repo_url": f"https://{socket.gethostname().lower()}/a/b"}, 422, "resolves"),
+    (
+        "name resolving to this machine",
+        {**GOOD, "repo_url": f"https://{socket.gethostname().lower()}/a/b"},
+        422,
+        "resolves",
+    ),
     ("invalid port", {**GOOD, "repo_url": "https://github.com:99999/a/b"}, 422, "port"),
     ("bad host characters", {**GOOD, "repo_url": "https://git_hub$.com/a/b"}, 422, "host"),
 ]

@@ -12,6 +12,7 @@ from tests.support.fixtures_web import STATIC_SITE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 
+
 def test_private_repository_token_is_used_and_never_stored_logged_or_echoed(
     make_stack, git_server
 ) -> None:

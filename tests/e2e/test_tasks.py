@@ -8,18 +8,16 @@ callback receiver.
 
 from __future__ import annotations
 
-import base64
 import json
 import subprocess
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 
 from tests.support.github_stub import GitHubStub
 from tests.support.openai_stub import OpenAIStub, json_reply
+from tests.support.task_fixtures import Receiver, task_body, tasks_env
+from tests.support.task_fixtures import site_manifest as _manifest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 
@@ -27,71 +25,9 @@ SECRET = "task-secret-0f9e8d7c6b5a"
 LLM_KEY = "sk-tasks-e2e-0123456789abcdef"
 GH_TOKEN = "ghp_" + "e2e0task" * 4
 
-CSV = "region,sales\nnorth,120\nsouth,80\n"
-
-
-def _manifest(total_id: str, text: str) -> dict:
-    html = (
-        "<!doctype html><html><head><title>Sales</title></head><body>"
-        f"<h1>Sales summary</h1><p id='{total_id}'>{text}</p>"
-        "<script src='app.js'></script></body></html>"
-    )
-    return {
-        "files": [
-            {"path": "index.html", "content": html},
-            {"path": "app.js", "content": "document.title = 'Sales ' + new Date().getFullYear();"},
-        ],
-        "notes": "a page that shows the total",
-    }
-
-
-class Receiver:
-    """The evaluator: answers 500 twice, then 200; records every call."""
-
-    def __init__(self, failures: int = 2) -> None:
-        self.calls: list[tuple[float, str, dict]] = []
-        self.failures = failures
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.calls.append(
-                    (time.monotonic(), self.headers["Content-Type"], json.loads(body))
-                )
-                status = 500 if len(receiver.calls) <= receiver.failures else 200
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/notify"
-
 
 def _task(receiver: Receiver, round_: int, brief: str) -> dict:
-    return {
-        "email": "student@example.com",
-        "secret": SECRET,
-        "task": "sum-of-sales",
-        "round": round_,
-        "nonce": f"nonce-{round_}",
-        "brief": brief,
-        "checks": ["js: document.querySelector('#total-sales') !== null"],
-        "evaluation_url": receiver.url,
-        "attachments": [
-            {
-                "name": "data.csv",
-                "url": "data:text/csv;base64," + base64.b64encode(CSV.encode()).decode(),
-            }
-        ],
-    }
+    return task_body(SECRET, receiver.url, round_, brief)
 
 
 def test_brief_to_pages_round_one_and_two_with_callbacks(make_stack, git_server, tmp_path):
@@ -100,12 +36,7 @@ def test_brief_to_pages_round_one_and_two_with_callbacks(make_stack, git_server,
         OpenAIStub(api_key=LLM_KEY) as llm,
     ):
         stack = make_stack(
-            TASK_SECRET=SECRET,
-            OPENAI_API_KEY=LLM_KEY,
-            OPENAI_BASE_URL=llm.base_url,
-            GITHUB_TOKEN=GH_TOKEN,
-            GITHUB_API_URL=github.base_url,
-            CALLBACK_ALLOWED_HOSTS="127.0.0.1",
+            **tasks_env(github, llm, secret=SECRET),
             CALLBACK_FIRST_DELAY_S="0.2",
             PAGES_TIMEOUT_S="60",
         )
@@ -182,15 +113,7 @@ def test_failing_browser_check_triggers_a_repair_round(make_stack, git_server, t
         GitHubStub(git_server, tmp_path / "site", token=GH_TOKEN) as github,
         OpenAIStub(api_key=LLM_KEY) as llm,
     ):
-        stack = make_stack(
-            TASK_SECRET=SECRET,
-            OPENAI_API_KEY=LLM_KEY,
-            OPENAI_BASE_URL=llm.base_url,
-            GITHUB_TOKEN=GH_TOKEN,
-            GITHUB_API_URL=github.base_url,
-            CALLBACK_ALLOWED_HOSTS="127.0.0.1",
-            CALLBACK_FIRST_DELAY_S="0.1",
-        )
+        stack = make_stack(**tasks_env(github, llm, secret=SECRET), CALLBACK_FIRST_DELAY_S="0.1")
         receiver = Receiver(failures=0)
         # The first site lacks #total-sales; the repair round's site has it.
         llm.push(

@@ -25,7 +25,10 @@ def _good(**changes: object) -> dict:
         "checks": ["js: !!document.querySelector('#total-sales')"],
         "evaluation_url": "https://example.com/notify",
         "attachments": [
-            {"name": "data.csv", "url": "data:text/csv;base64," + base64.b64encode(b"a,b\n1,2\n").decode()}
+            {
+                "name": "data.csv",
+                "url": "data:text/csv;base64," + base64.b64encode(b"a,b\n1,2\n").decode(),
+            }
         ],
     }
     body.update(changes)
@@ -60,11 +63,43 @@ CASES = [
     ("file callback", {"evaluation_url": "file:///etc/passwd"}, 400, "evaluation_url"),
     ("loopback callback", {"evaluation_url": "http://127.0.0.1:9/x"}, 400, "evaluation_url"),
     ("metadata callback", {"evaluation_url": "https://169.254.169.254/x"}, 400, "non-public"),
-    ("path-like name", {"attachments": [{"name": "../../etc/passwd", "url": "data:text/plain,x"}]}, 400, "attachments[0].name"),
-    ("folder in name", {"attachments": [{"name": "a/b.csv", "url": "data:text/plain,x"}]}, 400, "attachments[0].name"),
-    ("not a data URI", {"attachments": [{"name": "a.csv", "url": "https://example.com/a.csv"}]}, 400, "data:"),
-    ("malformed base64", {"attachments": [{"name": "a.png", "url": "data:image/png;base64,@@@notbase64@@@"}]}, 400, "base64"),
-    ("2 MB attachment", {"attachments": [{"name": "big.bin", "url": "data:application/octet-stream;base64," + "A" * 2_800_000}]}, 400, "attachments[0].url"),
+    (
+        "path-like name",
+        {"attachments": [{"name": "../../etc/passwd", "url": "data:text/plain,x"}]},
+        400,
+        "attachments[0].name",
+    ),
+    (
+        "folder in name",
+        {"attachments": [{"name": "a/b.csv", "url": "data:text/plain,x"}]},
+        400,
+        "attachments[0].name",
+    ),
+    (
+        "not a data URI",
+        {"attachments": [{"name": "a.csv", "url": "https://example.com/a.csv"}]},
+        400,
+        "data:",
+    ),
+    (
+        "malformed base64",
+        {"attachments": [{"name": "a.png", "url": "data:image/png;base64,@@@notbase64@@@"}]},
+        400,
+        "base64",
+    ),
+    (
+        "2 MB attachment",
+        {
+            "attachments": [
+                {
+                    "name": "big.bin",
+                    "url": "data:application/octet-stream;base64," + "A" * 2_800_000,
+                }
+            ]
+        },
+        400,
+        "attachments[0].url",
+    ),
 ]
 
 
@@ -95,7 +130,9 @@ def test_percent_encoded_attachment_is_accepted(gateway) -> None:
     )
     assert response.status_code == 200, response.text
     job_id = response.json()["job_id"]
-    rows = gateway.sql("SELECT name, mime, data FROM task_attachments WHERE job_id = $1::uuid", job_id)
+    rows = gateway.sql(
+        "SELECT name, mime, data FROM task_attachments WHERE job_id = $1::uuid", job_id
+    )
     assert [(r["name"], r["mime"], bytes(r["data"])) for r in rows] == [
         ("sales.csv", "text/csv", b"region,sales\nnorth,1\n")
     ]

@@ -8,30 +8,39 @@ tests hold a job inside the analyzer for a while without any test hook in the pr
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import IO
 from urllib.parse import urlsplit
 
-__all__ = ["GitServer", "Symlink", "commit_files"]
+__all__ = ["FastImport", "GitServer", "Symlink", "commit_files"]
+
+
+_GIT_ENV = {
+    "GIT_AUTHOR_NAME": "fixture",
+    "GIT_AUTHOR_EMAIL": "fixture@example.test",
+    "GIT_COMMITTER_NAME": "fixture",
+    "GIT_COMMITTER_EMAIL": "fixture@example.test",
+    "GIT_CONFIG_GLOBAL": "/dev/null",
+}
 
 
 def _git(*args: str, cwd: Path | None = None) -> str:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "fixture",
-        "GIT_AUTHOR_EMAIL": "fixture@example.test",
-        "GIT_COMMITTER_NAME": "fixture",
-        "GIT_COMMITTER_EMAIL": "fixture@example.test",
-        "GIT_CONFIG_GLOBAL": "/dev/null",
-    }
     return subprocess.run(
-        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
+        ["git", *args],
+        cwd=cwd,
+        env={**os.environ, **_GIT_ENV},
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
 
 
@@ -56,6 +65,59 @@ def commit_files(work: Path, files: dict[str, str | bytes], message: str = "fixt
     _git("add", "-A", cwd=work)
     _git("commit", "-q", "--allow-empty", "-m", message, cwd=work)
     return _git("rev-parse", "HEAD", cwd=work).strip()
+
+
+class FastImport:
+    """Writes one commit on ``main`` as a `git fast-import` stream, file by file.
+
+    Nothing touches a work tree, so a commit of 100,000 files or of gigabytes of blobs
+    takes seconds: a blob written once with :meth:`blob` can be the content of any
+    number of files, and :meth:`blob` streams its content in chunks.
+    """
+
+    def __init__(self, out: IO[bytes]):
+        self._out = out
+        self._marks = 0
+        self._files: list[bytes] = []
+
+    def blob(self, chunks: Iterable[bytes], size: int) -> int:
+        """Stream a blob of exactly ``size`` bytes made of ``chunks``; returns its mark,
+        which :meth:`file` takes as the content of any number of files."""
+        self._marks += 1
+        self._out.write(b"blob\nmark :%d\ndata %d\n" % (self._marks, size))
+        left = size
+        for chunk in chunks:
+            if len(chunk) > left:
+                raise ValueError(f"blob content runs past {size} bytes")
+            self._out.write(chunk)
+            left -= len(chunk)
+        if left:
+            raise ValueError(f"blob content ends {left} bytes short of {size}")
+        self._out.write(b"\n")
+        return self._marks
+
+    def file(self, path: str, content: str | bytes | int, *, executable: bool = False) -> None:
+        """Add a file to the commit: its content, or the mark of a blob written before."""
+        mode = b"100755" if executable else b"100644"
+        if isinstance(content, int):
+            self._files.append(b"M %s :%d %s\n" % (mode, content, path.encode()))
+            return
+        data = content.encode() if isinstance(content, str) else content
+        self._files.append(
+            b"M %s inline %s\ndata %d\n%s\n" % (mode, path.encode(), len(data), data)
+        )
+
+    def commit(self, message: str = "fixture") -> None:
+        """Write the commit of every file added so far."""
+        msg = message.encode()
+        self._out.write(
+            b"commit refs/heads/main\n"
+            b"committer fixture <fixture@example.test> 1700000000 +0000\n"
+            b"data %d\n%s\n" % (len(msg), msg)
+        )
+        self._out.writelines(self._files)
+        self._out.write(b"\n")
+        self._files.clear()
 
 
 @dataclass
@@ -112,6 +174,53 @@ class GitServer:
                 shutil.rmtree(work)
             commit_files(work, files)
             _git("clone", "-q", "--bare", str(work), str(bare))
+        return self._serve_repo(name, bare, token=token, delay_s=delay_s)
+
+    def create_repo_from_fast_import(
+        self,
+        name: str,
+        write: Callable[[FastImport], None],
+        *,
+        token: str | None = None,
+        delay_s: float = 0.0,
+    ) -> str:
+        """Create (or replace) a bare repository whose ``main`` is what ``write`` commits
+        through a :class:`FastImport` stream (no work tree); returns its URL."""
+        bare = self.root / f"{name}.git"
+        if bare.exists():
+            shutil.rmtree(bare)
+        _git("init", "-q", "--bare", "-b", "main", str(bare))
+        proc = subprocess.Popen(
+            ["git", "fast-import", "--quiet"],
+            cwd=bare,
+            env={**os.environ, **_GIT_ENV},
+            stdin=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert proc.stdin is not None and proc.stderr is not None
+        try:
+            write(FastImport(proc.stdin))
+            proc.stdin.close()
+        except BrokenPipeError:
+            # fast-import stopped reading: its stderr, below, says why.
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        errors = proc.stderr.read()
+        if proc.wait() != 0:
+            raise RuntimeError(f"git fast-import failed: {errors.decode(errors='replace')}")
+        return self._serve_repo(name, bare, token=token, delay_s=delay_s)
+
+    def remove_repo(self, name: str) -> None:
+        """Delete a repository (and its work tree, if any) from disk."""
+        shutil.rmtree(self.root / f"{name}.git", ignore_errors=True)
+        shutil.rmtree(self.root / ".work" / name, ignore_errors=True)
+        self.policies.pop(name, None)
+
+    def _serve_repo(self, name: str, bare: Path, *, token: str | None, delay_s: float) -> str:
         _git("config", "http.receivepack", "true", cwd=bare)
         _git("config", "uploadpack.allowAnySHA1InWant", "true", cwd=bare)
         self.policies[name] = _RepoPolicy(token=token, delay_s=delay_s)

@@ -43,9 +43,7 @@ class ClientFactory:
 
     def __call__(self, **overrides: Any) -> LLMClient:
         backoff = overrides.pop("backoff_base_s", 0.01)
-        client = LLMClient.from_settings(
-            Settings(_env_file=None, **{**self.defaults, **overrides})
-        )
+        client = LLMClient.from_settings(Settings(_env_file=None, **{**self.defaults, **overrides}))
         assert client is not None
         client.backoff_base_s = backoff
         self.made.append(client)
@@ -54,5 +52,3 @@ class ClientFactory:
     async def close(self) -> None:
         for client in self.made:
             await client.aclose()
-
-
