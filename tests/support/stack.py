@@ -106,7 +106,8 @@ class Isolated:
         return cls(name=name, database_url=dsn, amqp_url=amqp)
 
     def drop(self) -> None:
-        """Drop the database and the vhost."""
+        """Remove what its jobs deployed on Docker, then drop the database and the vhost."""
+        _remove_deployments(self)
         try:
             rabbit_api("DELETE", f"/vhosts/{self.name}")
         except urllib.error.HTTPError:
@@ -116,6 +117,24 @@ class Isolated:
     def sql(self, query: str, *args: Any) -> list[dict[str, Any]]:
         """Run a query on this database."""
         return _sql(self.database_url, query, *args)
+
+
+def _remove_deployments(iso: Isolated) -> None:
+    """Tear down the containers, networks, volumes and images of this database's jobs."""
+    if not Path("/var/run/docker.sock").exists() and not os.environ.get("DOCKER_HOST"):
+        return
+    from services.provisioner.docker_local import JOB_LABEL, DockerLocal, job_labels
+
+    try:
+        ids = {str(r["id"]) for r in iso.sql("SELECT id FROM jobs")}
+        engine = DockerLocal()
+        labelled = engine.client.containers.list(all=True, filters={"label": JOB_LABEL})
+        labelled += engine.client.images.list(filters={"label": JOB_LABEL})
+    except Exception:  # no database or no engine: nothing of ours to remove
+        return
+    deployed = {obj.labels.get(JOB_LABEL) for obj in labelled} & ids
+    for job_id in sorted(deployed):
+        engine.teardown(job_labels(job_id))
 
 
 @dataclass
