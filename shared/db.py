@@ -343,8 +343,10 @@ async def begin_stage_run(
               AND ts >= (SELECT min(started_at) FROM abandoned)
             RETURNING 1
         ), moved AS (
+            -- The stage before usually left the job in this status already.
             UPDATE jobs SET status = $5, stage = $2, updated_at = clock_timestamp()
             WHERE id = $1 AND EXISTS (SELECT 1 FROM go)
+              AND (status IS DISTINCT FROM $5 OR stage IS DISTINCT FROM $2)
             RETURNING 1
         ), run AS (
             INSERT INTO stage_runs (job_id, stage, event_id, delivery, owner)
