@@ -355,7 +355,6 @@ async def begin_stage_run(
         )
         SELECT job.*, seen.processed AS _processed,
                (SELECT id FROM run) AS _run_id,
-               (SELECT count(*) FROM superseded) + (SELECT count(*) FROM moved) AS _writes,
                live.id AS _live_id, live.owner AS _live_owner, live.quiet_s AS _live_quiet_s
         FROM seen LEFT JOIN job ON true LEFT JOIN live ON true
         """,
@@ -511,8 +510,6 @@ async def commit_stage_run(conn: Conn, commit: StageCommit) -> CommitResult:
             RETURNING 1
         )
         SELECT EXISTS (SELECT 1 FROM ok) AS ok, EXISTS (SELECT 1 FROM moved) AS moved,
-               (SELECT count(*) FROM files) + (SELECT count(*) FROM logged)
-                 + (SELECT count(*) FROM closed) AS writes,
                (SELECT array_agg(id ORDER BY id) FROM sent) AS ids,
                (SELECT array_agg(event_id ORDER BY id) FROM sent) AS event_ids,
                (SELECT array_agg(created_at ORDER BY id) FROM sent) AS created
