@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # `make up` / `down` / `logs` / `ps`: the compose stack (deploy/compose/README.md).
 include deploy/compose/stack.mk
 
-.PHONY: help venv migrate dev demo test test-unit lint images docker services bench secret-key clean
+.PHONY: help venv migrate dev demo test test-unit lint images docker services tools bench secret-key clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -23,6 +23,9 @@ venv: $(VENV)/.installed ## create the virtualenv with every dependency
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+tools: ## install the Debian tools tests and benchmarks use, when missing
+	bash scripts/ensure-tools.sh
 
 services: ## make sure local PostgreSQL and RabbitMQ answer
 	bash scripts/ensure-services.sh
@@ -47,7 +50,7 @@ dev: venv services migrate ## run the gateway and the four stages locally, logs 
 demo: venv services images migrate ## bring everything up and deploy the embedded sample app
 	$(PY) scripts/demo.py
 
-lint: venv node_modules/.installed ## ruff, mypy and markdownlint (default rules)
+lint: venv tools node_modules/.installed ## ruff, mypy and markdownlint (default rules)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	node_modules/.bin/markdownlint '**/*.md'
@@ -56,10 +59,10 @@ lint: venv node_modules/.installed ## ruff, mypy and markdownlint (default rules
 test-unit: venv ## the fast tier: no services needed
 	$(VENV)/bin/pytest -q -m "not integration and not e2e and not docker" $(PYTEST_ARGS)
 
-test: venv services images lint ## everything: lint, unit, integration, end-to-end
+test: venv tools services images lint ## everything: lint, unit, integration, end-to-end
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
-bench: venv services ## benchmarks (writes bench/results/latest.md)
+bench: venv tools services ## benchmarks (writes bench/results/latest.md)
 	$(PY) bench/run.py
 
 secret-key: venv ## print a new TOKEN_ENCRYPTION_KEY

@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import os
 import shutil
 import signal
@@ -45,14 +46,23 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.baselines import aiopika_chain  # noqa: E402
-from bench.baselines.common import machine, percentile, spread, table  # noqa: E402
+from bench.baselines.common import (  # noqa: E402
+    cpu_seconds,
+    machine,
+    percentile,
+    pids_named,
+    process_tree,
+    spread,
+    table,
+)
 from bench.loadgen import post_many  # noqa: E402
-from tests.support.stack import SERVICES, Isolated, Stack  # noqa: E402
+from tests.support.stack import SERVICES, Isolated, Stack, free_port  # noqa: E402
 
 BENCH_HOST = "git.bench.invalid"
 BODY = {
@@ -170,6 +180,77 @@ async def _single_jobs(stack: Stack, jobs: int) -> tuple[list[float], list[float
 def single_jobs(stack: Stack, jobs: int) -> tuple[list[float], list[float], dict]:
     """Client-seen and database-recorded latencies (ms) of one-at-a-time jobs, and hops."""
     return asyncio.run(_single_jobs(stack, jobs))
+
+
+# --- CPU per job ----------------------------------------------------------------------
+
+SHARED_SERVERS = ("PostgreSQL (every backend)", "RabbitMQ (beam.smp)")
+
+
+def cpu_groups(procs: dict[str, subprocess.Popen[bytes]]) -> dict[str, list[int]]:
+    """The processes to account CPU to: the system's own, the servers, this load generator."""
+    groups = {name: process_tree(proc.pid) for name, proc in procs.items()}
+    groups[SHARED_SERVERS[0]] = pids_named("postgres")
+    groups[SHARED_SERVERS[1]] = pids_named("beam.smp")
+    groups["load generator (this process)"] = [os.getpid()]
+    return groups
+
+
+@contextmanager
+def cpu_used(groups: dict[str, list[int]], into: dict[str, list[float]]) -> Iterator[None]:
+    """Append each group's CPU seconds over the block to ``into[group]``."""
+    before = {name: cpu_seconds(pids) for name, pids in groups.items()}
+    yield
+    for name, pids in groups.items():
+        into.setdefault(name, []).append(cpu_seconds(pids) - before[name])
+
+
+def cpu_table(cpu: dict[str, dict[str, list[float]]], jobs: int) -> str:
+    """CPU ms per job, by process group, for each path (median over the measured rounds)."""
+    names = list(dict.fromkeys(n for groups in cpu.values() for n in groups))
+    rows = []
+    for name in [*names, "total"]:
+        row: list[object] = [name]
+        for groups in cpu.values():
+            if name == "total":
+                per_round = [sum(r) for r in zip(*groups.values(), strict=True)]
+            else:
+                per_round = groups.get(name, [])
+            row.append(f"{statistics.median(per_round) / jobs * 1000:.2f}" if per_round else "")
+        rows.append(row)
+    return table(["CPU ms per job", *cpu], rows)
+
+
+def batch_totals(urls: list[str]) -> dict[tuple[str, str], tuple[float, float]]:
+    """(service, statement) → (statements, batches) so far, from each process's /metrics."""
+    totals: dict[tuple[str, str], tuple[float, float]] = {}
+    for url in urls:
+        text = httpx.get(url, timeout=10).text
+        for family in text_string_to_metric_families(text):
+            if family.name != "autodeploy_batch_size":
+                continue
+            for sample in family.samples:
+                key = (sample.labels.get("service", ""), sample.labels.get("statement", ""))
+                summed, count = totals.get(key, (0.0, 0.0))
+                if sample.name.endswith("_sum"):
+                    summed = sample.value
+                elif sample.name.endswith("_count"):
+                    count = sample.value
+                totals[key] = (summed, count)
+    return totals
+
+
+def batch_table(
+    before: dict[tuple[str, str], tuple[float, float]],
+    after: dict[tuple[str, str], tuple[float, float]],
+) -> str:
+    """Mean statements per round trip over the throughput rounds (group commit at work)."""
+    rows = []
+    for key, (summed, count) in sorted(after.items()):
+        s0, c0 = before.get(key, (0.0, 0.0))
+        if count > c0:
+            rows.append([*key, f"{count - c0:.0f}", f"{(summed - s0) / (count - c0):.1f}"])
+    return table(["process", "statement", "round trips", "statements per round trip"], rows)
 
 
 # --- baselines ------------------------------------------------------------------------
@@ -394,13 +475,22 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     times: dict[str, list[float]] = {"autodeploy": [], "raw": [], "celery": []}
+    # CPU seconds per process group and round.
+    cpu: dict[str, dict[str, list[float]]] = {"autodeploy": {}, "raw": {}, "celery": {}}
     with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp:
         workdir = Path(tmp)
         iso, iso_celery = Isolated.create(), Isolated.create()
         env = {f"{s.upper()}_CONCURRENCY": str(args.prefetch) for s in STAGES}
         env.update(GIT_ALLOWED_HOSTS=BENCH_HOST, GATEWAY_WORKERS=str(args.gateway_workers))
+        metrics_ports = {stage: free_port() for stage in STAGES}
         systems = Systems(
-            stack=Stack(iso=iso, workdir=workdir, env_overrides=env, standin=True),
+            stack=Stack(
+                iso=iso,
+                workdir=workdir,
+                env_overrides=env,
+                service_env={s: {"METRICS_PORT": str(p)} for s, p in metrics_ports.items()},
+                standin=True,
+            ),
             iso=iso,
             iso_celery=iso_celery,
         )
@@ -413,14 +503,31 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(aiopika_chain.run_jobs(iso.amqp_url, 10))
             celery_round(iso_celery, 10)
             profile_out = workdir / "profile.txt"
+            raw_procs = {f"raw stage {n}": p for n, p in enumerate(systems.raw_stages, 1)}
+            groups = {
+                "autodeploy": cpu_groups(systems.stack.procs),
+                "raw": cpu_groups(raw_procs),
+                "celery": cpu_groups({"Celery worker": systems.celery}),
+            }
+            metrics_urls = [f"{systems.stack.url}/metrics"] + [
+                f"http://127.0.0.1:{p}/metrics" for p in metrics_ports.values()
+            ]
+            batches_before = batch_totals(metrics_urls)
             for n in range(runs):
-                if n == 0 and args.profile != "none":
-                    with profiled(systems.stack.procs[args.profile].pid, profile_out):
-                        times["autodeploy"].append(autodeploy_round(systems.stack, jobs))
-                else:
+                # py-spy reads the sampled stage from outside (--nonblocking): its own CPU is
+                # not in any group, and the stage runs unpaused.
+                with (
+                    profiled(systems.stack.procs[args.profile].pid, profile_out)
+                    if n == 0 and args.profile != "none"
+                    else contextlib.nullcontext(),
+                    cpu_used(groups["autodeploy"], cpu["autodeploy"]),
+                ):
                     times["autodeploy"].append(autodeploy_round(systems.stack, jobs))
-                times["raw"].append(asyncio.run(aiopika_chain.run_jobs(iso.amqp_url, jobs)))
-                times["celery"].append(celery_round(iso_celery, jobs))
+                with cpu_used(groups["raw"], cpu["raw"]):
+                    times["raw"].append(asyncio.run(aiopika_chain.run_jobs(iso.amqp_url, jobs)))
+                with cpu_used(groups["celery"], cpu["celery"]):
+                    times["celery"].append(celery_round(iso_celery, jobs))
+            batches = batch_table(batches_before, batch_totals(metrics_urls))
             profile = profile_report(profile_out, args.profile) if args.profile != "none" else ""
             lat_client: list[list[float]] = []
             lat_server: list[list[float]] = []
@@ -474,6 +581,21 @@ def main(argv: list[str] | None = None) -> int:
         f"- autodeploy / Celery: {med_celery:.2f}x (rounds {min(vs_celery):.2f}-"
         f"{max(vs_celery):.2f}; target ≥ {TARGET_CELERY}x)"
     )
+    print()
+    print(
+        "Where the CPU goes: user + system CPU of each process group over a round, per job "
+        "(median of the rounds). PostgreSQL and RabbitMQ serve "
+        "only the path being measured while it runs."
+    )
+    print()
+    print(cpu_table(cpu, jobs))
+    print()
+    print(
+        "Group commit over the autodeploy rounds: statements that arrived together went "
+        "in one round trip and one transaction."
+    )
+    print()
+    print(batches)
     if profile:
         print()
         print(profile)

@@ -21,14 +21,16 @@ __all__ = [
     "Conn",
     "LiveRun",
     "LogLine",
+    "NewJob",
     "OutboxRow",
+    "StageBegin",
     "StageCommit",
     "StageStart",
     "add_log",
     "beat_stage_runs",
-    "begin_stage_run",
+    "begin_stage_runs",
     "claim_idempotency_key",
-    "commit_stage_run",
+    "commit_stage_runs",
     "create_pool",
     "enqueue",
     "finish_stage_run",
@@ -38,6 +40,7 @@ __all__ = [
     "get_job",
     "get_logs",
     "insert_job",
+    "insert_jobs",
     "list_artifacts",
     "list_jobs",
     "set_job",
@@ -78,30 +81,53 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
     )
 
 
+async def _fetch_each(conn: Conn, query: str, args: list[tuple[Any, ...]]) -> list[Any]:
+    """One row per argument tuple; several are pipelined in one implicit transaction."""
+    if len(args) == 1:
+        return [await conn.fetchrow(query, *args[0])]
+    return list(await conn.fetchmany(query, args))
+
+
+_INSERT_JOB = """
+WITH job AS (
+    INSERT INTO jobs (id, kind, status, request) VALUES ($1, $2, 'queued', $3)
+    RETURNING id
+)
+INSERT INTO outbox (event_id, job_id, routing_key, payload)
+SELECT $4, id, $5, $6 FROM job
+RETURNING id, created_at
+"""
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A job to create, with its first event."""
+
+    job_id: UUID
+    kind: str
+    request: Mapping[str, Any]
+    event: Event
+
+
 async def insert_job(
     conn: Conn, *, job_id: UUID, kind: str, request: Mapping[str, Any], event: Event
 ) -> OutboxRow:
     """Create a job row and put its first event in the outbox, in one statement."""
-    payload = event.model_dump(mode="json")
-    row = await conn.fetchrow(
-        """
-        WITH job AS (
-            INSERT INTO jobs (id, kind, status, request) VALUES ($1, $2, 'queued', $3)
-            RETURNING id
-        )
-        INSERT INTO outbox (event_id, job_id, routing_key, payload)
-        SELECT $4, id, $5, $6 FROM job
-        RETURNING id, created_at
-        """,
-        job_id,
-        kind,
-        dict(request),
-        event.event_id,
-        event.routing_key,
-        payload,
-    )
-    assert row is not None
-    return OutboxRow(row["id"], event.event_id, event.routing_key, payload, row["created_at"])
+    return (await insert_jobs(conn, [NewJob(job_id, kind, request, event)]))[0]
+
+
+async def insert_jobs(conn: Conn, jobs: Sequence[NewJob]) -> list[OutboxRow]:
+    """`insert_job` for several jobs: one round trip, one transaction."""
+    payloads = [j.event.model_dump(mode="json") for j in jobs]
+    args = [
+        (j.job_id, j.kind, dict(j.request), j.event.event_id, j.event.routing_key, payload)
+        for j, payload in zip(jobs, payloads, strict=True)
+    ]
+    rows = await _fetch_each(conn, _INSERT_JOB, args)
+    return [
+        OutboxRow(row["id"], j.event.event_id, j.event.routing_key, payload, row["created_at"])
+        for j, payload, row in zip(jobs, payloads, rows, strict=True)
+    ]
 
 
 async def claim_idempotency_key(
@@ -268,7 +294,7 @@ async def get_logs(
 
 @dataclass(frozen=True)
 class LiveRun:
-    """Another run of the same event that still beats (see `begin_stage_run`)."""
+    """Another run of the same event that still beats (see `begin_stage_runs`)."""
 
     id: int
     owner: str | None
@@ -277,7 +303,7 @@ class LiveRun:
 
 @dataclass(frozen=True)
 class StageStart:
-    """What `begin_stage_run` found and did.
+    """What `begin_stage_runs` found and did.
 
     ``job`` is the job as it was before the stage moved it (None: no such job);
     ``processed``: this stage already committed work for the event; ``run_id``: the new
@@ -291,85 +317,84 @@ class StageStart:
     live: LiveRun | None
 
 
-async def begin_stage_run(
-    conn: Conn,
-    *,
-    job_id: UUID,
-    stage: str,
-    event_id: UUID,
-    delivery: int,
-    working_status: str,
-    owner: str,
-    lease_s: float,
-    even_if_settled: bool = False,
-    dead_owners: Sequence[str] = (),
-) -> StageStart:
-    """Look up the job an event names and, if the stage should work on it, start a run.
+_BEGIN_STAGE_RUN = """
+WITH job AS (
+    SELECT * FROM jobs WHERE id = $1
+), seen AS (
+    SELECT EXISTS (
+        SELECT 1 FROM processed_messages WHERE event_id = $3 AND consumer = $2
+    ) AS processed
+), live AS (
+    SELECT id, owner, extract(epoch FROM clock_timestamp() - heartbeat_at) AS quiet_s
+    FROM stage_runs
+    WHERE event_id = $3 AND stage = $2 AND finished_at IS NULL
+      AND heartbeat_at > clock_timestamp() - make_interval(secs => $9)
+      AND owner IS NOT NULL AND owner <> ALL($10::text[])
+    ORDER BY id DESC LIMIT 1
+), go AS (
+    SELECT 1 FROM job, seen
+    WHERE NOT seen.processed AND NOT EXISTS (SELECT 1 FROM live)
+      AND ($6 OR job.status <> ALL($7::text[]))
+), abandoned AS (
+    UPDATE stage_runs SET outcome = 'abandoned', finished_at = clock_timestamp()
+    WHERE event_id = $3 AND stage = $2 AND finished_at IS NULL
+      AND EXISTS (SELECT 1 FROM go)
+    RETURNING started_at
+), superseded AS (
+    UPDATE job_logs SET superseded = true
+    WHERE job_id = $1 AND event_id = $3 AND service = $2 AND NOT superseded
+      AND ts >= (SELECT min(started_at) FROM abandoned)
+    RETURNING 1
+), moved AS (
+    -- The stage before usually left the job in this status already.
+    UPDATE jobs SET status = $5, stage = $2, updated_at = clock_timestamp()
+    WHERE id = $1 AND EXISTS (SELECT 1 FROM go)
+      AND (status IS DISTINCT FROM $5 OR stage IS DISTINCT FROM $2)
+    RETURNING 1
+), run AS (
+    INSERT INTO stage_runs (job_id, stage, event_id, delivery, owner)
+    SELECT $1, $2, $3, $4, $8 FROM go
+    RETURNING id
+)
+SELECT job.*, seen.processed AS _processed,
+       (SELECT id FROM run) AS _run_id,
+       live.id AS _live_id, live.owner AS _live_owner, live.quiet_s AS _live_quiet_s
+FROM seen LEFT JOIN job ON true LEFT JOIN live ON true
 
-    One statement, so a hand-off costs one round trip. A run starts when the job exists,
-    the stage has not committed this event yet, the job has not ended (unless
-    ``even_if_settled``) and no other run of this event beat within ``lease_s`` (one
-    whose owner is in ``dead_owners`` does not count). Starting a run moves the job to
-    ``working_status``; an earlier unfinished run of the event is marked abandoned and
-    its log lines superseded, so the job shows one set of lines per stage.
-    """
-    row = await conn.fetchrow(
-        """
-        WITH job AS (
-            SELECT * FROM jobs WHERE id = $1
-        ), seen AS (
-            SELECT EXISTS (
-                SELECT 1 FROM processed_messages WHERE event_id = $3 AND consumer = $2
-            ) AS processed
-        ), live AS (
-            SELECT id, owner, extract(epoch FROM clock_timestamp() - heartbeat_at) AS quiet_s
-            FROM stage_runs
-            WHERE event_id = $3 AND stage = $2 AND finished_at IS NULL
-              AND heartbeat_at > clock_timestamp() - make_interval(secs => $9)
-              AND owner IS NOT NULL AND owner <> ALL($10::text[])
-            ORDER BY id DESC LIMIT 1
-        ), go AS (
-            SELECT 1 FROM job, seen
-            WHERE NOT seen.processed AND NOT EXISTS (SELECT 1 FROM live)
-              AND ($6 OR job.status <> ALL($7::text[]))
-        ), abandoned AS (
-            UPDATE stage_runs SET outcome = 'abandoned', finished_at = clock_timestamp()
-            WHERE event_id = $3 AND stage = $2 AND finished_at IS NULL
-              AND EXISTS (SELECT 1 FROM go)
-            RETURNING started_at
-        ), superseded AS (
-            UPDATE job_logs SET superseded = true
-            WHERE job_id = $1 AND event_id = $3 AND service = $2 AND NOT superseded
-              AND ts >= (SELECT min(started_at) FROM abandoned)
-            RETURNING 1
-        ), moved AS (
-            -- The stage before usually left the job in this status already.
-            UPDATE jobs SET status = $5, stage = $2, updated_at = clock_timestamp()
-            WHERE id = $1 AND EXISTS (SELECT 1 FROM go)
-              AND (status IS DISTINCT FROM $5 OR stage IS DISTINCT FROM $2)
-            RETURNING 1
-        ), run AS (
-            INSERT INTO stage_runs (job_id, stage, event_id, delivery, owner)
-            SELECT $1, $2, $3, $4, $8 FROM go
-            RETURNING id
+"""
+
+
+@dataclass(frozen=True)
+class StageBegin:
+    """What `begin_stage_runs` needs to know about one delivery."""
+
+    job_id: UUID
+    stage: str
+    event_id: UUID
+    delivery: int
+    working_status: str
+    owner: str
+    lease_s: float
+    even_if_settled: bool = False
+    dead_owners: Sequence[str] = ()
+
+    def args(self) -> tuple[Any, ...]:
+        """The statement's parameters, $1 to $10."""
+        return (
+            self.job_id,
+            self.stage,
+            self.event_id,
+            self.delivery,
+            self.working_status,
+            self.even_if_settled,
+            sorted(SETTLED_STATUSES),
+            self.owner,
+            self.lease_s,
+            list(self.dead_owners),
         )
-        SELECT job.*, seen.processed AS _processed,
-               (SELECT id FROM run) AS _run_id,
-               live.id AS _live_id, live.owner AS _live_owner, live.quiet_s AS _live_quiet_s
-        FROM seen LEFT JOIN job ON true LEFT JOIN live ON true
-        """,
-        job_id,
-        stage,
-        event_id,
-        delivery,
-        working_status,
-        even_if_settled,
-        sorted(SETTLED_STATUSES),
-        owner,
-        lease_s,
-        list(dead_owners),
-    )
-    assert row is not None
+
+
+def _stage_start(row: Mapping[str, Any]) -> StageStart:
     values = dict(row)
     live = None
     if values["_live_id"] is not None:
@@ -381,6 +406,27 @@ async def begin_stage_run(
         run_id=values["_run_id"],
         live=live,
     )
+
+
+async def begin_stage_runs(conn: Conn, begins: Sequence[StageBegin]) -> list[StageStart]:
+    """For each delivery, look up the job its event names and start a run if the stage should.
+
+    A run starts when the job exists, the stage has not committed this event yet, the job
+    has not ended (unless ``even_if_settled``) and no other run of this event beat within
+    ``lease_s`` (one whose owner is in ``dead_owners`` does not count). Starting a run
+    moves the job to ``working_status``; an earlier unfinished run of the event is marked
+    abandoned and its log lines superseded, so the job shows one set of lines per stage.
+
+    One statement per delivery, all in one round trip and one transaction. They run in
+    job order, so two batches that share jobs lock them in the same order (no deadlock);
+    results come back in the order given.
+    """
+    order = sorted(range(len(begins)), key=lambda i: begins[i].job_id.bytes)
+    rows = await _fetch_each(conn, _BEGIN_STAGE_RUN, [begins[i].args() for i in order])
+    starts: list[StageStart | None] = [None] * len(begins)
+    for i, row in zip(order, rows, strict=True):
+        starts[i] = _stage_start(row)
+    return [s for s in starts if s is not None]
 
 
 async def beat_stage_runs(conn: Conn, *, run_ids: Sequence[int]) -> None:
@@ -412,7 +458,7 @@ class LogLine:
 
 @dataclass
 class StageCommit:
-    """Everything a stage run writes when it ends, committed by `commit_stage_run`."""
+    """Everything a stage run writes when it ends, committed by `commit_stage_runs`."""
 
     run_id: int
     job_id: UUID
@@ -437,83 +483,79 @@ class StageCommit:
 
 @dataclass(frozen=True)
 class CommitResult:
-    """What `commit_stage_run` did."""
+    """What `commit_stage_runs` did."""
 
     duplicate: bool  # another delivery of the event committed first; nothing was written
     moved: bool  # the job took the outcome (False: it had ended meanwhile)
     rows: list[OutboxRow]
 
 
-async def commit_stage_run(conn: Conn, commit: StageCommit) -> CommitResult:
-    """Commit a stage run's outcome in ONE statement (so atomically, one round trip).
+_COMMIT_STAGE_RUN = """
+WITH claimed AS (
+    INSERT INTO processed_messages (event_id, consumer)
+    SELECT $1, $2 WHERE $3
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+), ok AS (
+    SELECT 1 FROM claimed UNION ALL SELECT 1 WHERE NOT $3
+), moved AS (
+    UPDATE jobs SET
+        status = $5, stage = $6,
+        analysis = CASE WHEN $7::jsonb IS NULL THEN analysis ELSE $7::jsonb END,
+        error = coalesce($8, error),
+        result = CASE WHEN $9::jsonb IS NULL THEN result
+                      ELSE coalesce(result, '{}'::jsonb) || $9::jsonb END,
+        finished_at = CASE WHEN $10 THEN clock_timestamp() ELSE finished_at END,
+        updated_at = clock_timestamp()
+    WHERE id = $4 AND EXISTS (SELECT 1 FROM ok)
+      AND (NOT $11 OR status <> ALL($12::text[]))
+    RETURNING 1
+), files AS (
+    INSERT INTO artifacts (job_id, path, content, attempt, encoding)
+    SELECT $4, f.path, f.content, $13, f.encoding
+    FROM unnest($14::text[], $15::text[], $16::text[]) AS f(path, content, encoding)
+    WHERE EXISTS (SELECT 1 FROM moved)
+    ON CONFLICT (job_id, path)
+    DO UPDATE SET content = excluded.content, attempt = excluded.attempt,
+                  encoding = excluded.encoding, created_at = clock_timestamp()
+    RETURNING 1
+), sent AS (
+    INSERT INTO outbox (event_id, job_id, routing_key, payload)
+    SELECT e.event_id, $4, e.routing_key, e.payload
+    FROM unnest($17::uuid[], $18::text[], $19::jsonb[])
+         WITH ORDINALITY AS e(event_id, routing_key, payload, n)
+    WHERE EXISTS (SELECT 1 FROM moved)
+    ORDER BY e.n
+    RETURNING id, event_id, created_at
+), logged AS (
+    INSERT INTO job_logs (job_id, service, level, message, fields, event_id)
+    SELECT $4, $2, l.level, l.message, l.fields, $1
+    FROM (
+        SELECT $20::text, $21::text, $22::jsonb WHERE EXISTS (SELECT 1 FROM moved)
+        UNION ALL
+        SELECT $23::text, $24::text, $25::jsonb
+        WHERE NOT EXISTS (SELECT 1 FROM moved) AND EXISTS (SELECT 1 FROM ok)
+    ) AS l(level, message, fields)
+    RETURNING 1
+), closed AS (
+    UPDATE stage_runs SET finished_at = clock_timestamp(),
+        outcome = CASE WHEN EXISTS (SELECT 1 FROM ok) THEN $26 ELSE 'duplicate' END
+    WHERE id = $27
+    RETURNING 1
+)
+SELECT EXISTS (SELECT 1 FROM ok) AS ok, EXISTS (SELECT 1 FROM moved) AS moved,
+       (SELECT array_agg(id ORDER BY id) FROM sent) AS ids,
+       (SELECT array_agg(event_id ORDER BY id) FROM sent) AS event_ids,
+       (SELECT array_agg(created_at ORDER BY id) FROM sent) AS created
 
-    Marks the event processed (unless ``mark_processed`` is False: a run that gave up
-    stays replayable), updates the job, stores the artifacts, writes the next events to
-    the outbox, appends the log line and closes the run. If another delivery already
-    committed this event, only the run is closed, as 'duplicate'. If the job ended while
-    the stage worked, the outcome is not handed on and ``ended_line`` is logged instead.
-    """
+"""
+
+
+def _commit_args(commit: StageCommit) -> tuple[tuple[Any, ...], list[dict[str, Any]]]:
+    """The statement's parameters ($1 to $27) and the next events' payloads."""
     paths, contents, encodings = _artifact_columns(commit.artifacts or {})
     payloads = [e.model_dump(mode="json") for e in commit.events]
-    row = await conn.fetchrow(
-        """
-        WITH claimed AS (
-            INSERT INTO processed_messages (event_id, consumer)
-            SELECT $1, $2 WHERE $3
-            ON CONFLICT DO NOTHING
-            RETURNING 1
-        ), ok AS (
-            SELECT 1 FROM claimed UNION ALL SELECT 1 WHERE NOT $3
-        ), moved AS (
-            UPDATE jobs SET
-                status = $5, stage = $6,
-                analysis = CASE WHEN $7::jsonb IS NULL THEN analysis ELSE $7::jsonb END,
-                error = coalesce($8, error),
-                result = CASE WHEN $9::jsonb IS NULL THEN result
-                              ELSE coalesce(result, '{}'::jsonb) || $9::jsonb END,
-                finished_at = CASE WHEN $10 THEN clock_timestamp() ELSE finished_at END,
-                updated_at = clock_timestamp()
-            WHERE id = $4 AND EXISTS (SELECT 1 FROM ok)
-              AND (NOT $11 OR status <> ALL($12::text[]))
-            RETURNING 1
-        ), files AS (
-            INSERT INTO artifacts (job_id, path, content, attempt, encoding)
-            SELECT $4, f.path, f.content, $13, f.encoding
-            FROM unnest($14::text[], $15::text[], $16::text[]) AS f(path, content, encoding)
-            WHERE EXISTS (SELECT 1 FROM moved)
-            ON CONFLICT (job_id, path)
-            DO UPDATE SET content = excluded.content, attempt = excluded.attempt,
-                          encoding = excluded.encoding, created_at = clock_timestamp()
-            RETURNING 1
-        ), sent AS (
-            INSERT INTO outbox (event_id, job_id, routing_key, payload)
-            SELECT e.event_id, $4, e.routing_key, e.payload
-            FROM unnest($17::uuid[], $18::text[], $19::jsonb[])
-                 WITH ORDINALITY AS e(event_id, routing_key, payload, n)
-            WHERE EXISTS (SELECT 1 FROM moved)
-            ORDER BY e.n
-            RETURNING id, event_id, created_at
-        ), logged AS (
-            INSERT INTO job_logs (job_id, service, level, message, fields, event_id)
-            SELECT $4, $2, l.level, l.message, l.fields, $1
-            FROM (
-                SELECT $20::text, $21::text, $22::jsonb WHERE EXISTS (SELECT 1 FROM moved)
-                UNION ALL
-                SELECT $23::text, $24::text, $25::jsonb
-                WHERE NOT EXISTS (SELECT 1 FROM moved) AND EXISTS (SELECT 1 FROM ok)
-            ) AS l(level, message, fields)
-            RETURNING 1
-        ), closed AS (
-            UPDATE stage_runs SET finished_at = clock_timestamp(),
-                outcome = CASE WHEN EXISTS (SELECT 1 FROM ok) THEN $26 ELSE 'duplicate' END
-            WHERE id = $27
-            RETURNING 1
-        )
-        SELECT EXISTS (SELECT 1 FROM ok) AS ok, EXISTS (SELECT 1 FROM moved) AS moved,
-               (SELECT array_agg(id ORDER BY id) FROM sent) AS ids,
-               (SELECT array_agg(event_id ORDER BY id) FROM sent) AS event_ids,
-               (SELECT array_agg(created_at ORDER BY id) FROM sent) AS created
-        """,
+    args = (
         commit.event_id,
         commit.stage,
         commit.mark_processed,
@@ -542,7 +584,10 @@ async def commit_stage_run(conn: Conn, commit: StageCommit) -> CommitResult:
         commit.outcome,
         commit.run_id,
     )
-    assert row is not None
+    return args, payloads
+
+
+def _commit_result(commit: StageCommit, payloads: list[dict[str, Any]], row: Any) -> CommitResult:
     by_event = {e.event_id: (e, p) for e, p in zip(commit.events, payloads, strict=True)}
     rows = [
         OutboxRow(id_, event_id, by_event[event_id][0].routing_key, by_event[event_id][1], at)
@@ -551,6 +596,27 @@ async def commit_stage_run(conn: Conn, commit: StageCommit) -> CommitResult:
         )
     ]
     return CommitResult(duplicate=not row["ok"], moved=bool(row["moved"]), rows=rows)
+
+
+async def commit_stage_runs(conn: Conn, commits: Sequence[StageCommit]) -> list[CommitResult]:
+    """Commit each stage run's outcome in ONE statement (so atomically).
+
+    Marks the event processed (unless ``mark_processed`` is False: a run that gave up
+    stays replayable), updates the job, stores the artifacts, writes the next events to
+    the outbox, appends the log line and closes the run. If another delivery already
+    committed this event, only the run is closed, as 'duplicate'. If the job ended while
+    the stage worked, the outcome is not handed on and ``ended_line`` is logged instead.
+
+    Several runs share one round trip and one transaction, in job order (see
+    `begin_stage_runs`); results come back in the order given.
+    """
+    order = sorted(range(len(commits)), key=lambda i: commits[i].job_id.bytes)
+    prepared = [_commit_args(commits[i]) for i in order]
+    rows = await _fetch_each(conn, _COMMIT_STAGE_RUN, [args for args, _ in prepared])
+    results: list[CommitResult | None] = [None] * len(commits)
+    for i, (_, payloads), row in zip(order, prepared, rows, strict=True):
+        results[i] = _commit_result(commits[i], payloads, row)
+    return [r for r in results if r is not None]
 
 
 def _artifact_columns(files: Mapping[str, str | bytes]) -> tuple[list[str], list[str], list[str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 __all__ = [
+    "BATCH_SIZE",
     "DEAD_LETTERED",
     "DEPLOY_OUTCOMES",
     "EVENTS_PUBLISHED",
@@ -66,6 +67,12 @@ OUTBOX_LAG = Histogram(
     "autodeploy_outbox_lag_seconds",
     "Time from an outbox row's commit to its confirmed publication",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+BATCH_SIZE = Histogram(
+    "autodeploy_batch_size",
+    "Statements sent together in one group-committed round trip, by process and statement",
+    ["service", "statement"],
+    buckets=(1, 2, 4, 8, 16, 32, 64),
 )
 
 

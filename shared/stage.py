@@ -12,6 +12,10 @@ pipeline trustworthy:
    the next event to the outbox, log the outcome and close the run;
 5. hand the outbox rows to the relay, and ack the message.
 
+The statements of steps 2 and 4 are group-committed (`shared.batch`): deliveries handled
+at the same time send theirs together, one round trip and one transaction for the lot,
+each still getting its own answer. Alone, a delivery's statement goes at once.
+
 A crash anywhere before 4 commits leaves the message unacked: the broker redelivers it
 and the work is redone. A crash between 4 and 5 is absorbed by step 2.
 
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -41,10 +46,12 @@ from aio_pika.abc import AbstractIncomingMessage
 from pydantic import ValidationError
 
 from shared import db
+from shared.batch import Batcher
 from shared.bus import ATTEMPT_HEADER, PARKED_HEADER, Broker, delivery_count, header_count
 from shared.events import Event, JobFailed, event_class
 from shared.logs import JobLog
 from shared.metrics import (
+    BATCH_SIZE,
     DEAD_LETTERED,
     JOB_OUTCOMES,
     PARKED,
@@ -187,6 +194,18 @@ class StageRunner:
         self._working: set[int] = set()  # ids of this process's runs in progress
         self._tasks: set[asyncio.Task[None]] = set()  # deliveries being handled
         self._beater: asyncio.Task[None] | None = None
+        # Deliveries handled at once share their begin and commit statements (group
+        # commit): one round trip and one transaction for the lot, not one each.
+        self._begins: Batcher[db.StageBegin, db.StageStart] = Batcher(
+            lambda begins: db.begin_stage_runs(self.pool, begins),
+            split_on=(asyncpg.PostgresError,),
+            observe=BATCH_SIZE.labels(stage, "begin").observe,
+        )
+        self._commits: Batcher[db.StageCommit, db.CommitResult] = Batcher(
+            lambda commits: db.commit_stage_runs(self.pool, commits),
+            split_on=(asyncpg.PostgresError,),
+            observe=BATCH_SIZE.labels(stage, "commit").observe,
+        )
 
     @property
     def lease_s(self) -> float:
@@ -267,21 +286,22 @@ class StageRunner:
             )
 
     async def _begin(self, event: Event, route: Route, delivery: int) -> db.StageStart:
-        args: dict[str, Any] = {
-            "job_id": event.job_id,
-            "stage": self.stage,
-            "event_id": event.event_id,
-            "delivery": delivery,
-            "working_status": route.working_status,
-            "owner": self.owner,
-            "lease_s": self.lease_s,
-            "even_if_settled": route.runs_on_ended_jobs,
-        }
-        start = await db.begin_stage_run(self.pool, **args)
+        begin = db.StageBegin(
+            job_id=event.job_id,
+            stage=self.stage,
+            event_id=event.event_id,
+            delivery=delivery,
+            working_status=route.working_status,
+            owner=self.owner,
+            lease_s=self.lease_s,
+            even_if_settled=route.runs_on_ended_jobs,
+        )
+        start = await self._begins.submit(begin)
         dead = start.live.owner if start.live is not None else None
         if dead is not None and owner_alive(dead) is False:
             # Its process is gone (on this host that shows at once): take over now.
-            start = await db.begin_stage_run(self.pool, **args, dead_owners=[dead])
+            takeover = dataclasses.replace(begin, dead_owners=[dead])
+            start = (await db.begin_stage_runs(self.pool, [takeover]))[0]
         return start
 
     async def _handle(self, message: AbstractIncomingMessage) -> None:
@@ -456,7 +476,7 @@ class StageRunner:
             artifact_attempt=outcome.artifact_attempt,
             events=events,
         )
-        result = await db.commit_stage_run(self.pool, commit)
+        result = await self._commits.submit(commit)
         if result.duplicate:
             # A duplicate delivery committed first; this attempt's work is discarded.
             logger.info(

@@ -9,8 +9,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 __all__ = [
+    "cpu_seconds",
     "machine",
     "percentile",
+    "pids_named",
     "process_tree",
     "rss_mb",
     "spread",
@@ -74,3 +76,29 @@ def process_tree(pid: int) -> list[int]:
         for child in children:
             out += process_tree(int(child))
     return out
+
+
+def cpu_seconds(pids: Iterable[int]) -> float:
+    """User + system CPU seconds the processes have used (all threads; gone ones count 0)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / tick
+
+
+def pids_named(*names: str) -> list[int]:
+    """Processes whose command name (/proc/<pid>/comm) is one of ``names``."""
+    found = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() in names:
+                found.append(int(comm.parent.name))
+        except OSError:
+            continue
+    return found

@@ -30,9 +30,10 @@ from services.gateway.schemas import (
     bundle_tarball,
 )
 from shared import db
+from shared.batch import Batcher
 from shared.bus import Broker
 from shared.events import JobRequest, JobRequested, JobTeardownRequested
-from shared.metrics import JOBS_SUBMITTED
+from shared.metrics import BATCH_SIZE, JOBS_SUBMITTED
 from shared.outbox import OutboxRelay
 from shared.security import RepoUrlError, check_repo_url, resolve_and_check_host, seal
 from shared.settings import Settings
@@ -146,7 +147,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         relay = OutboxRelay(pool, broker)
         relay.start()
         JOBS_SUBMITTED.labels("repository")  # exported at zero before the first job
-        state.update(pool=pool, broker=broker, relay=relay)
+        # Requests that arrive together share one INSERT round trip (group commit).
+        inserts: Batcher[db.NewJob, db.OutboxRow] = Batcher(
+            lambda jobs: db.insert_jobs(pool, jobs),
+            split_on=(asyncpg.PostgresError,),
+            observe=BATCH_SIZE.labels("gateway", "insert_job").observe,
+        )
+        state.update(pool=pool, broker=broker, relay=relay, inserts=inserts)
         app.state.pool = pool  # for routers in other modules (the web dashboard)
         app.state.relay = relay
         try:
@@ -258,9 +265,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         event = JobRequested(job_id=job_id, request=request)
         public = request.public()
         if idempotency_key is None:  # one statement, no transaction to open
-            row = await db.insert_job(
-                pool(), job_id=job_id, kind="repository", request=public, event=event
-            )
+            row = await state["inserts"].submit(db.NewJob(job_id, "repository", public, event))
         else:
             async with pool().acquire() as conn, conn.transaction():
                 row = await db.insert_job(

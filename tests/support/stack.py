@@ -144,6 +144,8 @@ class Stack:
     iso: Isolated
     workdir: Path
     env_overrides: dict[str, str] = field(default_factory=dict)
+    # Per service, on top of env_overrides (a metrics port of its own, say).
+    service_env: dict[str, dict[str, str]] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     token_key: str = field(default_factory=lambda: Fernet.generate_key().decode())
@@ -202,7 +204,7 @@ class Stack:
         self.procs[service] = subprocess.Popen(
             [sys.executable, *module],
             cwd=ROOT,
-            env=self.env(),
+            env={**self.env(), **self.service_env.get(service, {})},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
