@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -39,7 +40,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,22 +188,34 @@ def single_jobs(stack: Stack, jobs: int) -> tuple[list[float], list[float], dict
 SHARED_SERVERS = ("PostgreSQL (every backend)", "RabbitMQ (beam.smp)")
 
 
-def cpu_groups(procs: dict[str, subprocess.Popen[bytes]]) -> dict[str, list[int]]:
-    """The processes to account CPU to: the system's own, the servers, this load generator."""
-    groups = {name: process_tree(proc.pid) for name, proc in procs.items()}
-    groups[SHARED_SERVERS[0]] = pids_named("postgres")
-    groups[SHARED_SERVERS[1]] = pids_named("beam.smp")
-    groups["load generator (this process)"] = [os.getpid()]
+def cpu_groups(procs: dict[str, subprocess.Popen[bytes]]) -> dict[str, Callable[[], list[int]]]:
+    """The processes to account CPU to: the system's own, the servers, this load generator.
+
+    Listed afresh at each reading: a pool may open PostgreSQL backends mid-round.
+    """
+    groups: dict[str, Callable[[], list[int]]] = {
+        name: functools.partial(process_tree, proc.pid) for name, proc in procs.items()
+    }
+    groups[SHARED_SERVERS[0]] = functools.partial(pids_named, "postgres")
+    groups[SHARED_SERVERS[1]] = functools.partial(pids_named, "beam.smp")
+    groups["load generator (this process)"] = lambda: [os.getpid()]
     return groups
 
 
 @contextmanager
-def cpu_used(groups: dict[str, list[int]], into: dict[str, list[float]]) -> Iterator[None]:
-    """Append each group's CPU seconds over the block to ``into[group]``."""
-    before = {name: cpu_seconds(pids) for name, pids in groups.items()}
+def cpu_used(
+    groups: dict[str, Callable[[], list[int]]], into: dict[str, list[float]]
+) -> Iterator[None]:
+    """Append each group's CPU seconds over the block to ``into[group]``.
+
+    A process that started during the block counts all its CPU; one that ended is lost.
+    """
+    before = {name: cpu_seconds(pids()) for name, pids in groups.items()}
     yield
     for name, pids in groups.items():
-        into.setdefault(name, []).append(cpu_seconds(pids) - before[name])
+        after = cpu_seconds(pids())
+        used = sum(t - before[name].get(pid, 0.0) for pid, t in after.items())
+        into.setdefault(name, []).append(used)
 
 
 def cpu_table(cpu: dict[str, dict[str, list[float]]], jobs: int) -> str:

@@ -5,8 +5,10 @@ statements (begin a run, commit it); the gateway inserts a job per request. Sent
 one, every statement is a round trip, a transaction and a WAL flush in PostgreSQL, and
 a wake-up of both processes. A `Batcher` sends the first item at once (no added latency
 when idle) and, while that round trip is out, gathers whatever arrives; those go
-together as soon as it returns. Under load the batches grow by themselves, with no
-timer to tune.
+together as soon as it returns. Under load the batches grow by themselves; with
+``linger_s``, a batch that follows one with company waits that long for more (fewer,
+larger transactions for a little latency, paid only under load: the first statement
+after a busy spell may wait once).
 
 ``run`` receives the items in arrival order and returns one result per item (a result
 may be an exception: it is raised to that item's caller only). If a whole batch raises
@@ -36,11 +38,14 @@ class Batcher(Generic[T, R]):
         max_size: int = 64,
         split_on: tuple[type[BaseException], ...] = (),
         observe: Callable[[int], object] | None = None,
+        linger_s: float = 0.0,
     ) -> None:
         self._run = run
         self._max_size = max_size
         self._split_on = split_on
         self._observe = observe
+        self._linger_s = linger_s
+        self._loaded = False  # did the last batch have company?
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._worker: asyncio.Task[None] | None = None
         self.batches = 0  # how many batches ran (items / batches = the mean batch size)
@@ -56,6 +61,9 @@ class Batcher(Generic[T, R]):
 
     async def _drain(self) -> None:
         while self._pending:
+            if self._loaded and self._linger_s and len(self._pending) < self._max_size:
+                await asyncio.sleep(self._linger_s)
+            self._loaded = len(self._pending) > 1
             batch = self._pending[: self._max_size]
             del self._pending[: self._max_size]
             self.batches += 1

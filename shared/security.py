@@ -30,36 +30,54 @@ __all__ = [
 REDACTED = "***"
 
 _secrets: set[str] = set()
+_secrets_longest_first: tuple[str, ...] = ()
 _secrets_lock = threading.Lock()
 
 # Shapes that are secrets wherever they appear, even when nobody registered the value.
-_PATTERNS = [
-    re.compile(r"(?<=://)[^/@\s:]+:[^/@\s]+(?=@)"),  # user:password@ in URLs
-    re.compile(r"(?<=://)[^/@\s:]{16,}(?=@)"),  # token@ in URLs
-    re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}"),
-    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"),
-    re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"),
-    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
-    re.compile(r"(?i)(authorization:\s*(?:basic|bearer|token)\s+)[^\s'\"]+"),
-    re.compile(r"(?i)((?:password|passwd|secret|token|api[_-]?key)\s*[=:]\s*)[^\s'\",;&]+"),
+# Each comes with the literals it cannot match without (looked for in the lower-cased
+# text when the shape ignores case): a substring test is far cheaper than a regex scan,
+# and most text (every job log line) holds none of them.
+_PATTERNS: list[tuple[tuple[str, ...], bool, re.Pattern[str]]] = [
+    (("@",), False, re.compile(r"(?<=://)[^/@\s:]+:[^/@\s]+(?=@)")),  # user:password@ in URLs
+    (("@",), False, re.compile(r"(?<=://)[^/@\s:]{16,}(?=@)")),  # token@ in URLs
+    (("github_pat_",), False, re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}")),
+    (("gh",), False, re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}")),
+    (("sk-",), False, re.compile(r"\bsk-[A-Za-z0-9_-]{16,}")),
+    (("AKIA",), False, re.compile(r"\bAKIA[0-9A-Z]{16}\b")),
+    (
+        ("authorization",),
+        True,
+        re.compile(r"(?i)(authorization:\s*(?:basic|bearer|token)\s+)[^\s'\"]+"),
+    ),
+    (
+        ("passw", "secret", "token", "key"),
+        True,
+        re.compile(r"(?i)((?:password|passwd|secret|token|api[_-]?key)\s*[=:]\s*)[^\s'\",;&]+"),
+    ),
 ]
 
 
 def register_secret(value: str | None) -> None:
     """Make `redact` scrub this exact value from now on in this process."""
+    global _secrets_longest_first
     if value and len(value) >= 4:
         with _secrets_lock:
             _secrets.add(value)
+            _secrets_longest_first = tuple(sorted(_secrets, key=len, reverse=True))
 
 
 def redact(text: str) -> str:
     """Replace secrets (registered values and well-known shapes) with ``***``."""
     if not text:
         return text
-    for value in sorted(_secrets, key=len, reverse=True):
+    for value in _secrets_longest_first:
         if value in text:
             text = text.replace(value, REDACTED)
-    for pattern in _PATTERNS:
+    lowered = text.lower()
+    for needles, ignore_case, pattern in _PATTERNS:
+        haystack = lowered if ignore_case else text
+        if not any(n in haystack for n in needles):
+            continue
         if pattern.groups:
             text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
         else:

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     # within 3 heartbeats is left to that run (the broker's consumer timeout took the
     # delivery back; the stage did not die) and looked at again 3 heartbeats later.
     stage_heartbeat_s: float = Field(default=5.0, gt=0, le=600)
+    # Group commit: statements that arrive while one round trip is out share the next.
+    # Under load (the last batch held more than one) the next batch waits this long for
+    # company; alone, a statement never waits.
+    batch_linger_ms: float = Field(default=2.0, ge=0, le=100)
 
     metrics_port: int = 0
     log_level: str = "INFO"

@@ -14,7 +14,8 @@ pipeline trustworthy:
 
 The statements of steps 2 and 4 are group-committed (`shared.batch`): deliveries handled
 at the same time send theirs together, one round trip and one transaction for the lot,
-each still getting its own answer. Alone, a delivery's statement goes at once.
+each still getting its own answer. Alone, a delivery's statement goes at once. Their
+acks go out together too (`shared.acks`: one multiple-ack for a run of finished tags).
 
 A crash anywhere before 4 commits leaves the message unacked: the broker redelivers it
 and the work is redone. A crash between 4 and 5 is absorbed by step 2.
@@ -46,6 +47,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from pydantic import ValidationError
 
 from shared import db
+from shared.acks import Acks
 from shared.batch import Batcher
 from shared.bus import ATTEMPT_HEADER, PARKED_HEADER, Broker, delivery_count, header_count
 from shared.events import Event, JobFailed, event_class
@@ -194,17 +196,21 @@ class StageRunner:
         self._working: set[int] = set()  # ids of this process's runs in progress
         self._tasks: set[asyncio.Task[None]] = set()  # deliveries being handled
         self._beater: asyncio.Task[None] | None = None
+        # Deliveries finished together are acked together (one multiple-ack where safe).
+        self._acks = Acks()
         # Deliveries handled at once share their begin and commit statements (group
         # commit): one round trip and one transaction for the lot, not one each.
         self._begins: Batcher[db.StageBegin, db.StageStart] = Batcher(
             lambda begins: db.begin_stage_runs(self.pool, begins),
             split_on=(asyncpg.PostgresError,),
             observe=BATCH_SIZE.labels(stage, "begin").observe,
+            linger_s=settings.batch_linger_ms / 1000,
         )
         self._commits: Batcher[db.StageCommit, db.CommitResult] = Batcher(
             lambda commits: db.commit_stage_runs(self.pool, commits),
             split_on=(asyncpg.PostgresError,),
             observe=BATCH_SIZE.labels(stage, "commit").observe,
+            linger_s=settings.batch_linger_ms / 1000,
         )
 
     @property
@@ -255,7 +261,7 @@ class StageRunner:
             await self._wait_for_database()
             if not message.processed:
                 with contextlib.suppress(Exception):  # a closed channel requeues it anyway
-                    await message.nack(requeue=True)
+                    await self._acks.reject(message, requeue=True)
 
     async def _wait_for_database(self, *, limit_s: float = 300.0) -> None:
         delay = 0.5
@@ -273,7 +279,7 @@ class StageRunner:
         """Hand the committed rows on, then ack; the work is safe in the database either way."""
         self.relay.hand_off(rows)
         try:
-            await message.ack()
+            await self._acks.ack(message)
         except Exception as exc:
             # Its channel is gone (the broker's consumer timeout, or a lost connection):
             # the broker redelivers it, and the redelivery finds the event processed.
@@ -309,7 +315,7 @@ class StageRunner:
         event = self._parse(message, route)
         if route is None or event is None:
             DEAD_LETTERED.labels(self.stage).inc()
-            await message.reject(requeue=False)
+            await self._acks.reject(message, requeue=False)
             return
 
         delivery = delivery_count(message) + 1
@@ -318,14 +324,14 @@ class StageRunner:
             logger.info(
                 "stage %s: %s already handled; acking duplicate", self.stage, event.event_id
             )
-            await message.ack()
+            await self._acks.ack(message)
             return
         if start.job is None:
             logger.error(
                 "stage %s: event %s names unknown job %s", self.stage, event.event_id, event.job_id
             )
             DEAD_LETTERED.labels(self.stage).inc()
-            await message.reject(requeue=False)
+            await self._acks.reject(message, requeue=False)
             return
         log = JobLog(self.pool, job_id=event.job_id, service=self.stage, event_id=event.event_id)
         if start.live is not None:
@@ -333,7 +339,7 @@ class StageRunner:
             return
         if start.run_id is None:
             await log.info(f"{self.stage}: job already {start.job['status']}; nothing to do")
-            await message.ack()
+            await self._acks.ack(message)
             return
 
         run_id = start.run_id
@@ -367,7 +373,7 @@ class StageRunner:
             headers={PARKED_HEADER: parked},
         )
         PARKED.labels(self.stage).inc()
-        await message.ack()
+        await self._acks.ack(message)
 
     async def _run(
         self,
@@ -511,7 +517,7 @@ class StageRunner:
             await db.finish_stage_run(self.pool, run_id=run_id, outcome="retry")
             RETRIES.labels(self.stage).inc()
             STAGE_DURATION.labels(self.stage, "retry").observe(time.monotonic() - started)
-            await message.ack()
+            await self._acks.ack(message)
             return
         final = f"gave up after {ctx.attempt} attempts; last error: {reason}"
         rows = await self._commit(
@@ -520,4 +526,4 @@ class StageRunner:
         DEAD_LETTERED.labels(self.stage).inc()
         STAGE_DURATION.labels(self.stage, "failed").observe(time.monotonic() - started)
         self.relay.hand_off(rows)
-        await message.reject(requeue=False)
+        await self._acks.reject(message, requeue=False)

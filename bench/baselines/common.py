@@ -78,18 +78,18 @@ def process_tree(pid: int) -> list[int]:
     return out
 
 
-def cpu_seconds(pids: Iterable[int]) -> float:
-    """User + system CPU seconds the processes have used (all threads; gone ones count 0)."""
+def cpu_seconds(pids: Iterable[int]) -> dict[int, float]:
+    """User + system CPU seconds each process has used so far (all threads; gone ones left out)."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0
+    used = {}
     for pid in pids:
         try:
             stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
         except OSError:
             continue
         fields = stat.rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-    return total / tick
+        used[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime (14, 15)
+    return used
 
 
 def pids_named(*names: str) -> list[int]:

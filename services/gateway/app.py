@@ -152,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             lambda jobs: db.insert_jobs(pool, jobs),
             split_on=(asyncpg.PostgresError,),
             observe=BATCH_SIZE.labels("gateway", "insert_job").observe,
+            linger_s=settings.batch_linger_ms / 1000,
         )
         state.update(pool=pool, broker=broker, relay=relay, inserts=inserts)
         app.state.pool = pool  # for routers in other modules (the web dashboard)

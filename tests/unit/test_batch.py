@@ -124,3 +124,28 @@ async def test_a_wrong_number_of_results_is_an_error_not_a_silent_mismatch() -> 
     batcher = Batcher(short)
     with pytest.raises(RuntimeError, match="batch of 1 returned 0 results"):
         await batcher.submit(1)
+
+
+async def test_alone_a_statement_never_lingers() -> None:
+    rec = Recorder()
+    batcher = Batcher(rec.run, linger_s=30.0)
+    for n in range(3):  # one after the other: every batch alone, none waits
+        assert await asyncio.wait_for(batcher.submit(n), timeout=5) == n * 10
+    assert rec.batches == [[0], [1], [2]]
+
+
+async def test_under_load_the_next_batch_lingers_for_company() -> None:
+    rec = Recorder()
+    batcher = Batcher(rec.run, linger_s=0.2)
+    rec.gate.clear()
+    first = asyncio.create_task(batcher.submit(1))
+    await asyncio.sleep(0)
+    loaded = [asyncio.create_task(batcher.submit(n)) for n in (2, 3)]
+    await asyncio.sleep(0)
+    rec.gate.set()
+    await asyncio.gather(first, *loaded)  # [2, 3] had company: the next batch lingers
+    late = [asyncio.create_task(batcher.submit(4))]
+    await asyncio.sleep(0.05)  # inside the linger: joins 4
+    late.append(asyncio.create_task(batcher.submit(5)))
+    assert [await t for t in late] == [40, 50]
+    assert rec.batches == [[1], [2, 3], [4, 5]]

@@ -24,13 +24,17 @@ from shared.security import (
         "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz",
         "OPENAI key sk-proj-abcdefghijklmnop1234",
         "Authorization: Bearer abc.def.ghi",
+        "authorization: token abc.def.ghi",
         "password=hunter2hunter2",
+        "API_KEY: hunter2hunter2",
+        "pushing to https://hunter2hunter2hunter2@example.com/a/b",
+        "aws AKIAABCDEFGHIJKLMNOP",
     ],
 )
 def test_well_known_secret_shapes_are_redacted(text: str) -> None:
     out = redact(text)
     assert "***" in out
-    for secret in ("hunter2", "ghp_abc", "github_pat_11", "sk-proj", "abc.def.ghi"):
+    for secret in ("hunter2", "ghp_abc", "github_pat_11", "sk-proj", "abc.def.ghi", "AKIA"):
         assert secret not in out
 
 
