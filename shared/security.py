@@ -114,6 +114,8 @@ class RepoUrlError(ValueError):
 
 
 _HOST_RE = re.compile(r"^[a-z0-9.-]+$|^\[[0-9a-f:.]+\]$")
+# What str.isspace() calls whitespace, and the C0 control characters.
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f]")
 
 
 def check_repo_url(url: str, allowed_hosts: Iterable[str] = (), *, shape_only: bool = False) -> str:
@@ -142,7 +144,7 @@ def check_url(
         raise RepoUrlError(f"{field} must not start with '-' (it would be read as a git option)")
     if "::" in url.split("/", 1)[0]:
         raise RepoUrlError(f"{field} uses a git remote helper ('ext::', 'fd::'…); use https://")
-    if url != url.strip() or any(c.isspace() or ord(c) < 32 for c in url):
+    if url != url.strip() or _SPACE_OR_CONTROL.search(url):
         raise RepoUrlError(f"{field} must not contain whitespace or control characters")
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
