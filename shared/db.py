@@ -88,6 +88,22 @@ async def _fetch_each(conn: Conn, query: str, args: list[tuple[Any, ...]]) -> li
     return list(await conn.fetchmany(query, args))
 
 
+async def _fetch_in_job_order(
+    conn: Conn, query: str, job_ids: Sequence[UUID], args: Sequence[tuple[Any, ...]]
+) -> list[Any]:
+    """`_fetch_each`, executed in job order, rows returned in the order given.
+
+    Statements that lock job rows run in one order everywhere, so two batches sharing
+    jobs cannot deadlock.
+    """
+    order = sorted(range(len(args)), key=lambda i: job_ids[i].bytes)
+    rows = await _fetch_each(conn, query, [args[i] for i in order])
+    ordered: list[Any] = [None] * len(args)
+    for i, row in zip(order, rows, strict=True):
+        ordered[i] = row
+    return ordered
+
+
 _INSERT_JOB = """
 WITH job AS (
     INSERT INTO jobs (id, kind, status, request) VALUES ($1, $2, 'queued', $3)
@@ -360,7 +376,6 @@ SELECT job.*, seen.processed AS _processed,
        (SELECT id FROM run) AS _run_id,
        live.id AS _live_id, live.owner AS _live_owner, live.quiet_s AS _live_quiet_s
 FROM seen LEFT JOIN job ON true LEFT JOIN live ON true
-
 """
 
 
@@ -417,16 +432,13 @@ async def begin_stage_runs(conn: Conn, begins: Sequence[StageBegin]) -> list[Sta
     moves the job to ``working_status``; an earlier unfinished run of the event is marked
     abandoned and its log lines superseded, so the job shows one set of lines per stage.
 
-    One statement per delivery, all in one round trip and one transaction. They run in
-    job order, so two batches that share jobs lock them in the same order (no deadlock);
-    results come back in the order given.
+    One statement per delivery, all in one round trip and one transaction, in job order
+    (`_fetch_in_job_order`); results come back in the order given.
     """
-    order = sorted(range(len(begins)), key=lambda i: begins[i].job_id.bytes)
-    rows = await _fetch_each(conn, _BEGIN_STAGE_RUN, [begins[i].args() for i in order])
-    starts: list[StageStart | None] = [None] * len(begins)
-    for i, row in zip(order, rows, strict=True):
-        starts[i] = _stage_start(row)
-    return [s for s in starts if s is not None]
+    rows = await _fetch_in_job_order(
+        conn, _BEGIN_STAGE_RUN, [b.job_id for b in begins], [b.args() for b in begins]
+    )
+    return [_stage_start(row) for row in rows]
 
 
 async def beat_stage_runs(conn: Conn, *, run_ids: Sequence[int]) -> None:
@@ -547,7 +559,6 @@ SELECT EXISTS (SELECT 1 FROM ok) AS ok, EXISTS (SELECT 1 FROM moved) AS moved,
        (SELECT array_agg(id ORDER BY id) FROM sent) AS ids,
        (SELECT array_agg(event_id ORDER BY id) FROM sent) AS event_ids,
        (SELECT array_agg(created_at ORDER BY id) FROM sent) AS created
-
 """
 
 
@@ -607,16 +618,17 @@ async def commit_stage_runs(conn: Conn, commits: Sequence[StageCommit]) -> list[
     committed this event, only the run is closed, as 'duplicate'. If the job ended while
     the stage worked, the outcome is not handed on and ``ended_line`` is logged instead.
 
-    Several runs share one round trip and one transaction, in job order (see
-    `begin_stage_runs`); results come back in the order given.
+    Several runs share one round trip and one transaction, in job order
+    (`_fetch_in_job_order`); results come back in the order given.
     """
-    order = sorted(range(len(commits)), key=lambda i: commits[i].job_id.bytes)
-    prepared = [_commit_args(commits[i]) for i in order]
-    rows = await _fetch_each(conn, _COMMIT_STAGE_RUN, [args for args, _ in prepared])
-    results: list[CommitResult | None] = [None] * len(commits)
-    for i, (_, payloads), row in zip(order, prepared, rows, strict=True):
-        results[i] = _commit_result(commits[i], payloads, row)
-    return [r for r in results if r is not None]
+    prepared = [_commit_args(c) for c in commits]
+    rows = await _fetch_in_job_order(
+        conn, _COMMIT_STAGE_RUN, [c.job_id for c in commits], [args for args, _ in prepared]
+    )
+    return [
+        _commit_result(commit, payloads, row)
+        for commit, (_, payloads), row in zip(commits, prepared, rows, strict=True)
+    ]
 
 
 def _artifact_columns(files: Mapping[str, str | bytes]) -> tuple[list[str], list[str], list[str]]:
