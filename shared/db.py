@@ -105,7 +105,9 @@ async def _fetch_in_job_order(
 
 
 _INSERT_JOB = """
-WITH job AS (
+WITH cleared AS (
+    DELETE FROM outbox WHERE id = ANY($7::bigint[])
+), job AS (
     INSERT INTO jobs (id, kind, status, request) VALUES ($1, $2, 'queued', $3)
     RETURNING id
 )
@@ -132,12 +134,25 @@ async def insert_job(
     return (await insert_jobs(conn, [NewJob(job_id, kind, request, event)]))[0]
 
 
-async def insert_jobs(conn: Conn, jobs: Sequence[NewJob]) -> list[OutboxRow]:
-    """`insert_job` for several jobs: one round trip, one transaction."""
+async def insert_jobs(
+    conn: Conn, jobs: Sequence[NewJob], *, delete_outbox: Sequence[int] = ()
+) -> list[OutboxRow]:
+    """`insert_job` for several jobs: one round trip, one transaction.
+
+    The same transaction deletes the outbox rows ``delete_outbox`` (published ones).
+    """
     payloads = [j.event.model_dump(mode="json") for j in jobs]
     args = [
-        (j.job_id, j.kind, dict(j.request), j.event.event_id, j.event.routing_key, payload)
-        for j, payload in zip(jobs, payloads, strict=True)
+        (
+            j.job_id,
+            j.kind,
+            dict(j.request),
+            j.event.event_id,
+            j.event.routing_key,
+            payload,
+            list(delete_outbox) if i == 0 else [],
+        )
+        for i, (j, payload) in enumerate(zip(jobs, payloads, strict=True))
     ]
     rows = await _fetch_each(conn, _INSERT_JOB, args)
     return [
@@ -503,7 +518,9 @@ class CommitResult:
 
 
 _COMMIT_STAGE_RUN = """
-WITH claimed AS (
+WITH cleared AS (
+    DELETE FROM outbox WHERE id = ANY($28::bigint[])
+), claimed AS (
     INSERT INTO processed_messages (event_id, consumer)
     SELECT $1, $2 WHERE $3
     ON CONFLICT DO NOTHING
@@ -562,8 +579,10 @@ SELECT EXISTS (SELECT 1 FROM ok) AS ok, EXISTS (SELECT 1 FROM moved) AS moved,
 """
 
 
-def _commit_args(commit: StageCommit) -> tuple[tuple[Any, ...], list[dict[str, Any]]]:
-    """The statement's parameters ($1 to $27) and the next events' payloads."""
+def _commit_args(
+    commit: StageCommit, delete_outbox: Sequence[int]
+) -> tuple[tuple[Any, ...], list[dict[str, Any]]]:
+    """The statement's parameters ($1 to $28) and the next events' payloads."""
     paths, contents, encodings = _artifact_columns(commit.artifacts or {})
     payloads = [e.model_dump(mode="json") for e in commit.events]
     args = (
@@ -594,6 +613,7 @@ def _commit_args(commit: StageCommit) -> tuple[tuple[Any, ...], list[dict[str, A
         commit.ended_line.fields,
         commit.outcome,
         commit.run_id,
+        list(delete_outbox),
     )
     return args, payloads
 
@@ -609,7 +629,9 @@ def _commit_result(commit: StageCommit, payloads: list[dict[str, Any]], row: Any
     return CommitResult(duplicate=not row["ok"], moved=bool(row["moved"]), rows=rows)
 
 
-async def commit_stage_runs(conn: Conn, commits: Sequence[StageCommit]) -> list[CommitResult]:
+async def commit_stage_runs(
+    conn: Conn, commits: Sequence[StageCommit], *, delete_outbox: Sequence[int] = ()
+) -> list[CommitResult]:
     """Commit each stage run's outcome in ONE statement (so atomically).
 
     Marks the event processed (unless ``mark_processed`` is False: a run that gave up
@@ -619,9 +641,10 @@ async def commit_stage_runs(conn: Conn, commits: Sequence[StageCommit]) -> list[
     the stage worked, the outcome is not handed on and ``ended_line`` is logged instead.
 
     Several runs share one round trip and one transaction, in job order
-    (`_fetch_in_job_order`); results come back in the order given.
+    (`_fetch_in_job_order`); results come back in the order given. The same transaction
+    deletes the outbox rows ``delete_outbox`` (published ones).
     """
-    prepared = [_commit_args(c) for c in commits]
+    prepared = [_commit_args(c, delete_outbox if i == 0 else ()) for i, c in enumerate(commits)]
     rows = await _fetch_in_job_order(
         conn, _COMMIT_STAGE_RUN, [c.job_id for c in commits], [args for args, _ in prepared]
     )

@@ -4,6 +4,9 @@ A stage writes its state change and its next event in one transaction (`db.enque
 The relay publishes what was committed, waits for the broker's confirm, and only then
 deletes the row, so an event is never lost; a crash between confirm and delete means it
 is published twice, which consumers absorb because they are idempotent on ``event_id``.
+The delete rides along with the process's next write (`deleting_published`: the stage's
+commit, the gateway's insert), sparing a transaction of its own; when no write comes
+within ``delete_linger_s``, the relay deletes the rows itself.
 Every process runs a relay and drains right after its own commits (``wake``); a slow
 poll picks up anything left behind by a process that died between commit and publish.
 ``FOR UPDATE SKIP LOCKED`` keeps relays off each other's rows. (No LISTEN/NOTIFY: waking
@@ -15,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import asyncpg
 
@@ -29,6 +33,10 @@ __all__ = ["OutboxRelay"]
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
+_DELETE = "DELETE FROM outbox WHERE id = ANY($1::bigint[])"
+
 
 class OutboxRelay:
     """Publishes outbox rows as soon as their process commits them, polling as a safety net."""
@@ -40,6 +48,7 @@ class OutboxRelay:
         *,
         poll_interval: float = 1.0,
         batch_size: int = 200,
+        delete_linger_s: float = 0.2,
     ) -> None:
         self._pool = pool
         self._broker = broker
@@ -49,6 +58,10 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._pending: list[OutboxRow] = []
         self._flusher: asyncio.Task[None] | None = None
+        # Ids of rows the broker confirmed that are not deleted yet.
+        self._published: list[int] = []
+        self._delete_linger_s = delete_linger_s
+        self._deleter: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         """Drain now (called by this process right after it committed an event)."""
@@ -58,7 +71,7 @@ class OutboxRelay:
         """Publish rows this process just committed, without querying for them.
 
         Rows handed off while a flush is under way wait for the next one, so under load
-        many rows share one round of confirms and one DELETE; alone, a row goes at once.
+        many rows share one round of confirms; alone, a row goes at once.
         The rows are not locked, so a polling relay may publish one of them too: that is a
         duplicate delivery, which consumers absorb; it is never a lost event.
         """
@@ -74,22 +87,47 @@ class OutboxRelay:
             )
             try:
                 await self._publish(rows)
-                await self._pool.execute(
-                    "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r.id for r in rows]
-                )
             except Exception as exc:
                 logger.warning("outbox hand-off: %s; the relay will retry", exc)
                 self.wake()
+                continue
+            self._published.extend(r.id for r in rows)
+            if self._deleter is None or self._deleter.done():
+                self._deleter = asyncio.create_task(self._delete_published())
+
+    async def deleting_published(self, write: Callable[[list[int]], Awaitable[T]]) -> T:
+        """Run ``write`` with the ids of published rows, for its transaction to delete.
+
+        ``write`` is a statement this process sends anyway (a stage's commit, the
+        gateway's insert); deleting the published rows in it spares them a transaction
+        of their own. If it fails, the ids are kept for the next write (or the linger).
+        """
+        ids, self._published = self._published, []
+        try:
+            return await write(ids)
+        except BaseException:
+            self._published.extend(ids)
+            raise
+
+    async def _delete_published(self) -> None:
+        """Delete published rows that no write of this process took along in time."""
+        while self._published:
+            await asyncio.sleep(self._delete_linger_s)
+            if not self._published:  # a write took them meanwhile
+                return
+            try:
+                await self.deleting_published(lambda ids: self._pool.execute(_DELETE, ids))
+            except Exception as exc:  # kept, so a drain of this process skips them
+                logger.warning("outbox: published rows not deleted yet (%s); retrying", exc)
+                await asyncio.sleep(self._poll_interval)
 
     async def _publish(self, rows: Sequence[OutboxRow]) -> None:
-        await asyncio.gather(
-            *(
-                self._broker.publish(
-                    routing_key=r.routing_key, payload=r.payload, event_id=r.event_id
-                )
-                for r in rows
-            )
-        )
+        publishes = [
+            self._broker.publish(routing_key=r.routing_key, payload=r.payload, event_id=r.event_id)
+            for r in rows
+        ]
+        # Together, their frames leave in one write (`shared.wire`); alone, no task is needed.
+        await (publishes[0] if len(publishes) == 1 else asyncio.gather(*publishes))
         now = datetime.now(UTC)
         for r in rows:
             EVENTS_PUBLISHED.labels(r.routing_key).inc()
@@ -102,11 +140,17 @@ class OutboxRelay:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
     async def stop(self) -> None:
-        """Stop the background relay."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """Stop the background relay; published rows not deleted yet are deleted now."""
+        for task in (self._task, self._deleter):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self._published:
+            # Left behind, they would only be published again (a duplicate) by a poll.
+            with contextlib.suppress(Exception):
+                await self._pool.execute(_DELETE, self._published)
+            self._published = []
 
     async def _run(self) -> None:
         woken = True
@@ -131,19 +175,20 @@ class OutboxRelay:
         published = 0
         while True:
             async with self._pool.acquire() as conn, conn.transaction():
+                # Rows this process published and has yet to delete are not due again.
                 rows = await conn.fetch(
                     "SELECT id, event_id, routing_key, payload, created_at FROM outbox "
                     "WHERE created_at <= clock_timestamp() - make_interval(secs => $2) "
+                    "AND id <> ALL($3::bigint[]) "
                     "ORDER BY id FOR UPDATE SKIP LOCKED LIMIT $1",
                     self._batch_size,
                     min_age_s,
+                    self._published,
                 )
                 if not rows:
                     return published
                 await self._publish([OutboxRow(**dict(r)) for r in rows])
-                await conn.execute(
-                    "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
-                )
+                await conn.execute(_DELETE, [r["id"] for r in rows])
             published += len(rows)
             if len(rows) < self._batch_size:
                 return published

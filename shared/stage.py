@@ -9,7 +9,8 @@ pipeline trustworthy:
 3. run the handler (the stage's logic; it may log to the job as it goes), stamping the
    run's heartbeat every STAGE_HEARTBEAT_S;
 4. in ONE statement: mark the event processed, update the job, store artifacts, write
-   the next event to the outbox, log the outcome and close the run;
+   the next event to the outbox, log the outcome and close the run (and delete outbox
+   rows the relay has published since: see `shared.outbox`);
 5. hand the outbox rows to the relay, and ack the message.
 
 The statements of steps 2 and 4 are group-committed (`shared.batch`): deliveries handled
@@ -206,8 +207,11 @@ class StageRunner:
             observe=BATCH_SIZE.labels(stage, "begin").observe,
             linger_s=settings.batch_linger_ms / 1000,
         )
+        # The commit also deletes the outbox rows the relay has published since the last.
         self._commits: Batcher[db.StageCommit, db.CommitResult] = Batcher(
-            lambda commits: db.commit_stage_runs(self.pool, commits),
+            lambda commits: relay.deleting_published(
+                lambda published: db.commit_stage_runs(self.pool, commits, delete_outbox=published)
+            ),
             split_on=(asyncpg.PostgresError,),
             observe=BATCH_SIZE.labels(stage, "commit").observe,
             linger_s=settings.batch_linger_ms / 1000,

@@ -147,9 +147,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         relay = OutboxRelay(pool, broker)
         relay.start()
         JOBS_SUBMITTED.labels("repository")  # exported at zero before the first job
-        # Requests that arrive together share one INSERT round trip (group commit).
+        # Requests that arrive together share one INSERT round trip (group commit), which
+        # also deletes the outbox rows the relay has published since the last.
         inserts: Batcher[db.NewJob, db.OutboxRow] = Batcher(
-            lambda jobs: db.insert_jobs(pool, jobs),
+            lambda jobs: relay.deleting_published(
+                lambda published: db.insert_jobs(pool, jobs, delete_outbox=published)
+            ),
             split_on=(asyncpg.PostgresError,),
             observe=BATCH_SIZE.labels("gateway", "insert_job").observe,
             linger_s=settings.batch_linger_ms / 1000,

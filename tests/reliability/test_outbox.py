@@ -1,0 +1,146 @@
+"""The outbox relay on the real PostgreSQL and RabbitMQ: published rows are deleted late.
+
+After the broker confirms a hand-off, its rows are deleted by the process's next write
+(the gateway's insert, a stage's commit) or, if none comes, by the relay after a linger.
+These tests hold that the rows go in both ways, that a row published and not yet deleted
+is never published again by this process's own drain, and that a failed write keeps
+the rows for the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aio_pika
+import asyncpg
+import pytest
+
+from shared import db
+from shared.bus import Broker
+from shared.events import JobRequest, JobRequested
+from shared.outbox import OutboxRelay
+from shared.topology import stage_queue
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def system() -> AsyncIterator[tuple[asyncpg.Pool, Broker, str]]:
+    from tests.support.stack import Isolated
+
+    iso = await asyncio.to_thread(Isolated.create)
+    pool = await db.create_pool(iso.database_url, max_size=4)
+    broker = Broker(iso.amqp_url, delivery_limit=5)
+    await broker.connect()
+    try:
+        yield pool, broker, iso.amqp_url
+    finally:
+        await broker.close()
+        await pool.close()
+        await asyncio.to_thread(iso.drop)
+
+
+def _new_job() -> db.NewJob:
+    job_id = uuid.uuid4()
+    request = JobRequest(repo_url="https://git.example.invalid/team/app", description="an app")
+    return db.NewJob(
+        job_id, "repository", request.public(), JobRequested(job_id=job_id, request=request)
+    )
+
+
+async def _outbox(pool: asyncpg.Pool) -> int:
+    return int(await pool.fetchval("SELECT count(*) FROM outbox"))
+
+
+async def _queued(amqp_url: str) -> int:
+    """Messages waiting in the analyzer's queue (where job.requested goes)."""
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(stage_queue("analyzer").name, passive=True)
+        assert queue.declaration_result.message_count is not None
+        return queue.declaration_result.message_count
+    finally:
+        await connection.close()
+
+
+async def _until(check: Callable[[], Awaitable[bool]], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.02)
+
+
+async def _hand_off(pool: asyncpg.Pool, relay: OutboxRelay, amqp_url: str, n: int) -> None:
+    """Insert n jobs, hand their rows to the relay and wait until the broker has them."""
+    before = await _queued(amqp_url)
+    relay.hand_off(await db.insert_jobs(pool, [_new_job() for _ in range(n)]))
+
+    async def arrived() -> bool:
+        return await _queued(amqp_url) == before + n
+
+    await _until(arrived)
+
+
+async def test_published_rows_go_with_the_next_write(system) -> None:
+    pool, broker, amqp_url = system
+    relay = OutboxRelay(pool, broker, delete_linger_s=3600)  # only a write deletes them
+    await _hand_off(pool, relay, amqp_url, 5)
+    await asyncio.sleep(0.2)
+    assert await _outbox(pool) == 5  # published, not deleted yet
+
+    # Nothing published and not yet deleted is due again: this process's drain skips them.
+    assert await relay.drain() == 0
+    assert await _queued(amqp_url) == 5
+
+    rows = await relay.deleting_published(
+        lambda ids: db.insert_jobs(pool, [_new_job()], delete_outbox=ids)
+    )
+    remaining = await pool.fetch("SELECT id FROM outbox")
+    assert [r["id"] for r in remaining] == [rows[0].id]  # only the new job's row is left
+    # The next write has nothing to delete.
+    assert await relay.deleting_published(lambda ids: asyncio.sleep(0, result=ids)) == []
+
+
+async def test_a_failed_write_keeps_the_rows_for_the_next(system) -> None:
+    pool, broker, amqp_url = system
+    relay = OutboxRelay(pool, broker, delete_linger_s=3600)
+    await _hand_off(pool, relay, amqp_url, 3)
+
+    async def failing(ids: list[int]) -> None:
+        assert len(ids) == 3
+        await pool.execute("SELECT 1/0")
+
+    with pytest.raises(asyncpg.DivisionByZeroError):
+        await relay.deleting_published(failing)
+    assert await _outbox(pool) == 3
+    rows = await relay.deleting_published(
+        lambda ids: db.insert_jobs(pool, [_new_job()], delete_outbox=ids)
+    )
+    remaining = await pool.fetch("SELECT id FROM outbox")
+    assert [r["id"] for r in remaining] == [rows[0].id]
+
+
+async def test_without_a_write_the_relay_deletes_them_after_the_linger(system) -> None:
+    pool, broker, amqp_url = system
+    relay = OutboxRelay(pool, broker, delete_linger_s=0.05)
+    await _hand_off(pool, relay, amqp_url, 4)
+
+    async def empty() -> bool:
+        return await _outbox(pool) == 0
+
+    await _until(empty, timeout=5)
+    assert await _queued(amqp_url) == 4  # published once each
+
+
+async def test_stopping_deletes_what_was_published(system) -> None:
+    pool, broker, amqp_url = system
+    relay = OutboxRelay(pool, broker, delete_linger_s=3600)
+    relay.start()
+    await _hand_off(pool, relay, amqp_url, 3)
+    await relay.stop()
+    assert await _outbox(pool) == 0
+    assert await _queued(amqp_url) == 3
