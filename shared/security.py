@@ -187,15 +187,23 @@ def check_url(
     return host
 
 
+_IPV4_FORM = re.compile(r"[0-9a-fx.]+", re.IGNORECASE)
+
+
 def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """Parse IP literals, including the decimal/hex/octal IPv4 forms resolvers accept."""
     bare = host.strip("[]")
+    # Every IPv4 form below uses only these characters, and IPv6 needs a ':'; a host
+    # name with any other letter is not an address (and spares the parsers' exceptions).
+    ipv4_chars = _IPV4_FORM.fullmatch(bare) is not None
+    if not ipv4_chars and ":" not in bare:
+        return None
     try:
         return ipaddress.ip_address(bare)
     except ValueError:
         pass
     # inet_aton accepts 2130706433, 0x7f000001, 0177.0.0.1 and 127.1: all loopback.
-    if re.fullmatch(r"[0-9a-fx.]+", bare) and not re.search(r"[g-wyz]", bare):
+    if ipv4_chars:
         try:
             return ipaddress.IPv4Address(socket.inet_aton(bare))
         except OSError:
