@@ -434,12 +434,14 @@ def profile_report(out: Path, stage: str) -> str:
         leaf[_category(frames[-1])] += n
         funcs[frames[-1]] += n
         joined = ";".join(frames)
-        if "shared/outbox.py" in joined:
-            paths["outbox relay (SELECT … FOR UPDATE, publish + confirm, DELETE)"] += n
-        elif "shared/stage.py" in joined:
+        # The runner's commit passes through the relay (it deletes published rows), so
+        # the runner is checked first; the relay's own publishing runs in tasks of its own.
+        if "shared/stage.py" in joined:
             paths["stage runner (parse, dedupe, job reads/writes, commit, ack)"] += n
             if "shared/logs.py" in joined:
                 paths["  of which JobLog (stdout JSON line + job_logs INSERT)"] += n
+        elif "shared/outbox.py" in joined:
+            paths["outbox relay (publish + confirm; the poll's SELECT … FOR UPDATE)"] += n
         else:
             paths["elsewhere (connection I/O callbacks, metrics, loop)"] += n
     if not total:
