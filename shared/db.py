@@ -349,7 +349,13 @@ class StageStart:
 
 
 _BEGIN_STAGE_RUN = """
-WITH job AS (
+WITH async_commit AS (
+    -- Nothing here needs its own WAL flush: the delivery stays unacked until the run's
+    -- commit statement, whose synchronous commit flushes the WAL up to and including
+    -- this one. A begin lost in a crash is a delivery never begun: it is redelivered,
+    -- and the commit refuses to close a run that is not there (_COMMIT_STAGE_RUN).
+    SELECT set_config('synchronous_commit', 'off', true) AS setting
+), job AS (
     SELECT * FROM jobs WHERE id = $1
 ), seen AS (
     SELECT EXISTS (
@@ -389,8 +395,9 @@ WITH job AS (
 )
 SELECT job.*, seen.processed AS _processed,
        (SELECT id FROM run) AS _run_id,
-       live.id AS _live_id, live.owner AS _live_owner, live.quiet_s AS _live_quiet_s
-FROM seen LEFT JOIN job ON true LEFT JOIN live ON true
+       live.id AS _live_id, live.owner AS _live_owner, live.quiet_s AS _live_quiet_s,
+       async_commit.setting AS _async_commit
+FROM seen CROSS JOIN async_commit LEFT JOIN job ON true LEFT JOIN live ON true
 """
 
 
@@ -515,18 +522,24 @@ class CommitResult:
     duplicate: bool  # another delivery of the event committed first; nothing was written
     moved: bool  # the job took the outcome (False: it had ended meanwhile)
     rows: list[OutboxRow]
+    # The run is not in the database (its begin was lost in a crash); nothing was written.
+    lost: bool = False
 
 
 _COMMIT_STAGE_RUN = """
 WITH cleared AS (
     DELETE FROM outbox WHERE id = ANY($28::bigint[])
+), run AS (
+    -- The run's begin commits asynchronously; if a database crash lost it, nothing
+    -- here is written and the caller hands the delivery back (CommitResult.lost).
+    SELECT 1 FROM stage_runs WHERE id = $27 AND job_id = $4 AND event_id = $1 AND stage = $2
 ), claimed AS (
     INSERT INTO processed_messages (event_id, consumer)
-    SELECT $1, $2 WHERE $3
+    SELECT $1, $2 WHERE $3 AND EXISTS (SELECT 1 FROM run)
     ON CONFLICT DO NOTHING
     RETURNING 1
 ), ok AS (
-    SELECT 1 FROM claimed UNION ALL SELECT 1 WHERE NOT $3
+    SELECT 1 FROM claimed UNION ALL SELECT 1 WHERE NOT $3 AND EXISTS (SELECT 1 FROM run)
 ), moved AS (
     UPDATE jobs SET
         status = $5, stage = $6,
@@ -569,10 +582,11 @@ WITH cleared AS (
 ), closed AS (
     UPDATE stage_runs SET finished_at = clock_timestamp(),
         outcome = CASE WHEN EXISTS (SELECT 1 FROM ok) THEN $26 ELSE 'duplicate' END
-    WHERE id = $27
+    WHERE id = $27 AND EXISTS (SELECT 1 FROM run)
     RETURNING 1
 )
-SELECT EXISTS (SELECT 1 FROM ok) AS ok, EXISTS (SELECT 1 FROM moved) AS moved,
+SELECT EXISTS (SELECT 1 FROM run) AS run_found,
+       EXISTS (SELECT 1 FROM ok) AS ok, EXISTS (SELECT 1 FROM moved) AS moved,
        (SELECT array_agg(id ORDER BY id) FROM sent) AS ids,
        (SELECT array_agg(event_id ORDER BY id) FROM sent) AS event_ids,
        (SELECT array_agg(created_at ORDER BY id) FROM sent) AS created
@@ -626,6 +640,8 @@ def _commit_result(commit: StageCommit, payloads: list[dict[str, Any]], row: Any
             row["ids"] or [], row["event_ids"] or [], row["created"] or [], strict=True
         )
     ]
+    if not row["run_found"]:
+        return CommitResult(duplicate=False, moved=False, rows=[], lost=True)
     return CommitResult(duplicate=not row["ok"], moved=bool(row["moved"]), rows=rows)
 
 

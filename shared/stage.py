@@ -79,6 +79,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
+class RunLost(RuntimeError):
+    """The run being committed is not in the database (a crash lost its begin)."""
+
+
 class PermanentError(Exception):
     """A failure that retrying cannot fix (repository not found, invalid input…).
 
@@ -487,6 +491,9 @@ class StageRunner:
             events=events,
         )
         result = await self._commits.submit(commit)
+        if result.lost:
+            # Its begin was lost in a database crash: hand the delivery back to run again.
+            raise RunLost(f"stage {self.stage}: run {run_id} of event {event.event_id} is gone")
         if result.duplicate:
             # A duplicate delivery committed first; this attempt's work is discarded.
             logger.info(

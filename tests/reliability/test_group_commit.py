@@ -156,3 +156,41 @@ async def test_batches_over_the_same_jobs_in_opposite_orders_do_not_deadlock(poo
         )
         assert all(s.run_id is not None for s in [*a, *b])
     assert await pool.fetchval("SELECT count(*) FROM stage_runs") == 600
+
+
+async def test_begins_commit_asynchronously_and_commits_stay_synchronous(pool) -> None:
+    (job,) = await _jobs(pool, 1)
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            (start,) = await db.begin_stage_runs(conn, [_begin(job)])
+            assert await conn.fetchval("SHOW synchronous_commit") == "off"
+        # Only that transaction: the connection's next one flushes its commit again.
+        async with conn.transaction():
+            await db.commit_stage_runs(conn, [_commit(job, start.run_id)])
+            assert await conn.fetchval("SHOW synchronous_commit") == "on"
+
+
+async def test_a_commit_whose_run_was_lost_writes_nothing(pool) -> None:
+    """A database crash may lose an asynchronously committed begin: the commit says so."""
+    jobs = await _jobs(pool, 3)
+    starts = await db.begin_stage_runs(pool, [_begin(j) for j in jobs])
+    await pool.execute("DELETE FROM stage_runs WHERE id = $1", starts[1].run_id)
+    results = await db.commit_stage_runs(
+        pool, [_commit(j, s.run_id) for j, s in zip(jobs, starts, strict=True)]
+    )
+    assert [r.lost for r in results] == [False, True, False]
+    assert results[1].rows == [] and not results[1].moved and not results[1].duplicate
+    lost = jobs[1].job_id
+    assert await pool.fetchval("SELECT status FROM jobs WHERE id = $1", lost) == "analyzing"
+    for table in ("processed_messages", "artifacts", "job_logs"):
+        column = "event_id" if table == "processed_messages" else "job_id"
+        value = jobs[1].event.event_id if table == "processed_messages" else lost
+        query = f"SELECT count(*) FROM {table} WHERE {column} = $1"
+        assert await pool.fetchval(query, value) == 0, table
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE job_id = $1", lost) == 1
+    # A run id that exists but belongs to another job does not count as this run.
+    (again,) = await db.begin_stage_runs(pool, [_begin(jobs[1])])
+    wrong = await db.commit_stage_runs(pool, [_commit(jobs[1], starts[0].run_id)])
+    assert wrong[0].lost
+    right = await db.commit_stage_runs(pool, [_commit(jobs[1], again.run_id)])
+    assert not right[0].lost and right[0].moved
