@@ -280,3 +280,25 @@ def test_stage_longer_than_the_consumer_timeout_runs_once(make_stack) -> None:
     assert sorted(r["consumer"] for r in processed) == sorted(STAGES)
     # Nothing was dead-lettered on the way.
     assert rabbit_api("GET", f"/queues/{stack.iso.name}/autodeploy.dead-letter")["messages"] == 0
+
+
+def test_a_run_whose_begin_was_lost_is_handed_back_and_runs_again(make_stack) -> None:
+    # Stage begins commit asynchronously, so a database crash may lose one. The stand-in
+    # analyzer deletes its own run row on the first delivery to stand for that crash.
+    stack = make_stack(standin=True, **FAST)
+    job_id = stack.submit(repo_url=BODY["repo_url"], description="lose-run then carry on")
+    job = stack.wait_job(job_id, timeout=60)
+    assert job["status"] == "completed", job["error"]
+    runs = stack.sql(
+        "SELECT stage, outcome, delivery FROM stage_runs WHERE job_id = $1::uuid ORDER BY id",
+        job_id,
+    )
+    # The first delivery committed nothing; the redelivery ran the analyzer again.
+    assert [(r["stage"], r["outcome"], r["delivery"]) for r in runs] == [
+        ("analyzer", "generating", 2),
+        ("generator", "provisioning", 1),
+        ("provisioner", "verifying", 1),
+        ("verifier", "completed", 1),
+    ], runs
+    logs = stack.sql("SELECT message FROM job_logs WHERE job_id = $1::uuid", job_id)
+    assert sum("stand-in analysis" in r["message"] for r in logs) == 1, logs

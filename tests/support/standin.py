@@ -4,7 +4,8 @@
 (optionally sleeping STANDIN_DELAY_S) and hands the job on with the real events. Reliability
 tests and benchmarks use them to push many jobs through the real plumbing quickly. A job
 whose description contains "poison" makes the analyzer raise every time; one that contains
-"sleep=N" makes the analyzer work N seconds on it (longer than a broker's consumer timeout).
+"sleep=N" makes the analyzer work N seconds on it (longer than a broker's consumer timeout);
+"lose-run" makes the analyzer's first delivery lose its run row, as a crash could.
 """
 
 from __future__ import annotations
@@ -44,6 +45,11 @@ async def analyze(event: JobRequested, ctx: StageContext) -> Outcome:
         await asyncio.sleep(float(long_work[1]))
     if "poison" in event.request.description:
         raise RuntimeError("stand-in analyzer always fails on poison")
+    if "lose-run" in event.request.description and ctx.delivery == 1:
+        # What a database crash does to a begin committed asynchronously: the run is gone.
+        await ctx.pool.execute(
+            "DELETE FROM stage_runs WHERE job_id = $1 AND stage = 'analyzer'", event.job_id
+        )
     analysis = Analysis(commit_sha="0" * 40, language="standin")
     return Outcome(
         status="generating",
