@@ -5,7 +5,9 @@ pipeline trustworthy:
 
 1. parse the typed event (malformed → dead-letter, the job is told if it can be found);
 2. in one statement: skip it if this stage already committed work for its ``event_id``
-   (a redelivery), else start a run and move the job to the stage's working status;
+   (a redelivery), else start a run and move the job to the stage's working status
+   (committed without a WAL flush of its own: step 4's flush covers it before the ack,
+   and a step 4 that finds its run lost in a crash hands the delivery back);
 3. run the handler (the stage's logic; it may log to the job as it goes), stamping the
    run's heartbeat every STAGE_HEARTBEAT_S;
 4. in ONE statement: mark the event processed, update the job, store artifacts, write
