@@ -116,7 +116,7 @@ class OutboxRelay:
             if not self._published:  # a write took them meanwhile
                 return
             try:
-                await self.deleting_published(lambda ids: self._pool.execute(_DELETE, ids))
+                await self._delete_published_now()
             except Exception as exc:  # kept, so a drain of this process skips them
                 logger.warning("outbox: published rows not deleted yet (%s); retrying", exc)
                 await asyncio.sleep(self._poll_interval)
@@ -149,8 +149,10 @@ class OutboxRelay:
         if self._published:
             # Left behind, they would only be published again (a duplicate) by a poll.
             with contextlib.suppress(Exception):
-                await self._pool.execute(_DELETE, self._published)
-            self._published = []
+                await self._delete_published_now()
+
+    async def _delete_published_now(self) -> None:
+        await self.deleting_published(lambda ids: self._pool.execute(_DELETE, ids))
 
     async def _run(self) -> None:
         woken = True
