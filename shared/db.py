@@ -396,6 +396,7 @@ WITH async_commit AS (
 SELECT job.*, seen.processed AS _processed,
        (SELECT id FROM run) AS _run_id,
        live.id AS _live_id, live.owner AS _live_owner, live.quiet_s AS _live_quiet_s,
+       -- A SELECT in WITH runs only if referenced: this makes the setting apply.
        async_commit.setting AS _async_commit
 FROM seen CROSS JOIN async_commit LEFT JOIN job ON true LEFT JOIN live ON true
 """
