@@ -58,8 +58,10 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._pending: list[OutboxRow] = []
         self._flusher: asyncio.Task[None] | None = None
-        # Ids of rows the broker confirmed that are not deleted yet.
+        # Ids of rows the broker confirmed that are not deleted yet, and since when the
+        # oldest of them waits (event-loop time).
         self._published: list[int] = []
+        self._published_since = 0.0
         self._delete_linger_s = delete_linger_s
         self._deleter: asyncio.Task[None] | None = None
 
@@ -91,7 +93,7 @@ class OutboxRelay:
                 logger.warning("outbox hand-off: %s; the relay will retry", exc)
                 self.wake()
                 continue
-            self._published.extend(r.id for r in rows)
+            self._keep_published([r.id for r in rows], since=asyncio.get_running_loop().time())
             if self._deleter is None or self._deleter.done():
                 self._deleter = asyncio.create_task(self._delete_published())
 
@@ -103,18 +105,30 @@ class OutboxRelay:
         of their own. If it fails, the ids are kept for the next write (or the linger).
         """
         ids, self._published = self._published, []
+        since = self._published_since
         try:
             return await write(ids)
         except BaseException:
-            self._published.extend(ids)
+            self._keep_published(ids, since=since)
             raise
 
+    def _keep_published(self, ids: list[int], *, since: float) -> None:
+        if not self._published or since < self._published_since:
+            self._published_since = since
+        self._published.extend(ids)
+
     async def _delete_published(self) -> None:
-        """Delete published rows that no write of this process took along in time."""
+        """Delete published rows that no write of this process took along in time.
+
+        A row is left ``delete_linger_s`` from its confirm for a write to take; rows
+        confirmed after a write took the older ones get their own full linger.
+        """
+        loop = asyncio.get_running_loop()
         while self._published:
-            await asyncio.sleep(self._delete_linger_s)
-            if not self._published:  # a write took them meanwhile
-                return
+            wait = self._published_since + self._delete_linger_s - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue  # a write may have taken them meanwhile, and newer ones come
             try:
                 await self._delete_published_now()
             except Exception as exc:  # kept, so a drain of this process skips them

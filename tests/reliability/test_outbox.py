@@ -144,3 +144,30 @@ async def test_stopping_deletes_what_was_published(system) -> None:
     await relay.stop()
     assert await _outbox(pool) == 0
     assert await _queued(amqp_url) == 3
+
+
+async def test_rows_confirmed_after_a_write_get_their_own_linger(system) -> None:
+    """A write that took the older rows does not make the newer ones due early."""
+    pool, broker, amqp_url = system
+    linger = 2.0
+    relay = OutboxRelay(pool, broker, delete_linger_s=linger)
+    await _hand_off(pool, relay, amqp_url, 1)
+    first_confirmed = time.monotonic()  # the first row's linger ends before this + linger
+    await asyncio.sleep(0.2)
+    await relay.deleting_published(
+        lambda ids: pool.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", ids)
+    )
+    assert await _outbox(pool) == 0
+    await asyncio.sleep(0.6)
+    second_handed = time.monotonic()  # the second row cannot be due before this + linger
+    await _hand_off(pool, relay, amqp_url, 1)
+
+    # Past the first row's linger, well before the second's: the second is still there.
+    await asyncio.sleep(first_confirmed + linger + 0.4 - time.monotonic())
+    assert time.monotonic() < second_handed + linger, "too slow to tell the lingers apart"
+    assert await _outbox(pool) == 1
+
+    async def empty() -> bool:
+        return await _outbox(pool) == 0
+
+    await _until(empty, timeout=5)  # and its own linger still deletes it
