@@ -47,6 +47,7 @@ from typing import Any
 
 import asyncpg
 from aio_pika.abc import AbstractIncomingMessage
+from prometheus_client import Counter
 from pydantic import ValidationError
 
 from shared import db
@@ -126,6 +127,22 @@ class StageContext:
 
 
 Handler = Callable[[Any, StageContext], Awaitable[Outcome]]
+
+
+@dataclass(frozen=True)
+class _Committed:
+    """A committed outcome: the outbox rows to hand on, then what to report of it."""
+
+    rows: list[db.OutboxRow]
+    line: db.LogLine | None = None  # the outcome's line, for the service's own log
+    outcome: Counter | None = None  # the job-outcome counter, if the job ended here
+
+    def report(self, log: JobLog) -> None:
+        """Write the service log line and count the outcome (off the hand-off's path)."""
+        if self.line is not None:
+            log.emit(self.line)
+        if self.outcome is not None:
+            self.outcome.inc()
 
 
 @dataclass(frozen=True)
@@ -420,9 +437,12 @@ class StageRunner:
         finally:
             STAGE_IN_PROGRESS.labels(self.stage).dec()
 
-        rows = await self._commit(event, outcome, run_id, route, log)
-        STAGE_DURATION.labels(self.stage, outcome.status).observe(time.monotonic() - started)
-        await self._settle(message, rows)
+        committed = await self._commit(event, outcome, run_id, route, log)
+        took = time.monotonic() - started
+        await self._settle(message, committed.rows)
+        # The service log line and the metrics wait until the next event is on its way.
+        committed.report(log)
+        STAGE_DURATION.labels(self.stage, outcome.status).observe(took)
 
     def _parse(self, message: AbstractIncomingMessage, route: Route | None) -> Event | None:
         try:
@@ -455,12 +475,12 @@ class StageRunner:
         log: JobLog,
         *,
         replayable: bool = False,
-    ) -> list[db.OutboxRow]:
+    ) -> _Committed:
         """Commit the outcome, the next event and the processed mark in one statement.
 
-        Returns the outbox rows written, for the relay to publish at once. With
-        ``replayable`` the event is not marked processed (a run that gave up may be
-        replayed from the dead-letter queue).
+        Returns the outbox rows written, for the relay to publish at once, and what to
+        report once they are handed on. With ``replayable`` the event is not marked
+        processed (a run that gave up may be replayed from the dead-letter queue).
         """
         events: list[Event] = []
         if outcome.next_event is not None:
@@ -501,11 +521,14 @@ class StageRunner:
             logger.info(
                 "stage %s: %s was committed by another delivery", self.stage, event.event_id
             )
-            return []
-        log.emit(commit.line if result.moved else commit.ended_line)
-        if result.moved and outcome.finished:
-            JOB_OUTCOMES.labels(outcome.status, self.stage).inc()
-        return result.rows
+            return _Committed(rows=[])
+        return _Committed(
+            rows=result.rows,
+            line=commit.line if result.moved else commit.ended_line,
+            outcome=JOB_OUTCOMES.labels(outcome.status, self.stage)
+            if result.moved and outcome.finished
+            else None,
+        )
 
     async def _retry_or_give_up(
         self,
@@ -533,10 +556,11 @@ class StageRunner:
             await self._acks.ack(message)
             return
         final = f"gave up after {ctx.attempt} attempts; last error: {reason}"
-        rows = await self._commit(
+        committed = await self._commit(
             event, self._failure(final), run_id, route, ctx.log, replayable=True
         )
         DEAD_LETTERED.labels(self.stage).inc()
         STAGE_DURATION.labels(self.stage, "failed").observe(time.monotonic() - started)
-        self.relay.hand_off(rows)
+        self.relay.hand_off(committed.rows)
         await self._acks.reject(message, requeue=False)
+        committed.report(ctx.log)
