@@ -13,7 +13,7 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["post_many"]
+__all__ = ["LeanClient", "post_many"]
 
 
 async def _answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
@@ -28,6 +28,43 @@ async def _answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return status, await reader.readexactly(length)
 
 
+def _request(host: str, port: int, path: str, body: dict[str, Any]) -> bytes:
+    payload = json.dumps(body).encode()
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\n\r\n"
+    ).encode() + payload
+
+
+class LeanClient:
+    """One keep-alive connection that POSTs a prepared JSON body and reads the answer.
+
+    ``post`` writes the request's bytes at once, so a caller timing it times the server,
+    not a client library's request building and response parsing.
+    """
+
+    def __init__(self, url: str, path: str, body: dict[str, Any]) -> None:
+        parts = urlsplit(url)
+        self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 80
+        self._request = _request(self._host, self._port, path, body)
+        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def __aenter__(self) -> LeanClient:
+        self._streams = await asyncio.open_connection(self._host, self._port)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._streams is not None:
+            self._streams[1].close()
+
+    async def post(self) -> tuple[int, bytes]:
+        """Send the request; return the answer's status and body."""
+        assert self._streams is not None, "use `async with LeanClient(...)`"
+        reader, writer = self._streams
+        writer.write(self._request)
+        return await _answer(reader)
+
+
 async def post_many(
     url: str, path: str, body: dict[str, Any], count: int, *, in_flight: int = 16
 ) -> None:
@@ -35,26 +72,15 @@ async def post_many(
 
     Raises RuntimeError on the first answer that is not 202.
     """
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    payload = json.dumps(body).encode()
-    request = (
-        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(payload)}\r\n\r\n"
-    ).encode() + payload
     remaining = count
 
     async def connection() -> None:
         nonlocal remaining
-        reader, writer = await asyncio.open_connection(host, port)
-        try:
+        async with LeanClient(url, path, body) as client:
             while remaining > 0:
                 remaining -= 1
-                writer.write(request)
-                status, answer = await _answer(reader)
+                status, answer = await client.post()
                 if status != 202:
                     raise RuntimeError(f"POST {path}: {status} {answer[:300]!r}")
-        finally:
-            writer.close()
 
     await asyncio.gather(*(connection() for _ in range(min(in_flight, count))))
