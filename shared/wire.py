@@ -1,4 +1,4 @@
-"""The AMQP connection's socket: the frames of one event-loop turn leave in one write.
+"""Sockets whose writes of one event-loop turn leave in one write (AMQP and HTTP).
 
 aiormq writes every publish and every ack to the socket on its own, so each is a send
 system call, a loopback TCP segment and a wake-up of RabbitMQ. Under load a stage sends
@@ -10,7 +10,9 @@ as soon as it would have, and a burst leaves as one segment. The technique is th
 socket cork some AMQP clients use, done in user space.
 
 aiormq opens the socket through its ``transport_factory`` (a documented extension
-point); `CoalescingRobustConnection` gives it ours.
+point); `CoalescingRobustConnection` gives it ours. The gateway's HTTP connections get
+the same through `TurnTransport`: uvicorn writes a response's head and its body as two
+sends, which are one here.
 """
 
 from __future__ import annotations
@@ -24,7 +26,12 @@ from aiormq.connection import TransportFactory
 from aiormq.exceptions import AMQPConnectionError
 from yarl import URL
 
-__all__ = ["CoalescingRobustConnection", "CoalescingTransportFactory", "CoalescingWriter"]
+__all__ = [
+    "CoalescingRobustConnection",
+    "CoalescingTransportFactory",
+    "CoalescingWriter",
+    "TurnTransport",
+]
 
 
 class CoalescingWriter(asyncio.StreamWriter):
@@ -77,6 +84,102 @@ class CoalescingWriter(asyncio.StreamWriter):
         """Flush what is held, then close."""
         self.flush()
         super().close()
+
+
+class TurnTransport(asyncio.Transport):
+    """A transport's stand-in whose writes of one loop turn reach it as one write.
+
+    Everything but writing and closing goes to the wrapped transport as it is (reading,
+    flow control, extra info); ``close`` hands over what is held first, ``abort`` drops it.
+    """
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self._transport = transport
+        self._event_loop = loop
+        self._held: list[bytes] = []
+        self.writes = 0  # writes handed to the transport
+        self.frames = 0  # writes asked for
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Hold ``data`` until the end of this loop turn."""
+        if not self._held:
+            self._event_loop.call_soon(self.flush)
+        self._held.append(bytes(data))
+        self.frames += 1
+
+    def writelines(self, list_of_data: Any) -> None:
+        """Hold each piece, as `write`."""
+        for data in list_of_data:
+            self.write(data)
+
+    def flush(self) -> None:
+        """Hand what is held to the transport now (a closing transport drops it)."""
+        if not self._held:
+            return
+        held, self._held = self._held, []
+        if not self._transport.is_closing():
+            self.writes += 1
+            self._transport.write(held[0] if len(held) == 1 else b"".join(held))
+
+    def get_write_buffer_size(self) -> int:
+        """Bytes held here and in the transport's buffer."""
+        return sum(map(len, self._held)) + self._transport.get_write_buffer_size()
+
+    def write_eof(self) -> None:
+        """Flush what is held, then half-close."""
+        self.flush()
+        self._transport.write_eof()
+
+    def close(self) -> None:
+        """Flush what is held, then close."""
+        self.flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        """Close at once, dropping what is held."""
+        self._held = []
+        self._transport.abort()
+
+    def is_closing(self) -> bool:
+        """Whether the wrapped transport is closing."""
+        return self._transport.is_closing()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        """The wrapped transport's (socket, peer name…)."""
+        return self._transport.get_extra_info(name, default)
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        """Hand the wrapped transport to another protocol (an upgrade)."""
+        self._transport.set_protocol(protocol)
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        """The wrapped transport's protocol."""
+        return self._transport.get_protocol()
+
+    def pause_reading(self) -> None:
+        """Stop reading (flow control)."""
+        self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        """Read again (flow control)."""
+        self._transport.resume_reading()
+
+    def is_reading(self) -> bool:
+        """Whether the wrapped transport reads."""
+        return self._transport.is_reading()
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        """The wrapped transport's write-buffer marks."""
+        self._transport.set_write_buffer_limits(high, low)
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        """The wrapped transport's write-buffer marks."""
+        return self._transport.get_write_buffer_limits()
+
+    def can_write_eof(self) -> bool:
+        """Whether the wrapped transport can half-close."""
+        return self._transport.can_write_eof()
 
 
 class CoalescingTransportFactory(TransportFactory):
