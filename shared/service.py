@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -20,9 +21,23 @@ from shared.security import register_secret
 from shared.settings import Settings
 from shared.stage import Route, StageRunner
 
-__all__ = ["register_settings_secrets", "run_stage_service"]
+__all__ = ["register_settings_secrets", "run_stage_service", "tune_garbage_collector"]
 
 logger = logging.getLogger(__name__)
+
+# CPython collects its youngest generation every 700 net container allocations, and a
+# request or a delivery makes hundreds: a busy gateway worker ran ~180 young and ~1.5
+# full collections a second, and every full one walked the ~85,000 objects left by
+# startup (modules, FastAPI's and pydantic's schemas), some 10% of its time. Frozen,
+# those are never walked again; a higher first threshold collects less often.
+GC_THRESHOLDS = (10_000, 10, 10)
+
+
+def tune_garbage_collector() -> None:
+    """Freeze what startup made and collect less often (call once the service is up)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def register_settings_secrets(settings: Settings) -> None:
@@ -81,6 +96,7 @@ async def _serve(
     await runner.start()
     if on_start is not None:
         await on_start(settings, pool, broker, relay)
+    tune_garbage_collector()
     logger.info(
         "%s consuming with prefetch %d", stage, settings.concurrency(stage), extra={"ready": True}
     )

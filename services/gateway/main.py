@@ -10,7 +10,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from services.gateway.app import create_app
 from shared.logs import configure_logging
-from shared.service import register_settings_secrets
+from shared.service import register_settings_secrets, tune_garbage_collector
 from shared.settings import Settings
 from shared.wire import TurnTransport
 
@@ -30,7 +30,9 @@ def app_factory() -> FastAPI:
     settings = Settings()
     configure_logging("gateway", settings.log_level)
     register_settings_secrets(settings)
-    return create_app(settings)
+    app = create_app(settings)
+    tune_garbage_collector()  # after the app and its schemas are built
+    return app
 
 
 def main() -> None:
