@@ -561,6 +561,6 @@ class StageRunner:
         )
         DEAD_LETTERED.labels(self.stage).inc()
         STAGE_DURATION.labels(self.stage, "failed").observe(time.monotonic() - started)
+        committed.report(ctx.log)  # before the reject, which may fail on a closed channel
         self.relay.hand_off(committed.rows)
         await self._acks.reject(message, requeue=False)
-        committed.report(ctx.log)
