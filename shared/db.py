@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -23,6 +23,7 @@ __all__ = [
     "LogLine",
     "NewJob",
     "OutboxRow",
+    "PinnedConnection",
     "StageBegin",
     "StageCommit",
     "StageStart",
@@ -79,6 +80,48 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
         init=_init_connection,
         reset=_reset_connection,
     )
+
+
+T = TypeVar("T")
+
+
+class PinnedConnection:
+    """A pooled connection kept between the statements of one sequential caller.
+
+    A `shared.batch.Batcher` sends one batch at a time. Taking a connection from the
+    pool and giving it back around each statement (asyncpg's acquire and release) cost
+    a stage about 0.1 ms of CPU per statement, on the path of every delivery. After an
+    error the connection goes back to the pool (it may be broken: the next statement
+    takes another); `release` gives it back for good (before the pool closes).
+    """
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._conn: asyncpg.Connection | None = None
+        self._busy = False
+
+    async def run(self, statement: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """Run ``statement`` on the kept connection (one at a time)."""
+        assert not self._busy, "a PinnedConnection runs one statement at a time"
+        self._busy = True
+        try:
+            if self._conn is None:
+                self._conn = await self._pool.acquire()
+            conn = self._conn
+            try:
+                return await statement(conn)
+            except BaseException:
+                self._conn = None
+                await self._pool.release(conn)
+                raise
+        finally:
+            self._busy = False
+
+    async def release(self) -> None:
+        """Give the connection back to the pool (unless a statement is running on it)."""
+        if self._conn is not None and not self._busy:
+            conn, self._conn = self._conn, None
+            await self._pool.release(conn)
 
 
 async def _fetch_each(conn: Conn, query: str, args: list[tuple[Any, ...]]) -> list[Any]:

@@ -104,5 +104,6 @@ async def _serve(
     logger.info("%s stopping", stage)
     await broker.close()
     await relay.stop()
+    await runner.stop()
     with contextlib.suppress(Exception):
         await asyncio.wait_for(pool.close(), timeout=5)

@@ -224,8 +224,11 @@ class StageRunner:
         self._acks = Acks()
         # Deliveries handled at once share their begin and commit statements (group
         # commit): one round trip and one transaction for the lot, not one each.
+        # Each keeps a connection of its own between batches (no pool round per statement).
+        self._begin_conn = db.PinnedConnection(pool)
+        self._commit_conn = db.PinnedConnection(pool)
         self._begins: Batcher[db.StageBegin, db.StageStart] = Batcher(
-            lambda begins: db.begin_stage_runs(self.pool, begins),
+            lambda begins: self._begin_conn.run(lambda conn: db.begin_stage_runs(conn, begins)),
             split_on=(asyncpg.PostgresError,),
             observe=BATCH_SIZE.labels(stage, "begin").observe,
             linger_s=settings.batch_linger_ms / 1000,
@@ -233,7 +236,9 @@ class StageRunner:
         # The commit also deletes the outbox rows the relay has published since the last.
         self._commits: Batcher[db.StageCommit, db.CommitResult] = Batcher(
             lambda commits: relay.deleting_published(
-                lambda published: db.commit_stage_runs(self.pool, commits, delete_outbox=published)
+                lambda published: self._commit_conn.run(
+                    lambda conn: db.commit_stage_runs(conn, commits, delete_outbox=published)
+                )
             ),
             split_on=(asyncpg.PostgresError,),
             observe=BATCH_SIZE.labels(stage, "commit").observe,
@@ -252,6 +257,15 @@ class StageRunner:
         await self.broker.consume(
             self.stage, self.on_message, prefetch=self.settings.concurrency(self.stage)
         )
+
+    async def stop(self) -> None:
+        """Stop beating and give the statements' kept connections back to the pool."""
+        if self._beater is not None:
+            self._beater.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._beater
+        await self._begin_conn.release()
+        await self._commit_conn.release()
 
     async def _beat(self) -> None:
         # One statement per heartbeat stamps every run of this process.
