@@ -18,6 +18,7 @@ sends, which are one here.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import aio_pika
@@ -34,7 +35,63 @@ __all__ = [
 ]
 
 
-class CoalescingWriter(asyncio.StreamWriter):
+class _Turn:
+    """What is written during one loop turn, handed to ``send`` as one write at the next."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        send: Callable[[bytes], None],
+        closing: Callable[[], bool],
+    ) -> None:
+        self._loop = loop
+        self._send = send
+        self._closing = closing
+        self.held: list[bytes] = []
+        self.writes = 0  # writes handed on (fewer than frames under load)
+        self.frames = 0  # writes asked for
+
+    def add(self, data: bytes | bytearray | memoryview) -> None:
+        if not self.held:
+            self._loop.call_soon(self.flush)
+        self.held.append(bytes(data))
+        self.frames += 1
+
+    def flush(self) -> None:
+        if not self.held:
+            return
+        held, self.held = self.held, []
+        if self._closing():  # a closing transport drops it
+            return
+        self.writes += 1
+        self._send(held[0] if len(held) == 1 else b"".join(held))
+
+
+class _HoldsTurn:
+    """``write`` and ``flush`` through a `_Turn`, with its counts."""
+
+    _turn: _Turn
+
+    @property
+    def writes(self) -> int:
+        """Writes handed to the transport (fewer than frames under load)."""
+        return self._turn.writes
+
+    @property
+    def frames(self) -> int:
+        """Writes asked for."""
+        return self._turn.frames
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Hold ``data`` until the end of this loop turn."""
+        self._turn.add(data)
+
+    def flush(self) -> None:
+        """Hand what is held to the transport now (a closing transport drops it)."""
+        self._turn.flush()
+
+
+class CoalescingWriter(_HoldsTurn, asyncio.StreamWriter):
     """A stream writer whose writes of one loop turn go to the transport as one."""
 
     def __init__(
@@ -45,27 +102,7 @@ class CoalescingWriter(asyncio.StreamWriter):
         loop: asyncio.AbstractEventLoop,
     ) -> None:
         super().__init__(transport, protocol, reader, loop)
-        self._event_loop = loop
-        self._held: list[bytes] = []
-        self.writes = 0  # transport writes made (fewer than frames under load)
-        self.frames = 0  # writes asked for
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        """Hold ``data`` until the end of this loop turn."""
-        if not self._held:
-            self._event_loop.call_soon(self.flush)
-        self._held.append(bytes(data))
-        self.frames += 1
-
-    def flush(self) -> None:
-        """Hand what is held to the transport now (a closed transport drops it)."""
-        if not self._held:
-            return
-        held, self._held = self._held, []
-        if self.transport.is_closing():
-            return
-        self.writes += 1
-        self.transport.write(held[0] if len(held) == 1 else b"".join(held))
+        self._turn = _Turn(loop, transport.write, transport.is_closing)
 
     async def drain(self) -> None:
         """Wait while the transport's buffer is over its high-water mark.
@@ -86,7 +123,7 @@ class CoalescingWriter(asyncio.StreamWriter):
         super().close()
 
 
-class TurnTransport(asyncio.Transport):
+class TurnTransport(_HoldsTurn, asyncio.Transport):
     """A transport's stand-in whose writes of one loop turn reach it as one write.
 
     Everything but writing and closing goes to the wrapped transport as it is (reading,
@@ -96,35 +133,16 @@ class TurnTransport(asyncio.Transport):
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__()
         self._transport = transport
-        self._event_loop = loop
-        self._held: list[bytes] = []
-        self.writes = 0  # writes handed to the transport
-        self.frames = 0  # writes asked for
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        """Hold ``data`` until the end of this loop turn."""
-        if not self._held:
-            self._event_loop.call_soon(self.flush)
-        self._held.append(bytes(data))
-        self.frames += 1
+        self._turn = _Turn(loop, transport.write, transport.is_closing)
 
     def writelines(self, list_of_data: Any) -> None:
         """Hold each piece, as `write`."""
         for data in list_of_data:
             self.write(data)
 
-    def flush(self) -> None:
-        """Hand what is held to the transport now (a closing transport drops it)."""
-        if not self._held:
-            return
-        held, self._held = self._held, []
-        if not self._transport.is_closing():
-            self.writes += 1
-            self._transport.write(held[0] if len(held) == 1 else b"".join(held))
-
     def get_write_buffer_size(self) -> int:
         """Bytes held here and in the transport's buffer."""
-        return sum(map(len, self._held)) + self._transport.get_write_buffer_size()
+        return sum(map(len, self._turn.held)) + self._transport.get_write_buffer_size()
 
     def write_eof(self) -> None:
         """Flush what is held, then half-close."""
@@ -138,7 +156,7 @@ class TurnTransport(asyncio.Transport):
 
     def abort(self) -> None:
         """Close at once, dropping what is held."""
-        self._held = []
+        self._turn.held = []
         self._transport.abort()
 
     def is_closing(self) -> bool:
