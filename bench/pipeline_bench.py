@@ -22,8 +22,9 @@ the raw chain. The client is the lean one: its clock starts as the POST's bytes 
 and stops when a probe trigger in the bench's database notifies it that the job's
 `completed` status committed (`_PROBE`). Until 2026-12-03 it posted with httpx and polled
 the job row every millisecond; on the same code, alternating job by job, that read
-p50 25.3-25.8 ms where this reads 21.1-21.7 ms, because the polling took about 5 ms of
-CPU per job (the client's and PostgreSQL's) from the two cores the pipeline runs on.
+p50 25.3-25.8 ms where this reads 21.1-21.7 ms: the old client and its polling took about
+2.6 ms more CPU per job (the client's and PostgreSQL's) from the two cores the pipeline
+runs on, and a poll found `completed` up to a millisecond late.
 
     .venv/bin/python bench/pipeline_bench.py            # 3 x 2,000 jobs; 3 x 200 single jobs
     .venv/bin/python bench/pipeline_bench.py --smoke    # 1 x 40 jobs; 1 x 10 single jobs
@@ -142,8 +143,8 @@ def autodeploy_round(stack: Stack, jobs: int) -> float:
 
 # The bench's probe, in the bench's own database only: a job reaching an ending status
 # notifies the client as its transaction commits, so the client neither polls (which
-# cost it and PostgreSQL about 5 ms of CPU per job on the two cores the pipeline runs
-# on) nor learns late by up to a poll interval.
+# took CPU from the two cores the pipeline runs on) nor learns late by up to a poll
+# interval.
 _PROBE = """
 CREATE FUNCTION bench_job_ended() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
