@@ -89,8 +89,9 @@ class PinnedConnection:
     """A pooled connection kept between the statements of one sequential caller.
 
     A `shared.batch.Batcher` sends one batch at a time. Taking a connection from the
-    pool and giving it back around each statement (asyncpg's acquire and release) cost
-    a stage about 0.1 ms of CPU per statement, on the path of every delivery. After an
+    pool and giving it back around each statement (asyncpg's acquire and release) put
+    about 0.1 ms per statement on the path of every delivery (a traced stage: 0.41 ms
+    per delivery with the pool, 0.18 ms kept). After an
     error the connection goes back to the pool (it may be broken: the next statement
     takes another); `release` gives it back for good (before the pool closes).
     """

@@ -13,7 +13,8 @@ pipeline trustworthy:
 4. in ONE statement: mark the event processed, update the job, store artifacts, write
    the next event to the outbox, log the outcome and close the run (and delete outbox
    rows the relay has published since: see `shared.outbox`);
-5. hand the outbox rows to the relay, and ack the message.
+5. hand the outbox rows to the relay, and ack the message; only then write the
+   service's own log line for the outcome (off the next event's path).
 
 The statements of steps 2 and 4 are group-committed (`shared.batch`): deliveries handled
 at the same time send theirs together, one round trip and one transaction for the lot,
