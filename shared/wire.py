@@ -9,6 +9,11 @@ next turn (``loop.call_soon``): nothing waits for a timer, so one message alone 
 as soon as it would have, and a burst leaves as one segment. The technique is the
 socket cork some AMQP clients use, done in user space.
 
+aiormq hands frames to its writer through a queue, one task step later. When, at the
+turn's end, frames are still in that queue, the write waits one turn more (once) so
+they leave with it: a stage's ack and the next event's publish, asked for together
+after its commit, were two sends and two wake-ups of the broker.
+
 aiormq opens the socket through its ``transport_factory`` (a documented extension
 point); `CoalescingRobustConnection` gives it ours. The gateway's HTTP connections get
 the same through `TurnTransport`: uvicorn writes a response's head and its body as two
@@ -50,12 +55,24 @@ class _Turn:
         self.held: list[bytes] = []
         self.writes = 0  # writes handed on (fewer than frames under load)
         self.frames = 0  # writes asked for
+        # How many writes are already on their way to us (queued by the client); at the
+        # turn's end, if any are, the write waits one turn more for them.
+        self.queued: Callable[[], int] | None = None
+        self._waited = False
 
     def add(self, data: bytes | bytearray | memoryview) -> None:
         if not self.held:
-            self._loop.call_soon(self.flush)
+            self._loop.call_soon(self._turn_ended)
         self.held.append(bytes(data))
         self.frames += 1
+
+    def _turn_ended(self) -> None:
+        if not self._waited and self.held and self.queued is not None and self.queued():
+            self._waited = True  # once: a steady stream of frames cannot hold the socket
+            self._loop.call_soon(self._turn_ended)
+            return
+        self._waited = False
+        self.flush()
 
     def flush(self) -> None:
         if not self.held:
@@ -103,6 +120,15 @@ class CoalescingWriter(_HoldsTurn, asyncio.StreamWriter):
     ) -> None:
         super().__init__(transport, protocol, reader, loop)
         self._turn = _Turn(loop, transport.write, transport.is_closing)
+
+    @property
+    def queued(self) -> Callable[[], int] | None:
+        """How many frames the client has queued for this writer (set once connected)."""
+        return self._turn.queued
+
+    @queued.setter
+    def queued(self, count: Callable[[], int] | None) -> None:
+        self._turn.queued = count
 
     async def drain(self) -> None:
         """Wait while the transport's buffer is over its high-water mark.
@@ -234,6 +260,13 @@ class CoalescingRobustConnection(aio_pika.RobustConnection):
         super().__init__(url, **kwargs)
         self.transport_factory = CoalescingTransportFactory()
         self.kwargs["transport_factory"] = self.transport_factory
+
+    async def _on_connected(self) -> None:
+        # On every (re)connection: the new writer learns what aiormq has queued for it.
+        writer, transport = self.transport_factory.writer, self.transport
+        if writer is not None and transport is not None:
+            writer.queued = transport.connection.write_queue.qsize
+        await super()._on_connected()
 
 
 # aiormq queues at most FRAME_BUFFER_SIZE frames (10) for its writer task. With more

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 import aio_pika
 import pytest
 
+from shared.acks import Acks
 from shared.bus import Broker
 from shared.events import EVENT_SCHEMA_VERSION
 from shared.topology import stage_queue
@@ -89,3 +90,28 @@ async def test_an_event_no_queue_takes_is_confirmed_and_dropped(broker) -> None:
         broker.publish(routing_key="job.completed", payload={}, event_id=uuid.uuid4()), 5
     )
     await broker.publish(routing_key="job.requested", payload={"after": 1}, event_id=uuid.uuid4())
+
+
+async def test_an_ack_and_a_publish_asked_for_together_share_one_write(broker) -> None:
+    # A stage settles a delivery by handing the next event to the relay (a publish in a
+    # task of its own) and acking; aiormq queues the two frames a step apart.
+    broker, _ = broker
+    writer = broker._connection.transport_factory.writer
+    await broker.publish(routing_key="job.requested", payload={"n": 1}, event_id=uuid.uuid4())
+    settled: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
+    acks = Acks()
+
+    async def settle(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        if settled.done():
+            return
+        await asyncio.sleep(0.05)  # let the delivery's own reads settle
+        frames, writes = writer.frames, writer.writes
+        publish = asyncio.create_task(
+            broker.publish(routing_key="job.analyzed", payload={}, event_id=uuid.uuid4())
+        )
+        await acks.ack(message)
+        await publish  # confirmed
+        settled.set_result((writer.frames - frames, writer.writes - writes))
+
+    await broker.consume("analyzer", settle, prefetch=1)
+    assert await asyncio.wait_for(settled, 10) == (2, 1)

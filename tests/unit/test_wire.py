@@ -67,6 +67,33 @@ async def test_writes_of_separate_turns_are_not_held_back(peer) -> None:
     writer.close()
 
 
+async def test_frames_the_client_queued_behind_a_turn_leave_with_it(peer) -> None:
+    # aiormq's writer task takes queued frames a step later: a publish is written in one
+    # turn and the ack queued beside it reaches the writer in the next.
+    url, received = peer
+    writer = await _connect(url)
+    loop = asyncio.get_running_loop()
+    queue = [b"ack;"]
+    writer.queued = lambda: len(queue)
+    writer.write(b"publish;")
+    loop.call_soon(lambda: writer.write(queue.pop()))  # runs after the turn's end
+    assert await _read(received, 12) == b"publish;ack;"
+    assert (writer.frames, writer.writes) == (2, 1)
+    writer.close()
+
+
+async def test_a_write_waits_for_queued_frames_one_turn_at_most(peer) -> None:
+    url, received = peer
+    writer = await _connect(url)
+    writer.queued = lambda: 1  # a queue that never empties (a steady stream)
+    writer.write(b"first")
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert writer.writes == 1
+    assert await _read(received, 5) == b"first"
+    writer.close()
+
+
 async def test_close_and_eof_send_what_is_held_first(peer) -> None:
     url, received = peer
     writer = await _connect(url)
