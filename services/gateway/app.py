@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway import tasks, web
 from services.gateway.errors import Repeat, claim_idempotency_key, field_error
+from services.gateway.fastpath import SubmitFastPath
 from services.gateway.schemas import (
     ArtifactRead,
     JobAccepted,
@@ -179,6 +180,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web.router)
     app.include_router(tasks.router)
     app.state.settings = settings
+    # Innermost of ours: POST /request's common case skips FastAPI's per-request layers
+    # (`services.gateway.fastpath`); authentication and the body limits still apply.
+    app.add_middleware(
+        SubmitFastPath,
+        endpoint=lambda: state["submit"],
+        handlers=lambda: app.exception_handlers,
+    )
     # A task carries attachments of up to ATTACHMENT_MAX_BYTES each (base64: 4/3 larger).
     app.add_middleware(
         BodyLimitMiddleware,
@@ -287,6 +295,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The hot path: the answer is written directly (the docs still show JobAccepted),
         # sparing the response-model validation and serialisation on every submission.
         return JSONResponse({"job_id": str(job_id), "status": "queued"}, status_code=202)
+
+    state["submit"] = submit
 
     @app.get("/list", response_model=JobPage, tags=["jobs"])
     async def list_jobs(
