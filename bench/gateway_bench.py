@@ -1,6 +1,6 @@
 """Gateway `POST /request` accepted per second, beside a bare FastAPI endpoint and raw asyncpg.
 
-Three paths, alternating within each round on the same machine:
+Four paths, alternating within each round on the same machine:
 
 - **gateway**: `python -m services.gateway` with GATEWAY_WORKERS uvicorn workers; each
   request validates the body, stores the job row and its `job.requested` outbox row in
@@ -8,7 +8,11 @@ Three paths, alternating within each round on the same machine:
   publishing to RabbitMQ (confirms on) and the analyzer queue is purged between runs, so
   the measured cost includes the relay, as in production.
 - **bare FastAPI**: the same route and answer on the same uvicorn (same worker count),
-  with no I/O (`bench/baselines/bare_api.py`).
+  with no I/O (`bench/baselines/bare_api.py`). The target is set against it.
+- **bare ASGI** (no target, for the record): the same answer from a plain ASGI app
+  (`bench/baselines/bare_asgi.py`). The gateway answers well-formed submissions without
+  FastAPI's per-request layers (`services/gateway/fastpath.py`); this says how far it is
+  from an app with no framework at all.
 - **raw asyncpg**: the same two INSERTs in one transaction, same total concurrency, split
   over as many processes as there are workers, one pool of 20 per process like the
   gateway's (`bench/baselines/raw_insert.py`), on a database of its own with the same schema.
@@ -134,6 +138,30 @@ def raw_asyncpg(dsn: str, *, seconds: int, connections: int, procs: int) -> dict
     }
 
 
+def _uvicorn(app: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    """A baseline app on uvicorn, as the gateway is served (same worker count)."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            app,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def _wait_accepting(url: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -176,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         (1, 1, 16) if args.smoke else (max(3, args.runs), args.seconds, args.connections)
     )
 
-    results: dict[str, list[dict[str, float]]] = {"gateway": [], "bare": [], "raw": []}
+    results: dict[str, list[dict[str, float]]] = {"gateway": [], "bare": [], "raw": [], "asgi": []}
     drains: list[float] = []
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp:
         workdir = Path(tmp)
@@ -192,32 +220,22 @@ def main(argv: list[str] | None = None) -> int:
         )
         bare_port = free_port()
         bare_url = f"http://127.0.0.1:{bare_port}"
-        bare = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "bench.baselines.bare_api:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(bare_port),
-                "--workers",
-                str(args.workers),
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        asgi_port = free_port()
+        asgi_url = f"http://127.0.0.1:{asgi_port}"
+        bare, asgi = (
+            _uvicorn(app, port, args.workers)
+            for app, port in (
+                ("bench.baselines.bare_api:app", bare_port),
+                ("bench.baselines.bare_asgi:app", asgi_port),
+            )
         )
         try:
             stack.start(["gateway"])
             _wait_accepting(stack.url)
             _wait_accepting(bare_url)
+            _wait_accepting(asgi_url)
             for _ in range(runs):
-                for name, url in (("bare", bare_url), ("gateway", stack.url)):
+                for name, url in (("bare", bare_url), ("gateway", stack.url), ("asgi", asgi_url)):
                     wrk(url, script, seconds=1, connections=connections)  # warm every worker
                     results[name].append(wrk(url, script, seconds=seconds, connections=connections))
                 drains.append(_drain(iso))
@@ -231,8 +249,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
             stored = iso.sql("SELECT count(*) AS n FROM jobs")[0]["n"]
         finally:
-            bare.terminate()
-            bare.wait(timeout=10)
+            for server in (bare, asgi):
+                server.terminate()
+                server.wait(timeout=10)
             stack.stop()
             iso.drop()
             iso_raw.drop()
@@ -247,10 +266,10 @@ def main(argv: list[str] | None = None) -> int:
             int(sum(r["errors"] for r in rs)),
         ]
 
-    vs_bare = [
-        g["rps"] / b["rps"] for g, b in zip(results["gateway"], results["bare"], strict=True)
-    ]
-    vs_raw = [g["rps"] / r["rps"] for g, r in zip(results["gateway"], results["raw"], strict=True)]
+    def vs(key: str) -> list[float]:
+        return [g["rps"] / b["rps"] for g, b in zip(results["gateway"], results[key], strict=True)]
+
+    vs_bare, vs_raw, vs_asgi = vs("bare"), vs("raw"), vs("asgi")
     print(
         f"{runs} round(s) of {seconds} s, {connections} concurrent requests, "
         f"{args.workers} uvicorn workers, load from wrk; repo_url {body['repo_url']} "
@@ -265,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
                 row(f"gateway POST /request ({args.workers} workers, job + outbox)", "gateway"),
                 row(f"bare FastAPI, same answer, no I/O ({args.workers} workers)", "bare"),
                 row(f"raw asyncpg job + outbox txn ({args.workers} processes)", "raw"),
+                row(f"bare ASGI app, no framework, no I/O ({args.workers} workers)", "asgi"),
             ],
         )
     )
@@ -278,6 +298,11 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"- gateway / raw asyncpg: {med_raw:.2f}x (rounds {min(vs_raw):.2f}-{max(vs_raw):.2f}; "
         f"aim ≥ {AIM_RAW:.1f}x)"
+    )
+    print(
+        f"- gateway / bare ASGI app: {statistics.median(vs_asgi):.2f}x (rounds "
+        f"{min(vs_asgi):.2f}-{max(vs_asgi):.2f}; no target: the gateway answers well-formed "
+        "submissions without FastAPI's per-request layers, services/gateway/fastpath.py)"
     )
     print(
         f"- {stored} jobs stored; outbox empty {statistics.median(drains):.1f} s (median) "
