@@ -1,7 +1,9 @@
 """`make bench`: run every benchmark side by side with its baseline; write one Markdown report.
 
-Each section names its command, the machine, and min/median/max over its runs. The report
-goes to stdout and to bench/results/latest.md.
+Each section names its command, the machine, and min/median/max over its runs, and ends with
+the machine's state while it ran: how busy the CPUs were, how much time the hypervisor
+stole from them, and how fast a fixed Python loop ran. The report goes to stdout and to
+bench/results/latest.md.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.baselines.common import machine  # noqa: E402
+from bench.baselines.common import cpu_probe_ms, cpu_share, cpu_times, machine  # noqa: E402
 
 BENCHES = [
     ("Gateway POST /request accepted per second (issue 9 row 1)", ["bench/gateway_bench.py"]),
@@ -35,11 +37,20 @@ def main() -> int:
     for title, command in BENCHES:
         argv = [sys.executable, *command]
         print(f"== {title}: {' '.join(command)}", flush=True)
+        probe, before = cpu_probe_ms(), cpu_times()
         proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
+        # The machine's state during the section: absolute bounds (rows 3 and 5) move
+        # with it, ratios much less.
+        state = (
+            f"Machine meanwhile: {cpu_share(before, cpu_times())}; a fixed Python loop "
+            f"took {probe:.1f} ms at the start (`cpu_probe_ms`: lower is a faster CPU)."
+        )
         output = proc.stdout.strip() or proc.stderr.strip()
         print(output, flush=True)
+        print(state, flush=True)
         failed |= proc.returncode != 0
-        sections += ["", f"## {title}", "", f"Command: `python {' '.join(command)}`", "", output]
+        sections += ["", f"## {title}", "", f"Command: `python {' '.join(command)}`", ""]
+        sections += [output, "", state]
         if proc.returncode != 0:
             sections += ["", f"**exit code {proc.returncode}**: {proc.stderr.strip()[-2000:]}"]
     report = "\n".join(sections) + "\n"

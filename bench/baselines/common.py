@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 __all__ = [
+    "cpu_probe_ms",
     "cpu_seconds",
+    "cpu_share",
+    "cpu_times",
     "machine",
     "percentile",
     "pids_named",
@@ -31,6 +35,37 @@ def machine() -> str:
         f"{len(os.sched_getaffinity(0))} CPUs (nproc), {mem_kb / 2**20:.1f} GiB RAM, "
         f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
     )
+
+
+def cpu_times() -> list[int]:
+    """The machine's CPU time so far, by kind, in ticks (the first line of /proc/stat).
+
+    user, nice, system, idle, iowait, irq, softirq, steal (guest time is inside user).
+    """
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    return [int(x) for x in fields]
+
+
+def cpu_share(before: Sequence[int], after: Sequence[int]) -> str:
+    """How the CPUs spent the time between two `cpu_times` readings.
+
+    Steal is time the hypervisor gave this virtual machine's CPUs to someone else: it
+    slows every process here alike, baselines included.
+    """
+    spent = [a - b for a, b in zip(after, before, strict=True)]
+    total = sum(spent) or 1
+    idle, steal = spent[3] + spent[4], spent[7]
+    return f"CPUs busy {(total - idle - steal) / total:.0%}, stolen {steal / total:.0%}"
+
+
+def cpu_probe_ms() -> float:
+    """How long a fixed pure-Python loop takes here now (best of 3): the CPU's speed."""
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        sum(i * i for i in range(300_000))
+        times.append(time.perf_counter() - started)
+    return min(times) * 1000
 
 
 def percentile(values: Sequence[float], q: float) -> float:

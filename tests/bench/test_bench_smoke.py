@@ -31,6 +31,7 @@ def test_gateway_bench_smoke() -> None:
     assert "| gateway POST /request (2 workers, job + outbox) |" in out
     assert "| bare FastAPI, same answer, no I/O (2 workers) |" in out
     assert "| raw asyncpg job + outbox txn (2 processes) |" in out
+    assert "| bare ASGI app, no framework, no I/O (2 workers) |" in out
     assert "- gateway / bare FastAPI:" in out and "- gateway / raw asyncpg:" in out
     row = next(line for line in out.splitlines() if line.startswith("| gateway POST"))
     assert float(row.split("|")[3]) > 0, "the gateway accepted no request"
