@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     med_bare = statistics.median(vs_bare)
     med_raw = statistics.median(vs_raw)
     print(
-        f"- gateway / bare FastAPI: {med_bare:.2f}x (rounds {min(vs_bare):.2f}-{max(vs_bare):.2f}; "
+        f"- gateway / bare FastAPI: {med_bare:.3f}x (rounds {min(vs_bare):.2f}-{max(vs_bare):.2f}; "
         f"target ≥ {TARGET_BARE:.2f}x)"
     )
     print(
@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         "after each gateway run (relay catch-up)"
     )
     errors = sum(r["errors"] for rs in results.values() for r in rs)
-    missed = [] if med_bare >= TARGET_BARE else [f"gateway/bare {med_bare:.2f}x"]
+    missed = [] if med_bare >= TARGET_BARE else [f"gateway/bare {med_bare:.3f}x"]
     if errors:
         missed.append(f"{errors} failed requests")
     if args.smoke:
