@@ -40,7 +40,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.baselines.common import machine, percentile, spread, table  # noqa: E402
+from bench.baselines.common import machine, percentile, serve_app, spread, table  # noqa: E402
 from tests.support.stack import Isolated, Stack, free_port, rabbit_api  # noqa: E402
 
 # The repository host is allow-listed (GIT_ALLOWED_HOSTS), so the gateway skips its DNS
@@ -138,30 +138,6 @@ def raw_asyncpg(dsn: str, *, seconds: int, connections: int, procs: int) -> dict
     }
 
 
-def _uvicorn(app: str, port: int, workers: int) -> subprocess.Popen[bytes]:
-    """A baseline app on uvicorn, as the gateway is served (same worker count)."""
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            app,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
 def _wait_accepting(url: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -223,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         asgi_port = free_port()
         asgi_url = f"http://127.0.0.1:{asgi_port}"
         bare, asgi = (
-            _uvicorn(app, port, args.workers)
+            serve_app(app, port, args.workers)
             for app, port in (
                 ("bench.baselines.bare_api:app", bare_port),
                 ("bench.baselines.bare_asgi:app", asgi_port),

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import pipeline_bench  # noqa: E402
 
 from bench.baselines import aiopika_chain  # noqa: E402
-from bench.baselines.common import machine, process_tree, rss_mb, spread, table  # noqa: E402
+from bench.baselines.common import machine, process_tree, rss_mb, serve_app, spread, table  # noqa: E402
 from tests.support.stack import SERVICES, Isolated, Stack, free_port  # noqa: E402
 
 LIMIT_MB = 80.0
@@ -58,22 +57,7 @@ def _stack(workdir: Path, name: str, *, standin: bool, workers: int) -> Stack:
 
 def _bare_rss(requests: int) -> float:
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "bench.baselines.bare_api:app",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = serve_app("bench.baselines.bare_api:app", port)
     try:
         url = f"http://127.0.0.1:{port}/request"
         deadline = time.monotonic() + 30

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -19,6 +21,7 @@ __all__ = [
     "pids_named",
     "process_tree",
     "rss_mb",
+    "serve_app",
     "spread",
     "table",
 ]
@@ -137,3 +140,27 @@ def pids_named(*names: str) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def serve_app(app: str, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
+    """A baseline ASGI app on uvicorn (``module:attribute``), on 127.0.0.1:``port``."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            app,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
