@@ -23,7 +23,6 @@ import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -106,7 +105,7 @@ class SubmitFastPath:
         """The body as FastAPI would validate it, or None to let FastAPI answer."""
         try:
             return JobCreate.model_validate(json.loads(raw))
-        except (ValueError, ValidationError):  # not JSON (ValueError), or not valid
+        except Exception:  # not JSON, nested too deep, not valid: FastAPI says which
             return None
 
     async def _handled(self, exc: Exception, scope: Scope, receive: Receive) -> Response:

@@ -48,6 +48,7 @@ CASES: list[tuple[str, dict[str, str], bytes, bool]] = [
     ("bad token type", JSON, _body(github_token=12345), False),
     ("not JSON", JSON, b"{not json", False),
     ("a JSON list", JSON, b"[1, 2]", False),
+    ("nested too deep", JSON, b"[" * 5000 + b"]" * 5000, False),
     ("empty body", JSON, b"", False),
     ("text/plain", {"content-type": "text/plain"}, _body(), False),
     ("no content type", {}, _body(), False),
