@@ -198,13 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         bare_url = f"http://127.0.0.1:{bare_port}"
         asgi_port = free_port()
         asgi_url = f"http://127.0.0.1:{asgi_port}"
-        bare, asgi = (
-            serve_app(app, port, args.workers)
-            for app, port in (
-                ("bench.baselines.bare_api:app", bare_port),
-                ("bench.baselines.bare_asgi:app", asgi_port),
-            )
-        )
+        bare = serve_app("bench.baselines.bare_api:app", bare_port, args.workers)
+        asgi = serve_app("bench.baselines.bare_asgi:app", asgi_port, args.workers)
         try:
             stack.start(["gateway"])
             _wait_accepting(stack.url)
