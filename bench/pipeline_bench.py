@@ -59,6 +59,7 @@ from prometheus_client.parser import text_string_to_metric_families
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import hops  # noqa: E402
 from bench.baselines import aiopika_chain  # noqa: E402
 from bench.baselines.common import (  # noqa: E402
     cpu_seconds,
@@ -228,6 +229,31 @@ async def _single_jobs(stack: Stack, jobs: int) -> tuple[list[float], list[float
 def single_jobs(stack: Stack, jobs: int) -> tuple[list[float], list[float], dict]:
     """Client-seen and database-recorded latencies (ms) of one-at-a-time jobs, and hops."""
     return asyncio.run(_single_jobs(stack, jobs))
+
+
+def wire_hops(systems: Systems, workdir: Path, jobs: int) -> str:
+    """Row 3's hops read off the loopback (`bench.hops`), in a round of their own.
+
+    Single jobs, then single raw-chain messages, while tcpdump records; not in the
+    measured rounds, so the capture's own cost is in none of row 3's figures.
+    """
+    reason = hops.available()
+    if reason is not None:
+        return f"Where one hop's time goes on the wire: left out ({reason})."
+    raw_names = [f"raw stage {n}" for n in range(1, len(systems.raw_stages) + 1)]
+    groups = {name: proc.pid for name, proc in systems.stack.procs.items()}
+    groups.update({name: p.pid for name, p in zip(raw_names, systems.raw_stages, strict=True)})
+    with hops.capture(groups, workdir) as captured:
+        single_jobs(systems.stack, jobs)
+        asyncio.run(aiopika_chain.run_one_at_a_time(systems.iso.amqp_url, jobs))
+    by_stage = hops.stage_hops(captured.segments, STAGES)
+    return (
+        f"Where one hop's time goes on the wire ({jobs} more single jobs and raw messages, "
+        "tcpdump on the loopback, `bench/hops.py`): between *sent* and *answered* is "
+        "PostgreSQL's part, between *published* and *delivered* RabbitMQ's, the rest the "
+        "stage's own work.\n\n"
+        + hops.hop_table(by_stage, hops.raw_hops(captured.segments, raw_names))
+    )
 
 
 # --- CPU per job ----------------------------------------------------------------------
@@ -604,6 +630,7 @@ def main(argv: list[str] | None = None) -> int:
                 lat_raw.append(
                     asyncio.run(aiopika_chain.run_one_at_a_time(iso.amqp_url, latency_jobs))
                 )
+            wire = wire_hops(systems, workdir, latency_jobs)
         finally:
             for proc in [*systems.raw_stages, *([systems.celery] if systems.celery else [])]:
                 proc.terminate()
@@ -692,6 +719,8 @@ def main(argv: list[str] | None = None) -> int:
             ],
         )
     )
+    print()
+    print(wire)
     p50 = statistics.median(percentile(r, 50) for r in lat_client)
     p99 = statistics.median(percentile(r, 99) for r in lat_client)
     ratio = p50 / statistics.median(percentile(r, 50) for r in lat_raw)

@@ -2,11 +2,12 @@
 # Install the Debian tools the tests and benchmarks use, when missing (idempotent):
 # git (and its http-backend for the test git server), curl, debootstrap (local base
 # images), shellcheck (lint), chromium (browser tests), docker-compose, prometheus
-# (its config is tested), wrk (the gateway benchmark and its smoke test).
+# (its config is tested), wrk (the gateway benchmark and its smoke test), tcpdump (the
+# pipeline benchmark's wire breakdown of one hop).
 set -euo pipefail
 
 need=()
-for tool in git curl debootstrap shellcheck chromium docker-compose prometheus wrk; do
+for tool in git curl debootstrap shellcheck chromium docker-compose prometheus wrk tcpdump; do
     command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
 if [ ${#need[@]} -eq 0 ]; then

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from bench import hops
+
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.e2e]
@@ -53,6 +55,14 @@ def test_pipeline_bench_smoke() -> None:
         "| where the CPU went (leaf frame) | share |",
     ):
         assert line in out, f"missing {line!r} in:\n{out}"
+    if hops.available() is not None:  # no tcpdump, or not root: the bench says so
+        assert "Where one hop's time goes on the wire: left out" in out
+        return
+    assert "| p50 ms, wire to wire | analyzer | generator | provisioner | verifier |" in out
+    whole = next(line for line in out.splitlines() if line.startswith("| whole hop |"))
+    cells = [c.strip() for c in whole.strip("|").split("|")]
+    assert all(float(c) > 0 for c in cells[1:4]), f"hops not read off the capture: {whole}"
+    assert float(cells[5]) > 0, f"raw chain hops not read off the capture: {whole}"
 
 
 def test_memory_bench_smoke() -> None:
