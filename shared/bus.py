@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -83,11 +82,11 @@ class Broker:
         self,
         *,
         routing_key: str,
-        payload: Mapping[str, Any],
+        body: bytes,
         event_id: UUID | str,
         headers: Mapping[str, Any] | None = None,
     ) -> None:
-        """Publish one event to the events exchange; returns once the broker confirmed it.
+        """Publish one event (its JSON) to the events exchange; returns once confirmed.
 
         This goes straight to aiormq's channel with ``wait=False``: the frame is queued
         without holding the channel's lock until it is written, so the publishes of a
@@ -98,7 +97,7 @@ class Broker:
         assert self._exchanges is not None, "Broker.connect() first"
         channel = cast(aiormq.Channel, await self.channel.get_underlay_channel())
         await channel.basic_publish(
-            json.dumps(payload, separators=(",", ":")).encode(),
+            body,
             exchange=self._exchanges.events.name,
             routing_key=routing_key,
             properties=_properties(routing_key, event_id, headers),

@@ -156,7 +156,7 @@ WITH cleared AS (
     RETURNING id
 )
 INSERT INTO outbox (event_id, job_id, routing_key, payload)
-SELECT $4, id, $5, $6 FROM job
+SELECT $4, id, $5, $6::text::jsonb FROM job
 RETURNING id, created_at
 """
 
@@ -185,7 +185,7 @@ async def insert_jobs(
 
     The same transaction deletes the outbox rows ``delete_outbox`` (published ones).
     """
-    payloads = [j.event.model_dump(mode="json") for j in jobs]
+    bodies = [event_json(j.event) for j in jobs]
     args = [
         (
             j.job_id,
@@ -193,15 +193,15 @@ async def insert_jobs(
             dict(j.request),
             j.event.event_id,
             j.event.routing_key,
-            payload,
+            body,
             list(delete_outbox) if i == 0 else [],
         )
-        for i, (j, payload) in enumerate(zip(jobs, payloads, strict=True))
+        for i, (j, body) in enumerate(zip(jobs, bodies, strict=True))
     ]
     rows = await _fetch_each(conn, _INSERT_JOB, args)
     return [
-        OutboxRow(row["id"], j.event.event_id, j.event.routing_key, payload, row["created_at"])
-        for j, payload, row in zip(jobs, payloads, rows, strict=True)
+        OutboxRow(row["id"], j.event.event_id, j.event.routing_key, b.encode(), row["created_at"])
+        for j, b, row in zip(jobs, bodies, rows, strict=True)
     ]
 
 
@@ -240,23 +240,32 @@ class OutboxRow:
     id: int
     event_id: UUID
     routing_key: str
-    payload: dict[str, Any]
+    body: bytes  # the event's JSON, as written to the outbox and as published
     created_at: datetime
+
+
+def event_json(event: Event) -> str:
+    """An event's JSON, encoded once for both the outbox row and the message body.
+
+    Statements take it as text and cast it to jsonb (``$n::text::jsonb``): a jsonb
+    parameter would be encoded again by the connection's codec.
+    """
+    return event.model_dump_json()
 
 
 async def enqueue(conn: Conn, event: Event) -> OutboxRow:
     """Write an event to the outbox; it is published once the transaction commits."""
-    payload = event.model_dump(mode="json")
+    body = event_json(event)
     row = await conn.fetchrow(
-        "INSERT INTO outbox (event_id, job_id, routing_key, payload) VALUES ($1, $2, $3, $4) "
-        "RETURNING id, created_at",
+        "INSERT INTO outbox (event_id, job_id, routing_key, payload) "
+        "VALUES ($1, $2, $3, $4::text::jsonb) RETURNING id, created_at",
         event.event_id,
         event.job_id,
         event.routing_key,
-        payload,
+        body,
     )
     assert row is not None
-    return OutboxRow(row["id"], event.event_id, event.routing_key, payload, row["created_at"])
+    return OutboxRow(row["id"], event.event_id, event.routing_key, body.encode(), row["created_at"])
 
 
 _JOB_COLUMNS = frozenset({"status", "stage", "analysis", "result", "error"})
@@ -608,8 +617,8 @@ WITH cleared AS (
     RETURNING 1
 ), sent AS (
     INSERT INTO outbox (event_id, job_id, routing_key, payload)
-    SELECT e.event_id, $4, e.routing_key, e.payload
-    FROM unnest($17::uuid[], $18::text[], $19::jsonb[])
+    SELECT e.event_id, $4, e.routing_key, e.payload::jsonb
+    FROM unnest($17::uuid[], $18::text[], $19::text[])
          WITH ORDINALITY AS e(event_id, routing_key, payload, n)
     WHERE EXISTS (SELECT 1 FROM moved)
     ORDER BY e.n
@@ -640,10 +649,10 @@ SELECT EXISTS (SELECT 1 FROM run) AS run_found,
 
 def _commit_args(
     commit: StageCommit, delete_outbox: Sequence[int]
-) -> tuple[tuple[Any, ...], list[dict[str, Any]]]:
-    """The statement's parameters ($1 to $28) and the next events' payloads."""
+) -> tuple[tuple[Any, ...], list[str]]:
+    """The statement's parameters ($1 to $28) and the next events' JSON."""
     paths, contents, encodings = _artifact_columns(commit.artifacts or {})
-    payloads = [e.model_dump(mode="json") for e in commit.events]
+    bodies = [event_json(e) for e in commit.events]
     args = (
         commit.event_id,
         commit.stage,
@@ -663,7 +672,7 @@ def _commit_args(
         encodings,
         [e.event_id for e in commit.events],
         [e.routing_key for e in commit.events],
-        payloads,
+        bodies,
         commit.line.level,
         commit.line.message,
         commit.line.fields,
@@ -674,13 +683,15 @@ def _commit_args(
         commit.run_id,
         list(delete_outbox),
     )
-    return args, payloads
+    return args, bodies
 
 
-def _commit_result(commit: StageCommit, payloads: list[dict[str, Any]], row: Any) -> CommitResult:
-    by_event = {e.event_id: (e, p) for e, p in zip(commit.events, payloads, strict=True)}
+def _commit_result(commit: StageCommit, bodies: list[str], row: Any) -> CommitResult:
+    by_event = {e.event_id: (e, b) for e, b in zip(commit.events, bodies, strict=True)}
     rows = [
-        OutboxRow(id_, event_id, by_event[event_id][0].routing_key, by_event[event_id][1], at)
+        OutboxRow(
+            id_, event_id, by_event[event_id][0].routing_key, by_event[event_id][1].encode(), at
+        )
         for id_, event_id, at in zip(
             row["ids"] or [], row["event_ids"] or [], row["created"] or [], strict=True
         )
@@ -710,8 +721,8 @@ async def commit_stage_runs(
         conn, _COMMIT_STAGE_RUN, [c.job_id for c in commits], [args for args, _ in prepared]
     )
     return [
-        _commit_result(commit, payloads, row)
-        for commit, (_, payloads), row in zip(commits, prepared, rows, strict=True)
+        _commit_result(commit, bodies, row)
+        for commit, (_, bodies), row in zip(commits, prepared, rows, strict=True)
     ]
 
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -137,7 +137,7 @@ class OutboxRelay:
 
     async def _publish(self, rows: Sequence[OutboxRow]) -> None:
         publishes = [
-            self._broker.publish(routing_key=r.routing_key, payload=r.payload, event_id=r.event_id)
+            self._broker.publish(routing_key=r.routing_key, body=r.body, event_id=r.event_id)
             for r in rows
         ]
         # Together, their frames leave in one write (`shared.wire`); alone, no task is needed.
@@ -193,7 +193,8 @@ class OutboxRelay:
             async with self._pool.acquire() as conn, conn.transaction():
                 # Rows this process published and has yet to delete are not due again.
                 rows = await conn.fetch(
-                    "SELECT id, event_id, routing_key, payload, created_at FROM outbox "
+                    "SELECT id, event_id, routing_key, payload::text AS body, created_at "
+                    "FROM outbox "
                     "WHERE created_at <= clock_timestamp() - make_interval(secs => $2) "
                     "AND id <> ALL($3::bigint[]) "
                     "ORDER BY id FOR UPDATE SKIP LOCKED LIMIT $1",
@@ -203,8 +204,15 @@ class OutboxRelay:
                 )
                 if not rows:
                     return published
-                await self._publish([OutboxRow(**dict(r)) for r in rows])
+                await self._publish([_outbox_row(r) for r in rows])
                 await conn.execute(_DELETE, [r["id"] for r in rows])
             published += len(rows)
             if len(rows) < self._batch_size:
                 return published
+
+
+def _outbox_row(row: Mapping[str, Any]) -> OutboxRow:
+    """An outbox row as read back by the relay (its payload as JSON text)."""
+    return OutboxRow(
+        row["id"], row["event_id"], row["routing_key"], row["body"].encode(), row["created_at"]
+    )

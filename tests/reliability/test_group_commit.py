@@ -9,6 +9,7 @@ orders do not deadlock.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import uuid
 from collections.abc import AsyncIterator
@@ -120,7 +121,7 @@ async def test_a_batch_of_commits_writes_each_outcome_and_spots_the_duplicate(po
     for job, result in zip(jobs[1:], results[1:], strict=True):
         assert not result.duplicate and result.moved
         assert [r.routing_key for r in result.rows] == ["job.failed"]
-        assert result.rows[0].payload["job_id"] == str(job.job_id)
+        assert json.loads(result.rows[0].body)["job_id"] == str(job.job_id)
     files = await pool.fetch("SELECT job_id, content FROM artifacts")
     assert {r["job_id"]: r["content"] for r in files} == {
         j.job_id: f"FROM scratch # {j.job_id}" for j in jobs

@@ -10,6 +10,7 @@ the rows for the next one.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -173,3 +174,41 @@ async def test_rows_confirmed_after_a_write_get_their_own_linger(system) -> None
         return await _outbox(pool) == 0
 
     await _until(empty, timeout=5)  # and its own linger still deletes it
+
+
+async def test_the_broker_gets_the_json_the_outbox_holds(system) -> None:
+    # An event's JSON is encoded once (`db.event_json`): the outbox row stores it and the
+    # hand-off publishes it; the relay's poll publishes the row's own payload.
+    pool, broker, amqp_url = system
+    relay = OutboxRelay(pool, broker, delete_linger_s=3600)
+    handed, polled = _new_job(), _new_job()
+    relay.hand_off(await db.insert_jobs(pool, [handed]))
+    await db.insert_jobs(pool, [polled])
+    stored = {
+        r["event_id"]: r["payload"]
+        for r in await pool.fetch("SELECT event_id, payload FROM outbox")
+    }
+    await _until(lambda: _queued_is(amqp_url, 1))
+    assert await relay.drain() == 1
+
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(stage_queue("analyzer").name, passive=True)
+        bodies = []
+        for _ in range(2):
+            message = await queue.get(timeout=5)
+            assert message is not None
+            bodies.append(message.body)
+            await message.ack()
+    finally:
+        await connection.close()
+    got = {JobRequested.model_validate_json(b).event_id: b for b in bodies}
+    for job in (handed, polled):
+        assert got[job.event.event_id] is not None
+        assert JobRequested.model_validate_json(got[job.event.event_id]) == job.event
+        assert json.loads(got[job.event.event_id]) == stored[job.event.event_id]
+
+
+async def _queued_is(amqp_url: str, n: int) -> bool:
+    return await _queued(amqp_url) == n
