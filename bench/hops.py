@@ -27,7 +27,7 @@ import shutil
 import statistics
 import subprocess
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,15 +120,25 @@ def _delivered(segment: Segment, to: str) -> bool:
     return segment.sender == RABBIT and segment.receiver == to and segment.size > MIN_DELIVERY_BYTES
 
 
-def _next_delivery(segments: Sequence[Segment], start: int, to: str, since: float) -> float | None:
-    """When the first delivery to ``to`` at or after ``segments[start]`` came, within
+def _find(
+    segments: Sequence[Segment], start: int, since: float, wanted: Callable[[Segment], bool]
+) -> int | None:
+    """The index of the first segment from ``start`` on that is ``wanted``, within
     `WINDOW_S` of ``since``."""
-    for seg in segments[start:]:
-        if seg.at - since >= WINDOW_S:
+    for j in range(start, len(segments)):
+        if segments[j].at - since >= WINDOW_S:
             return None
-        if _delivered(seg, to):
-            return seg.at
+        if wanted(segments[j]):
+            return j
     return None
+
+
+def _sent(sender: str, receiver: str) -> Callable[[Segment], bool]:
+    return lambda seg: (seg.sender, seg.receiver) == (sender, receiver)
+
+
+def _delivery_to(stage: str) -> Callable[[Segment], bool]:
+    return lambda seg: _delivered(seg, stage)
 
 
 def _following(stages: Sequence[str]) -> dict[str, str | None]:
@@ -149,27 +159,24 @@ def stage_hops(
         stage = seg.receiver
         if stage not in out or not _delivered(seg, stage):
             continue
-        times, j = [seg.at], i + 1
+        times, j = [seg.at], i
         for pair in _SEQUENCE:
-            wanted = tuple(stage if end == "self" else end for end in pair)
-            found = None
-            while found is None and j < len(segments) and segments[j].at - seg.at < WINDOW_S:
-                if (segments[j].sender, segments[j].receiver) == wanted:
-                    found = segments[j].at
-                j += 1
+            sender, receiver = (stage if end == "self" else end for end in pair)
+            found = _find(segments, j + 1, seg.at, _sent(sender, receiver))
             if found is None:
                 break
-            times.append(found)
+            times.append(segments[found].at)
+            j = found
         if len(times) != len(_SEQUENCE) + 1:
             continue
         nxt = following[stage]
-        at = _next_delivery(segments, j, nxt, seg.at) if nxt is not None else None
+        at = _find(segments, j + 1, seg.at, _delivery_to(nxt)) if nxt is not None else None
         if at is not None:
-            times.append(at)
+            times.append(segments[at].at)
         for step, a, b in zip(STEPS, times, times[1:], strict=False):
             out[stage][step].append((b - a) * 1000)
         if at is not None:
-            out[stage]["whole hop"].append((at - seg.at) * 1000)
+            out[stage]["whole hop"].append((segments[at].at - seg.at) * 1000)
     return out
 
 
@@ -181,24 +188,16 @@ def raw_hops(segments: Sequence[Segment], stages: Sequence[str]) -> dict[str, li
         stage = seg.receiver
         if stage not in following or not _delivered(seg, stage):
             continue
-        published = next(
-            (
-                j
-                for j in range(i + 1, len(segments))
-                if segments[j].at - seg.at < WINDOW_S
-                and (segments[j].sender, segments[j].receiver) == (stage, RABBIT)
-            ),
-            None,
-        )
+        published = _find(segments, i + 1, seg.at, _sent(stage, RABBIT))
         if published is None:
             continue
         sent = segments[published].at
         out["delivered → event published"].append((sent - seg.at) * 1000)
         nxt = following[stage]
-        at = _next_delivery(segments, published + 1, nxt, seg.at) if nxt is not None else None
+        at = _find(segments, published + 1, seg.at, _delivery_to(nxt)) if nxt else None
         if at is not None:
-            out["published → next stage delivered"].append((at - sent) * 1000)
-            out["whole hop"].append((at - seg.at) * 1000)
+            out["published → next stage delivered"].append((segments[at].at - sent) * 1000)
+            out["whole hop"].append((segments[at].at - seg.at) * 1000)
     return out
 
 
