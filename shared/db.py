@@ -28,6 +28,7 @@ __all__ = [
     "StageCommit",
     "StageStart",
     "add_log",
+    "add_logs",
     "beat_stage_runs",
     "begin_stage_runs",
     "claim_idempotency_key",
@@ -357,6 +358,22 @@ async def add_log(
         message,
         dict(fields or {}),
         event_id,
+    )
+
+
+async def add_logs(
+    conn: Conn,
+    *,
+    job_id: UUID,
+    service: str,
+    lines: Sequence[LogLine],
+    event_id: UUID | None = None,
+) -> None:
+    """Append several lines to a job's log in one transaction, ids in the order given."""
+    await conn.executemany(
+        "INSERT INTO job_logs (job_id, service, level, message, fields, event_id) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
+        [(job_id, service, line.level, line.message, line.fields, event_id) for line in lines],
     )
 
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any
 from uuid import UUID
 
 from shared import db
 from shared.security import redact, redact_obj
 
-__all__ = ["JobLog", "JsonFormatter", "configure_logging"]
+__all__ = ["JobLog", "JsonFormatter", "ThreadLines", "configure_logging"]
 
 logger = logging.getLogger("autodeploy.job")
 
@@ -104,3 +106,79 @@ class JobLog:
     async def error(self, message: str, **fields: Any) -> None:
         """An error line."""
         await self.log("error", message, **fields)
+
+
+class ThreadLines:
+    """A worker thread's output lines (a build, Terraform) written to the job's log in order.
+
+    Call the object with a line from any thread; inside ``async with`` one task writes what
+    has arrived, a batch per statement. Leaving the block waits until every line is
+    stored, so the lines come before whatever the stage logs or commits next.
+
+    A task per line (``run_coroutine_threadsafe``) would run its insert concurrently with
+    the others on other pooled connections: lines stored out of order, some after the
+    stage's commit, and a line whose id committed after a higher one never seen by the
+    live log stream, which reads on from the last id it sent.
+    """
+
+    def __init__(self, log: JobLog, level: str = "info", **fields: Any) -> None:
+        self._log = log
+        self._level = level
+        self._fields = fields
+        self._loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+
+    def __call__(self, line: str) -> None:
+        """Queue a line (safe from any thread)."""
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, line)
+
+    async def __aenter__(self) -> ThreadLines:
+        self._writer = asyncio.create_task(self._write())
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # A line the thread queued before it returned is already in the queue: the
+        # thread's result reached this coroutine through the same loop, after it.
+        self._queue.put_nowait(None)
+        if self._writer is not None:
+            await self._writer
+
+    async def _write(self) -> None:
+        while True:
+            batch: list[str] = []
+            line = await self._queue.get()
+            while line is not None:
+                batch.append(line)
+                if self._queue.empty():
+                    break
+                line = self._queue.get_nowait()
+            if batch:
+                await self._store(batch)
+            if line is None:  # the end: nothing follows it
+                return
+
+    async def _store(self, texts: list[str]) -> None:
+        lines = [self._log.line(self._level, text, **self._fields) for text in texts]
+        for line in lines:
+            self._log.emit(line)
+        try:
+            await db.add_logs(
+                self._log.pool,
+                job_id=self._log.job_id,
+                service=self._log.service,
+                lines=lines,
+                event_id=self._log.event_id,
+            )
+        except Exception as exc:  # the lines are on stdout; the work goes on
+            logger.warning(
+                "job %s: %d output lines not stored in its log: %s",
+                self._log.job_id,
+                len(lines),
+                exc,
+            )

@@ -31,6 +31,7 @@ from services.provisioner.workspace import local_engine, write_tree
 from shared import db
 from shared.events import JobGenerated, JobProvisioned, JobTeardownRequested, TaskGenerated
 from shared.images import load_base_image_overrides
+from shared.logs import ThreadLines
 from shared.metrics import DEPLOY_OUTCOMES
 from shared.security import register_secret
 from shared.settings import Settings
@@ -127,16 +128,11 @@ async def handle_generated(event: JobGenerated, ctx: StageContext) -> Outcome:
 async def _deploy_local(
     event: JobGenerated, ctx: StageContext, workdir: Path, files: dict[str, str]
 ) -> dict[str, Any]:
-    loop = asyncio.get_running_loop()
     engine = local_engine(ctx.settings)
     labels = job_labels(event.job_id)
     default_port = event.analysis.port.value if event.analysis.port else 8080
     context, dockerfile, port = build_spec(files, default_port)
     tag = f"autodeploy/{event.job_id}:latest"
-
-    def on_log(line: str) -> None:
-        asyncio.run_coroutine_threadsafe(ctx.log.info(line, source="docker build"), loop)
-
     env = {"PORT": str(port), **event.analysis.description.env}
     network = None
     wanted: list[str] = sorted({s.kind for s in event.analysis.services})
@@ -145,14 +141,15 @@ async def _deploy_local(
             network = f"autodeploy-{event.job_id}"
             env.update(await _start_services(ctx, engine, wanted, labels=labels, network=network))
         await ctx.log.info(f"provisioner: building image {tag}")
-        image_id = await asyncio.to_thread(
-            engine.build,
-            workdir / context,
-            tag=tag,
-            dockerfile=dockerfile,
-            labels=labels,
-            on_log=on_log,
-        )
+        async with ThreadLines(ctx.log, source="docker build") as on_log:
+            image_id = await asyncio.to_thread(
+                engine.build,
+                workdir / context,
+                tag=tag,
+                dockerfile=dockerfile,
+                labels=labels,
+                on_log=on_log,
+            )
         app = await asyncio.to_thread(
             engine.run,
             tag,
@@ -176,12 +173,9 @@ def terraform_files(files: dict[str, str], target: str) -> dict[str, str]:
     return {p[len(prefix) :]: c for p, c in files.items() if p.startswith(prefix)}
 
 
-def _terraform_runner(ctx: StageContext, job_id: UUID, tf_dir: Path) -> TerraformRunner:
-    loop = asyncio.get_running_loop()
-
-    def on_log(line: str) -> None:
-        asyncio.run_coroutine_threadsafe(ctx.log.info(line, source="terraform"), loop)
-
+def _terraform_runner(
+    ctx: StageContext, job_id: UUID, tf_dir: Path, on_log: ThreadLines
+) -> TerraformRunner:
     return TerraformRunner(ctx.settings, workdir=tf_dir, job_id=str(job_id), on_log=on_log)
 
 
@@ -204,9 +198,12 @@ async def _deploy_terraform(
     await ctx.log.info(
         f"provisioner: terraform for {target} (state: pg backend, workspace job-{event.job_id})"
     )
-    runner = _terraform_runner(ctx, event.job_id, tf_dir)
     try:
-        result = await asyncio.to_thread(runner.deploy, variables={"bundle_archive": str(archive)})
+        async with ThreadLines(ctx.log, source="terraform") as on_log:
+            runner = _terraform_runner(ctx, event.job_id, tf_dir, on_log)
+            result = await asyncio.to_thread(
+                runner.deploy, variables={"bundle_archive": str(archive)}
+            )
     except PlanPolicyError as exc:
         raise PermanentError(str(exc)) from exc
     except TerraformTimeout:
@@ -236,10 +233,11 @@ async def _teardown_terraform(
     placeholder = tf_dir / "bundle-placeholder.tar.gz"
     await asyncio.to_thread(_archive, tf_dir, placeholder)
     try:
-        await asyncio.to_thread(
-            _terraform_runner(ctx, event.job_id, tf_dir).destroy,
-            variables={"bundle_archive": str(placeholder)},
-        )
+        async with ThreadLines(ctx.log, source="terraform") as on_log:
+            await asyncio.to_thread(
+                _terraform_runner(ctx, event.job_id, tf_dir, on_log).destroy,
+                variables={"bundle_archive": str(placeholder)},
+            )
     except TerraformError as exc:
         raise PermanentError(str(exc)) from exc
     finally:

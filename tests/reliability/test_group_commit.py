@@ -12,7 +12,6 @@ import asyncio
 import json
 import random
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -24,19 +23,6 @@ from shared.events import JobFailed, JobRequest, JobRequested
 pytestmark = pytest.mark.integration
 
 OWNER = "bench-host/1/1"
-
-
-@pytest.fixture
-async def pool() -> AsyncIterator[asyncpg.Pool]:
-    from tests.support.stack import Isolated
-
-    iso = await asyncio.to_thread(Isolated.create)
-    pool = await db.create_pool(iso.database_url, max_size=4)
-    try:
-        yield pool
-    finally:
-        await pool.close()
-        await asyncio.to_thread(iso.drop)
 
 
 def _new_job() -> db.NewJob:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -11,19 +10,6 @@ import pytest
 from shared import db
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def pool() -> AsyncIterator[asyncpg.Pool]:
-    from tests.support.stack import Isolated
-
-    iso = await asyncio.to_thread(Isolated.create)
-    pool = await db.create_pool(iso.database_url, min_size=1, max_size=4)
-    try:
-        yield pool
-    finally:
-        await asyncio.wait_for(pool.close(), timeout=10)
-        await asyncio.to_thread(iso.drop)
 
 
 def _backend(conn: asyncpg.Connection) -> object:
