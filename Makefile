@@ -56,7 +56,8 @@ lint: venv tools node_modules/.installed ## ruff, mypy and markdownlint (default
 	node_modules/.bin/markdownlint '**/*.md'
 	shellcheck scripts/*.sh .ci/run
 
-test-unit: venv ## the fast tier: no services needed
+test-unit: venv ## the fast tier: no services needed (installs git and shellcheck when missing)
+	bash scripts/ensure-tools.sh git shellcheck
 	$(VENV)/bin/pytest -q -m "not integration and not e2e and not docker" $(PYTEST_ARGS)
 
 test: venv tools services images lint ## everything: lint, unit, integration, end-to-end

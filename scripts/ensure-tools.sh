@@ -4,10 +4,14 @@
 # images), shellcheck (lint), chromium (browser tests), docker-compose, prometheus
 # (its config is tested), wrk (the gateway benchmark and its smoke test), tcpdump (the
 # pipeline benchmark's wire breakdown of one hop).
+# With arguments, only those tools: `make test-unit` asks for the two its checks run
+# (git, shellcheck) and no more.
 set -euo pipefail
 
+tools=(git curl debootstrap shellcheck chromium docker-compose prometheus wrk tcpdump)
+if [ $# -gt 0 ]; then tools=("$@"); fi
 need=()
-for tool in git curl debootstrap shellcheck chromium docker-compose prometheus wrk tcpdump; do
+for tool in "${tools[@]}"; do
     command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
 if [ ${#need[@]} -eq 0 ]; then
