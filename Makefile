@@ -7,18 +7,28 @@ PYTEST_ARGS ?=
 # `make up` / `down` / `logs` / `ps`: the compose stack (deploy/compose/README.md).
 include deploy/compose/stack.mk
 
-.PHONY: help venv migrate dev demo test test-unit lint images docker services tools bench secret-key clean
+.PHONY: help venv lock migrate dev demo test test-unit lint images docker services tools bench secret-key clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml
+LOCK := requirements-dev.lock
+
+# Every dependency, direct or not, at the version and hashes in the lock file: a new
+# release of a library cannot change what CI or a fresh machine runs until `make lock`.
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[dev]'
+	$(VENV)/bin/pip install -q --require-hashes -r $(LOCK)
+	$(VENV)/bin/pip install -q --no-deps -e .
 	touch $@
 
-venv: $(VENV)/.installed ## create the virtualenv with every dependency
+venv: $(VENV)/.installed ## create the virtualenv from the lock file
+	@$(VENV)/bin/pip check -q >/dev/null || $(VENV)/bin/pip check
+
+lock: venv ## re-resolve pyproject.toml's dependencies into the lock file (then review and commit it)
+	$(VENV)/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --extra dev \
+	  --no-emit-index-url --no-emit-find-links --no-emit-trusted-host --upgrade \
+	  -o $(LOCK) pyproject.toml
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
