@@ -47,17 +47,22 @@ def delivery_count(message: AbstractIncomingMessage) -> int:
 class Broker:
     """One robust connection: a confirming channel to publish on, one per consumer."""
 
-    def __init__(self, url: str, *, delivery_limit: int) -> None:
+    def __init__(self, url: str, *, delivery_limit: int, coalesce_writes: bool = True) -> None:
         self._url = url
         self._delivery_limit = delivery_limit
+        self._coalesce_writes = coalesce_writes
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractRobustChannel | None = None
         self._exchanges: Exchanges | None = None
 
     async def connect(self) -> None:
         """Connect (retrying in the background on loss) and declare the topology."""
-        # Frames written in one event-loop turn leave in one write (`shared.wire`).
-        self._connection = await wire.connect_robust(self._url)
+        # Frames written in one event-loop turn leave in one write (`shared.wire`), unless
+        # AMQP_COALESCE_WRITES turned the trick off.
+        if self._coalesce_writes:
+            self._connection = await wire.connect_robust(self._url)
+        else:
+            self._connection = await aio_pika.connect_robust(self._url)
         self._channel = await self._connection.channel(publisher_confirms=True)
         assert self._channel is not None
         self._exchanges = await declare_topology(self._channel, delivery_limit=self._delivery_limit)

@@ -86,7 +86,11 @@ async def _serve(
 
     # One connection per message in flight, plus the relay and the dead-letter bookkeeping.
     pool = await db.create_pool(settings.database_url, max_size=settings.concurrency(stage) + 3)
-    broker = Broker(settings.amqp_url.get_secret_value(), delivery_limit=settings.delivery_limit)
+    broker = Broker(
+        settings.amqp_url.get_secret_value(),
+        delivery_limit=settings.delivery_limit,
+        coalesce_writes=settings.amqp_coalesce_writes,
+    )
     await broker.connect()
     relay = OutboxRelay(pool, broker)
     relay.start()

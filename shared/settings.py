@@ -17,10 +17,16 @@ class Settings(BaseSettings):
 
     database_url: str = "postgresql://postgres@127.0.0.1:5432/autodeploy"
     amqp_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
+    # `shared.wire`: frames of one event-loop turn leave in one socket write. Off = aio-pika's
+    # own connection, untouched (the fallback if a library release breaks the trick).
+    amqp_coalesce_writes: bool = True
 
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8000
     gateway_workers: int = Field(default=1, ge=1, le=64)
+    # `services.gateway.fastpath`: a well-formed POST /request skips FastAPI's per-request
+    # layers. Off = every request goes through FastAPI's route.
+    gateway_fast_path: bool = True
     max_request_bytes: int = 1_048_576
     # POST /tasks bodies carry base64 attachments, so they may be larger.
     max_task_request_bytes: int = 16 * 1_048_576

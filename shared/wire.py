@@ -15,9 +15,16 @@ they leave with it: a stage's ack and the next event's publish, asked for togeth
 after its commit, were two sends and two wake-ups of the broker.
 
 aiormq opens the socket through its ``transport_factory`` (a documented extension
-point); `CoalescingRobustConnection` gives it ours. The gateway's HTTP connections get
-the same through `TurnTransport`: uvicorn writes a response's head and its body as two
-sends, which are one here.
+point); `CoalescingRobustConnection` gives it ours.
+
+What this leans on beyond aio-pika's and aiormq's public API, each name checked by
+tests/unit/test_wire_private_names.py so that a release which renames one fails there
+with its name rather than at ``connect()``: ``RobustConnection._on_connected`` and
+``RobustConnection.kwargs`` (aio-pika), ``Connection.write_queue`` and the class
+attribute ``Connection.FRAME_BUFFER_SIZE`` (aiormq). ``AMQP_COALESCE_WRITES=false`` turns
+it all off (`shared.bus.Broker` then uses ``aio_pika.connect_robust`` as shipped), and
+``amqps://`` URLs always do: TLS is aiormq's own path, uncoalesced, and
+tests/unit/test_wire.py checks that such a URL never reaches the writer here.
 """
 
 from __future__ import annotations
@@ -36,7 +43,6 @@ __all__ = [
     "CoalescingRobustConnection",
     "CoalescingTransportFactory",
     "CoalescingWriter",
-    "TurnTransport",
 ]
 
 
@@ -149,83 +155,6 @@ class CoalescingWriter(_HoldsTurn, asyncio.StreamWriter):
         super().close()
 
 
-class TurnTransport(_HoldsTurn, asyncio.Transport):
-    """A transport's stand-in whose writes of one loop turn reach it as one write.
-
-    Everything but writing and closing goes to the wrapped transport as it is (reading,
-    flow control, extra info); ``close`` hands over what is held first, ``abort`` drops it.
-    """
-
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__()
-        self._transport = transport
-        self._turn = _Turn(loop, transport.write, transport.is_closing)
-
-    def writelines(self, list_of_data: Any) -> None:
-        """Hold each piece, as `write`."""
-        for data in list_of_data:
-            self.write(data)
-
-    def get_write_buffer_size(self) -> int:
-        """Bytes held here and in the transport's buffer."""
-        return sum(map(len, self._turn.held)) + self._transport.get_write_buffer_size()
-
-    def write_eof(self) -> None:
-        """Flush what is held, then half-close."""
-        self.flush()
-        self._transport.write_eof()
-
-    def close(self) -> None:
-        """Flush what is held, then close."""
-        self.flush()
-        self._transport.close()
-
-    def abort(self) -> None:
-        """Close at once, dropping what is held."""
-        self._turn.held = []
-        self._transport.abort()
-
-    def is_closing(self) -> bool:
-        """Whether the wrapped transport is closing."""
-        return self._transport.is_closing()
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        """The wrapped transport's (socket, peer name…)."""
-        return self._transport.get_extra_info(name, default)
-
-    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        """Hand the wrapped transport to another protocol (an upgrade)."""
-        self._transport.set_protocol(protocol)
-
-    def get_protocol(self) -> asyncio.BaseProtocol:
-        """The wrapped transport's protocol."""
-        return self._transport.get_protocol()
-
-    def pause_reading(self) -> None:
-        """Stop reading (flow control)."""
-        self._transport.pause_reading()
-
-    def resume_reading(self) -> None:
-        """Read again (flow control)."""
-        self._transport.resume_reading()
-
-    def is_reading(self) -> bool:
-        """Whether the wrapped transport reads."""
-        return self._transport.is_reading()
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        """The wrapped transport's write-buffer marks."""
-        self._transport.set_write_buffer_limits(high, low)
-
-    def get_write_buffer_limits(self) -> tuple[int, int]:
-        """The wrapped transport's write-buffer marks."""
-        return self._transport.get_write_buffer_limits()
-
-    def can_write_eof(self) -> bool:
-        """Whether the wrapped transport can half-close."""
-        return self._transport.can_write_eof()
-
-
 class CoalescingTransportFactory(TransportFactory):
     """Plain TCP to the broker, through a `CoalescingWriter` (the latest is ``writer``)."""
 
@@ -276,7 +205,7 @@ FRAME_QUEUE = 256
 
 
 async def connect_robust(url: str) -> aio_pika.abc.AbstractRobustConnection:
-    """`aio_pika.connect_robust`, coalescing writes on plain ``amqp://`` URLs."""
+    """`aio_pika.connect_robust`, coalescing writes on plain ``amqp://`` URLs (amqps: plain)."""
     aiormq.Connection.FRAME_BUFFER_SIZE = max(aiormq.Connection.FRAME_BUFFER_SIZE, FRAME_QUEUE)
     if URL(url).scheme != "amqp":
         return await aio_pika.connect_robust(url)

@@ -142,7 +142,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await db.create_pool(settings.database_url, max_size=20)
         broker = Broker(
-            settings.amqp_url.get_secret_value(), delivery_limit=settings.delivery_limit
+            settings.amqp_url.get_secret_value(),
+            delivery_limit=settings.delivery_limit,
+            coalesce_writes=settings.amqp_coalesce_writes,
         )
         await broker.connect()
         relay = OutboxRelay(pool, broker)
@@ -182,11 +184,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     # Innermost of ours: POST /request's common case skips FastAPI's per-request layers
     # (`services.gateway.fastpath`); authentication and the body limits still apply.
-    app.add_middleware(
-        SubmitFastPath,
-        endpoint=lambda: state["submit"],
-        handlers=lambda: app.exception_handlers,
-    )
+    if settings.gateway_fast_path:
+        app.add_middleware(
+            SubmitFastPath,
+            endpoint=lambda: state["submit"],
+            handlers=lambda: app.exception_handlers,
+        )
     # A task carries attachments of up to ATTACHMENT_MAX_BYTES each (base64: 4/3 larger).
     app.add_middleware(
         BodyLimitMiddleware,

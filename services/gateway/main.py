@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import uvicorn
 from fastapi import FastAPI
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from services.gateway.app import create_app
 from shared.logs import configure_logging
 from shared.service import register_settings_secrets, tune_garbage_collector
 from shared.settings import Settings
-from shared.wire import TurnTransport
 
-__all__ = ["HttpProtocol", "app_factory", "main"]
-
-
-class HttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, writing each response's head and body as one send."""
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        """Serve the connection through a `TurnTransport`."""
-        super().connection_made(TurnTransport(transport, asyncio.get_running_loop()))
+__all__ = ["app_factory", "main"]
 
 
 def app_factory() -> FastAPI:
@@ -44,7 +32,6 @@ def main() -> None:
         host=settings.gateway_host,
         port=settings.gateway_port,
         workers=settings.gateway_workers,
-        http=HttpProtocol,
         log_config=None,
         access_log=False,
         # An open live-log stream must not hold a Ctrl-C in `make dev` for long.

@@ -28,13 +28,15 @@ from shared.topology import stage_queue
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-async def system() -> AsyncIterator[tuple[asyncpg.Pool, Broker, str]]:
+# Every test runs with `shared.wire`'s write coalescing on (the default) and off
+# (AMQP_COALESCE_WRITES=false): the relay's guarantees must not depend on the trick.
+@pytest.fixture(params=[True, False], ids=["coalesced", "plain"])
+async def system(request) -> AsyncIterator[tuple[asyncpg.Pool, Broker, str]]:
     from tests.support.stack import Isolated
 
     iso = await asyncio.to_thread(Isolated.create)
     pool = await db.create_pool(iso.database_url, max_size=4)
-    broker = Broker(iso.amqp_url, delivery_limit=5)
+    broker = Broker(iso.amqp_url, delivery_limit=5, coalesce_writes=request.param)
     await broker.connect()
     try:
         yield pool, broker, iso.amqp_url

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from yarl import URL
 
-from shared.wire import CoalescingTransportFactory, CoalescingWriter, TurnTransport
+from shared.wire import CoalescingTransportFactory, CoalescingWriter
 
 
 @pytest.fixture
@@ -115,81 +115,3 @@ async def test_an_unreachable_broker_is_an_amqp_connection_error() -> None:
 
     with pytest.raises(AMQPConnectionError):
         await CoalescingTransportFactory().create(URL("amqp://127.0.0.1:1/"))
-
-
-# --- TurnTransport: the gateway's HTTP connections --------------------------------------
-
-
-async def _turn_transport(url: URL) -> TurnTransport:
-    loop = asyncio.get_running_loop()
-    transport, _ = await loop.create_connection(asyncio.Protocol, host=url.host, port=url.port)
-    assert isinstance(transport, asyncio.Transport)
-    return TurnTransport(transport, loop)
-
-
-async def test_turn_transport_sends_a_turns_writes_as_one(peer) -> None:
-    url, received = peer
-    transport = await _turn_transport(url)
-    transport.write(b"HTTP/1.1 202 Accepted\r\n\r\n")
-    transport.writelines([b"{", b"}"])
-    assert transport.writes == 0 and transport.get_write_buffer_size() == 27
-    assert await _read(received, 27) == b"HTTP/1.1 202 Accepted\r\n\r\n{}"
-    assert (transport.frames, transport.writes) == (3, 1)
-    transport.write(b"next")  # a later turn is not held back for company
-    assert await _read(received, 4) == b"next"
-    assert transport.writes == 2
-    transport.close()
-
-
-async def test_turn_transport_close_sends_what_is_held_and_abort_drops_it(peer) -> None:
-    url, received = peer
-    transport = await _turn_transport(url)
-    transport.write(b"last words")
-    transport.close()
-    assert transport.is_closing()
-    assert await _read(received, 10) == b"last words"
-    assert await asyncio.wait_for(received.get(), timeout=5) == b""
-
-    transport = await _turn_transport(url)
-    transport.write(b"never sent")
-    transport.abort()
-    assert await asyncio.wait_for(received.get(), timeout=5) == b""  # EOF, no data
-
-
-async def test_the_gateway_answers_with_one_send_per_response() -> None:
-    import uvicorn
-
-    from services.gateway.main import HttpProtocol
-
-    async def app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
-        if scope["type"] != "http":
-            return
-        await receive()
-        await send(
-            {"type": "http.response.start", "status": 202, "headers": [(b"content-length", b"19")]}
-        )
-        await send({"type": "http.response.body", "body": b'{"status":"queued"}'})
-
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, http=HttpProtocol, lifespan="off", log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        for _ in range(2):
-            writer.write(b"POST /request HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=5)
-            assert head.startswith(b"HTTP/1.1 202")
-            assert await reader.readexactly(19) == b'{"status":"queued"}'
-        (connection,) = server.server_state.connections
-        assert isinstance(connection.transport, TurnTransport)
-        # Each response's head and body were asked for as two writes and sent as one.
-        assert (connection.transport.frames, connection.transport.writes) == (4, 2)
-    finally:
-        writer.close()
-        server.should_exit = True
-        await serving
