@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     aws_secret_access_key: SecretStr | None = None
     terraform_bin: str = "terraform"
     terraform_timeout_s: float = 1800.0
+    # Cost before apply (`shared.cost`): a plan whose estimate is above this many US
+    # dollars a month is refused before apply (0 = no limit). COST_PRICE_TABLE: a price
+    # table of your own in the shape of shared/prices/aws.json (empty = that one).
+    max_monthly_usd: float = Field(default=0.0, ge=0)
+    cost_price_table: str = ""
 
     # --- brief-to-site tasks (POST /tasks) ---
     # The shared secret evaluators send in the `secret` field; /tasks is closed without it.

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 from uuid import UUID
 
 from services.generator.bundle import generate_bundle, validate_bundle
+from services.generator.bundle.cost import estimate_bundle
 from services.generator.llm import improve_bundle
 from services.generator.tasks import handle_task_planned, handle_task_repair
 from shared.analysis import Analysis, Evidence, PortFinding
+from shared.cost import PriceTable
 from shared.events import (
     JobAnalyzed,
     JobGenerated,
@@ -28,7 +31,9 @@ async def _bundle(
     analysis: Analysis, job_id: UUID, ctx: StageContext, *, attempt: int = 1
 ) -> dict[str, str]:
     overrides = load_base_image_overrides(ctx.settings.base_image_overrides)
-    files = generate_bundle(analysis, job_id=str(job_id), base_images=overrides)
+    files = generate_bundle(
+        analysis, job_id=str(job_id), base_images=overrides, price_table=_prices(ctx.settings)
+    )
     client = LLMClient.from_settings(ctx.settings)
     if client is not None:
         async with client:
@@ -47,20 +52,44 @@ async def _bundle(
     return files
 
 
+def _prices(settings: Settings) -> PriceTable:
+    return PriceTable.load(settings.cost_price_table or None)
+
+
+async def _cost(analysis: Analysis, files: dict[str, str], ctx: StageContext) -> dict[str, Any]:
+    """The cloud Terraform's monthly estimate for the job's result (empty for local)."""
+    if analysis.target == "local":
+        return {}
+    cost = await asyncio.to_thread(
+        estimate_bundle, files, analysis.target, table=_prices(ctx.settings)
+    )
+    if cost is None:
+        return {}
+    limit = ctx.settings.max_monthly_usd
+    over = f"; above MAX_MONTHLY_USD (${limit:.2f}), so it would not be applied" if (
+        limit and cost.monthly_usd > limit
+    ) else ""
+    await ctx.log.info(f"generator: estimated cost {cost.summary()}{over}")
+    return {"cost": cost.as_dict()}
+
+
 async def handle_analyzed(event: JobAnalyzed, ctx: StageContext) -> Outcome:
     """Generate and validate the bundle; stop here in plan mode."""
     files = await _bundle(event.analysis, event.job_id, ctx)
+    cost = await _cost(event.analysis, files, ctx)
     if event.request.mode == "plan":
         return Outcome(
             status="planned",
             stage="generator",
             artifacts=files,
+            result=cost or None,
             message="generator: plan ready; nothing applied (mode=plan)",
         )
     return Outcome(
         status="provisioning",
         stage="provisioner",
         artifacts=files,
+        result=cost or None,
         next_event=JobGenerated(
             job_id=event.job_id,
             request=event.request,

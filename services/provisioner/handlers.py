@@ -216,7 +216,10 @@ async def _deploy_terraform(
         archive.unlink(missing_ok=True)
     if isinstance(result, PlanOnly):
         raise PermanentError(result.reason)
-    return {"target": target, "url": result.url, "outputs": result.outputs}
+    deployment = {"target": target, "url": result.url, "outputs": result.outputs}
+    if result.cost is not None:
+        deployment["cost"] = result.cost.as_dict()
+    return deployment
 
 
 def _archive(source: Path, dest: Path) -> None:

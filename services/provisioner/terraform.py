@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from services.generator.bundle import Violation
 from services.provisioner.plan_policy import check_plan
+from shared.cost import CostEstimate, PriceTable, estimate, plan_region, resources_from_plan
 from shared.security import REDACTED, redact, register_secret
 from shared.settings import Settings
 
@@ -37,6 +38,7 @@ __all__ = [
     "PLAN_FILE",
     "STATE_SCHEMA",
     "Applied",
+    "CostLimitError",
     "PlanOnly",
     "PlanPolicyError",
     "PlanSummary",
@@ -106,6 +108,18 @@ class TerraformTimeout(TerraformError):
     """A terraform command ran past its time limit and was stopped."""
 
 
+class CostLimitError(TerraformError):
+    """The plan's monthly estimate is above MAX_MONTHLY_USD; nothing was applied."""
+
+    def __init__(self, cost: CostEstimate, limit: float) -> None:
+        self.cost = cost
+        super().__init__(
+            f"the plan would cost {cost.summary()}, above MAX_MONTHLY_USD (${limit:.2f}): "
+            "nothing was applied; raise the limit or choose a smaller size",
+            command="terraform show -json",
+        )
+
+
 class PlanPolicyError(TerraformError):
     """The plan breaks the policy; nothing was applied."""
 
@@ -151,6 +165,7 @@ class PlanOnly:
     reason: str
     workspace: str
     summary: PlanSummary
+    cost: CostEstimate | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +175,7 @@ class Applied:
     workspace: str
     summary: PlanSummary
     outputs: dict[str, Any] = field(default_factory=dict)
+    cost: CostEstimate | None = None
 
     @property
     def url(self) -> str | None:
@@ -241,6 +257,8 @@ class TerraformRunner:
         # SIGINT first: Terraform then stops cleanly, writes state and releases its lock.
         self.kill_grace_s = kill_grace_s
         self.credentials = settings.cloud_credentials
+        self.max_monthly_usd = settings.max_monthly_usd
+        self.price_table = settings.cost_price_table or None
         self._on_log = on_log
         self._prepared = False
         self._plan_checked = False  # apply only ever runs a plan that passed the policy
@@ -265,12 +283,30 @@ class TerraformRunner:
         plan_json = self.plan(variables=variables, sensitive_variables=sensitive_variables)
         self.check(plan_json)
         summary = PlanSummary.from_plan(plan_json)
+        cost = self.estimate(plan_json)
         if plan_only or not self.credentials:
             reason = PLAN_ONLY_REQUESTED if plan_only else NO_CREDENTIALS
             self._log(f"terraform: {reason} (plan: {summary})")
-            return PlanOnly(reason=reason, workspace=self.workspace, summary=summary)
+            return PlanOnly(reason=reason, workspace=self.workspace, summary=summary, cost=cost)
         self.apply()
-        return Applied(workspace=self.workspace, summary=summary, outputs=self.outputs())
+        return Applied(
+            workspace=self.workspace, summary=summary, outputs=self.outputs(), cost=cost
+        )
+
+    def estimate(self, plan_json: Mapping[str, Any]) -> CostEstimate | None:
+        """The plan's monthly cost, logged; refused past MAX_MONTHLY_USD before any apply."""
+        region = plan_region(plan_json)
+        if region is None:
+            self._log("terraform: no AWS region in the plan, so no cost estimate")
+            return None
+        cost = estimate(
+            resources_from_plan(plan_json), region=region, table=PriceTable.load(self.price_table)
+        )
+        self._log(f"terraform: estimated cost {cost.summary()}")
+        if self.max_monthly_usd and cost.monthly_usd > self.max_monthly_usd:
+            self._plan_checked = False  # nothing may apply this plan
+            raise CostLimitError(cost, self.max_monthly_usd)
+        return cost
 
     def prepare(self) -> None:
         """Write the backend override, ``init`` and select (or create) the job's workspace."""

@@ -61,6 +61,10 @@ def test_aws_ec2_job_applies_through_terraform_and_is_verified(
         job = stack.wait_job(job_id, timeout=120)
         assert job["status"] == "completed", job["error"]
         assert job["result"]["url"] == url and job["result"]["target"] == "aws-ec2"
+        # Priced before apply: by the generator from its Terraform, then from the real plan.
+        assert job["result"]["cost"]["monthly_usd"] == 24.10
+        assert job["result"]["deployment"]["cost"]["monthly_usd"] == 24.10
+        assert "estimated cost about $24.10 a month" in json.dumps(job["logs"])
         commands = [" ".join(a[:2]) if a[0] == "workspace" else a[0] for a in fake.argvs()]
         assert commands == ["init", "workspace select", "plan", "show", "apply", "output"]
         assert any(line["fields"].get("source") == "terraform" for line in job["logs"])
@@ -82,5 +86,29 @@ def test_without_cloud_credentials_a_cloud_job_stops_after_the_plan(make_stack, 
     job = stack.wait_job(job_id, timeout=60)
     assert job["status"] == "planned" and job["stage"] == "provisioner"
     assert "needs cloud credentials" in job["result"]["reason"]
+    assert job["result"]["cost"]["monthly_usd"] == 24.10  # known before any credentials
+    assert job["result"]["cost"]["region"] == "ca-central-1"
     paths = {a["path"] for a in httpx.get(f"{stack.url}/job/{job_id}/artifacts").json()}
     assert any(p.startswith("terraform/aws-ec2/") and p.endswith(".tf") for p in paths)
+
+
+def test_a_plan_above_max_monthly_usd_fails_the_job_before_apply(
+    make_stack, git_server, tmp_path
+) -> None:
+    fake = FakeTerraform.install(tmp_path / "tf")
+    plan = tmp_path / "plan.json"
+    plan.write_text(GOOD_PLAN.read_text().replace(FIXTURE_JOB_ID, "__JOB_ID__"))
+    fake.control(plan_fixture=str(plan), outputs={})
+    stack = make_stack(
+        ("gateway", "analyzer", "generator", "provisioner"),
+        TERRAFORM_BIN=str(fake.path),
+        AWS_ACCESS_KEY_ID="AKIAEXAMPLEEXAMPLE00",
+        AWS_SECRET_ACCESS_KEY="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        MAX_MONTHLY_USD="5",
+    )
+    repo = git_server.create_repo("cloud-too-dear", FLASK_APP)
+    job_id = stack.submit(repo_url=repo, description="deploy on a VM", target="aws-ec2")
+    job = stack.wait_job(job_id, timeout=120)
+    assert job["status"] == "failed" and job["stage"] == "provisioner"
+    assert "above MAX_MONTHLY_USD ($5.00): nothing was applied" in job["error"]
+    assert "apply" not in [argv[0] for argv in fake.argvs()]

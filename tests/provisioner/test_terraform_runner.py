@@ -16,6 +16,7 @@ from services.provisioner.terraform import (
     NO_CREDENTIALS,
     PLAN_ONLY_REQUESTED,
     Applied,
+    CostLimitError,
     PlanOnly,
     PlanPolicyError,
     TerraformError,
@@ -304,6 +305,29 @@ def test_policy_violation_stops_before_apply(fake: FakeTerraform, workdir: Path)
     assert "admin-port-open-to-world" in str(caught.value)
     assert "apply" not in [argv[0] for argv in fake.argvs()]
     assert any(line.startswith("terraform policy: [admin-port-open-to-world]") for line in log)
+
+
+@pytest.mark.parametrize(("limit", "applies"), [(10.0, False), (30.0, True), (0.0, True)])
+def test_a_plan_above_max_monthly_usd_is_refused_before_apply(
+    fake: FakeTerraform, workdir: Path, limit: float, applies: bool
+) -> None:
+    # The good plan is a t2.small in ca-central-1: about $24.10 a month (tests/unit/test_cost.py).
+    settings = make_settings(fake, credentials=True).model_copy(update={"max_monthly_usd": limit})
+    log: list[str] = []
+    runner = TerraformRunner(settings, workdir=workdir, job_id=JOB_ID, on_log=log.append)
+    if applies:
+        result = runner.deploy(variables=VARIABLES)
+        assert isinstance(result, Applied) and result.cost is not None
+        assert result.cost.monthly_usd == 24.10
+    else:
+        with pytest.raises(CostLimitError) as caught:
+            runner.deploy(variables=VARIABLES)
+        assert "about $24.10 a month in ca-central-1" in str(caught.value)
+        assert "above MAX_MONTHLY_USD ($10.00): nothing was applied" in str(caught.value)
+        with pytest.raises(TerraformError):
+            runner.apply()  # the refused plan can not be applied afterwards either
+    assert ("apply" in [argv[0] for argv in fake.argvs()]) is applies
+    assert any(line.startswith("terraform: estimated cost about $24.10") for line in log)
 
 
 def test_plan_for_another_job_is_refused(fake: FakeTerraform, workdir: Path) -> None:

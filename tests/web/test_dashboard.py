@@ -228,3 +228,18 @@ def test_dashboard_submits_follows_views_and_tears_down(stack, git_server, page)
     # An unknown job has a page that says so.
     missing = page.request.get(f"{stack.url}/ui/job/00000000-0000-0000-0000-000000000000")
     assert missing.status == 404 and "No such job" in missing.text()
+
+
+def test_job_page_shows_a_cloud_plans_monthly_cost(stack, git_server, page) -> None:
+    # A plan-mode aws-ec2 job: priced from its Terraform before anything could be applied.
+    repo_url = git_server.create_repo("web-dashboard-cost", STATIC_SITE)
+    job_id = stack.submit(
+        repo_url=repo_url, description="deploy it on a VM", target="aws-ec2", mode="plan"
+    )
+    job = stack.wait_job(job_id, timeout=60)
+    assert job["status"] == "planned", job["error"]
+    page.goto(f"{stack.url}/ui/job/{job_id}")
+    cost = page.locator("#job-cost")
+    expect(cost).to_have_text(re.compile(r"^about \$24\.10 a month in ca-central-1"))
+    assert "2026-12-07" in (cost.get_attribute("title") or "")  # the price table's date
+    _shot(page, "06-job-cost")

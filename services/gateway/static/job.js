@@ -82,6 +82,16 @@
     dl.append(h("div", {}, h("dt", {}, term), h("dd", {}, ...shown)));
   }
 
+  // The cloud estimate (shared/cost.py): the real plan's if the provisioner priced it.
+  function costText(cost) {
+    if (!cost || typeof cost.monthly_usd !== "number") return null;
+    const parts = [`about $${cost.monthly_usd.toFixed(2)} a month in ${cost.region}`];
+    if ((cost.usage_not_estimated || []).length) parts.push("plus usage-based charges");
+    if ((cost.unpriced || []).length) parts.push(`not priced: ${cost.unpriced.join(", ")}`);
+    const table = cost.price_table || {};
+    return h("span", { id: "job-cost", title: `prices: ${table.source || "?"} (${table.date || "?"})` }, parts.join("; "));
+  }
+
   function renderJob() {
     const request = job.request || {};
     const facts = el("job-facts");
@@ -94,6 +104,7 @@
     fact(facts, "Created", timeElement(job.created_at));
     fact(facts, "Updated", timeElement(job.updated_at));
     fact(facts, "Finished", job.finished_at ? timeElement(job.finished_at) : null);
+    fact(facts, "Monthly cost", costText(job.result && ((job.result.deployment || {}).cost || job.result.cost)));
 
     const url = job.status === "destroyed" ? null : safeHttpUrl(job.result && job.result.url);
     el("url-box").hidden = !url;

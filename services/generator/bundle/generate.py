@@ -8,9 +8,11 @@ import re
 from collections.abc import Mapping
 
 from shared.analysis import Analysis
+from shared.cost import CostEstimate, PriceTable
 
 from .compose import ENV_FILE, render_compose, render_compose_override, render_makefile
 from .context import Context, UnsupportedStackError, build_context
+from .cost import estimate_bundle
 from .dockerfiles import DockerPlan, dockerignore, plan_dockerfile
 from .envplan import EnvPlan, plan_env
 from .images import override_dockerfile_images
@@ -57,6 +59,21 @@ def _existing_service(analysis: Analysis) -> str:
     return names[0] if names else "app"
 
 
+def _cost_md(cost: CostEstimate | None) -> str:
+    if cost is None:
+        return (
+            "\n### Cost\n\nNo AWS resources of ours to price here (the app runs on the "
+            "cluster you point it at).\n"
+        )
+    out = [f"\n### Cost\n\nEstimated {cost.summary()}, before tax:\n\n"]
+    out.extend(f"- `{line.address}`: {line.what}, ${line.monthly_usd:.2f}\n" for line in cost.lines)
+    out.append(
+        f"\nPrices: {cost.source} ({cost.date}). The provisioner prices the real plan again "
+        "before it applies, and refuses it above `MAX_MONTHLY_USD`.\n"
+    )
+    return "".join(out)
+
+
 def _deploy_md(
     analysis: Analysis,
     ctx: Context,
@@ -66,6 +83,7 @@ def _deploy_md(
     *,
     make_cmd: str,
     reuse: str | None,
+    cost: CostEstimate | None = None,
 ) -> str:
     def bullet(text: str) -> str:
         return f"- {single_line(text)}\n"
@@ -145,6 +163,7 @@ def _deploy_md(
                     f"`{make_cmd}`."
                 )
             )
+        out.append(_cost_md(cost))
     out.append("\n## Files\n\n")
     out.extend(f"- `{name}`\n" for name in sorted(files))
     return "".join(out)
@@ -156,6 +175,7 @@ def generate_bundle(
     job_id: str,
     base_images: Mapping[str, str] | None = None,
     ssh_cidr: str | None = None,
+    price_table: PriceTable | None = None,
 ) -> dict[str, str]:
     """Render the deployment bundle: paths relative to the repository root -> file text.
 
@@ -293,9 +313,10 @@ def generate_bundle(
     for name, text in tf.items():
         files[f"terraform/{analysis.target}/{name}"] = text
 
+    cost = estimate_bundle(files, analysis.target, table=price_table) if tf else None
     doc_name = _free_name(analysis, "DEPLOY.md", "DEPLOY.autodeploy.md")
     files[doc_name] = _deploy_md(
-        analysis, ctx, plan, env, [*files, doc_name], make_cmd=make_cmd, reuse=reuse
+        analysis, ctx, plan, env, [*files, doc_name], make_cmd=make_cmd, reuse=reuse, cost=cost
     )
     logger.info("generated bundle for job %s: %d files", job_id, len(files))
     return files
