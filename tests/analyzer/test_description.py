@@ -66,6 +66,21 @@ def test_region_size_domain() -> None:
     assert req.domain == "shop.example.com"
 
 
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("deploy it on a bigger machine", "t2.medium"),
+        ("a larger instance in eu-west-1 please", "t2.medium"),
+        ("the cheapest server will do", "t2.micro"),
+        ("deploy this flask app", None),
+    ],
+)
+def test_size_in_words_maps_to_an_allowed_instance_type(text: str, size: str | None) -> None:
+    req = parse_description(text)
+    assert req.size == size
+    assert req.target is None  # a word for a size does not pick a cloud by itself
+
+
 def test_domain_from_url_and_no_false_domain() -> None:
     assert parse_description("serve it at https://api.example.org/").domain == "api.example.org"
     assert parse_description("deploy server.js built with next.js on a t2.micro").domain is None

@@ -169,3 +169,38 @@ def test_outputs_cover_url_ip_and_ids() -> None:
     outputs = {k: v for entry in doc["output"] for k, v in entry.items()}
     assert outputs["url"]["value"] == "http://${aws_instance.app.public_dns}:8080"
     assert {"public_ip", "instance_id", "vpc_id", "subnet_id", "security_group_id"} <= set(outputs)
+
+
+@pytest.mark.parametrize("target", ["aws-ec2", "aws-serverless", "kubernetes"])
+def test_region_and_size_from_the_description_reach_the_terraform_variables(target) -> None:
+    from services.analyzer.detect.description import parse_description
+
+    base = STACKS["python-flask"]
+    description = parse_description(f"deploy it to {target} on a bigger machine in eu-west-1")
+    if target == "kubernetes":  # on EKS, so there is an AWS region and a node size
+        description = description.model_copy(update={"app_hint": "an EKS cluster"})
+    analysis = base.model_copy(update={"target": target, "description": description})
+    bundle = generate_bundle(analysis, job_id=JOB)
+    variables = parse_hcl(bundle[f"terraform/{target}/variables.tf"])
+    defaults = {n: body.get("default") for v in variables["variable"] for n, body in v.items()}
+    assert defaults["region"] == "eu-west-1"
+    size_variable = {"aws-ec2": "instance_type", "kubernetes": "node_instance_type"}.get(target)
+    if size_variable:
+        assert defaults[size_variable] == "t2.medium"
+    from services.generator.bundle import validate_bundle
+
+    assert validate_bundle(bundle) == []
+
+
+def test_a_region_the_policy_does_not_allow_is_refused_with_the_allowed_ones() -> None:
+    from services.analyzer.detect.description import parse_description
+    from services.generator.bundle import validate_bundle
+
+    analysis = STACKS["python-flask"].model_copy(
+        update={"target": "aws-ec2", "description": parse_description("a VM in ap-south-1")}
+    )
+    violations = validate_bundle(generate_bundle(analysis, job_id=JOB))
+    assert any(
+        "region 'ap-south-1' is not allowed" in str(v) and "ca-central-1" in str(v)
+        for v in violations
+    ), violations

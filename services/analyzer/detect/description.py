@@ -44,6 +44,12 @@ _REGION = re.compile(
 _SIZE = re.compile(
     r"\b([a-z]\d[a-z]{0,3}\.(?:nano|micro|small|medium|large|xlarge|\d{1,2}xlarge|metal))\b", re.I
 )
+# Plain words for a machine's size, mapped to the instance type the policy allows for them.
+_MACHINE = r"\s+(?:machine|instance|server|vm|box)\b"
+_SIZE_WORDS = (
+    (re.compile(r"\b(?:bigger|larger|more powerful|beefier)" + _MACHINE, re.I), "t2.medium"),
+    (re.compile(r"\b(?:smallest|tiny|cheapest)" + _MACHINE, re.I), "t2.micro"),
+)
 _FILE_EXTS = frozenset(
     {
         "py",
@@ -252,16 +258,19 @@ def parse_description(text: str) -> DescriptionRequest:
     if port is None and "PORT" in env:
         port = valid_port(env["PORT"])
     size_m = _SIZE.search(text)
+    size = size_m.group(1).lower() if size_m else None
+    if size is None:
+        size = next((kind for word, kind in _SIZE_WORDS if word.search(text)), None)
     region_m = _REGION.search(text)
     target = _target(text)
     if target is None and size_m is not None:
-        target = "aws-ec2"  # an instance type only means something for a VM
+        target = "aws-ec2"  # an instance type only means something for a VM (a word may not)
     return DescriptionRequest(
         port=port,
         env=env,
         target=target,
         region=region_m.group(1).lower() if region_m else None,
-        size=size_m.group(1).lower() if size_m else None,
+        size=size,
         domain=_domain(text),
         health_path=_health(text),
         app_hint=_app_hint(text),

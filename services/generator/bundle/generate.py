@@ -17,6 +17,7 @@ from .dockerfiles import DockerPlan, dockerignore, plan_dockerfile
 from .envplan import EnvPlan, plan_env
 from .images import override_dockerfile_images
 from .quoting import single_line
+from .tf_common import DEFAULT_REGION
 from .tf_ec2 import render_aws_ec2, validate_ssh_cidr
 from .tf_kubernetes import render_kubernetes
 from .tf_serverless import render_aws_serverless
@@ -291,11 +292,26 @@ def generate_bundle(
         job_id=job_id, project=project, compose_files=compose_files, generated=env.generated
     )
 
+    # Region and size from the description; the Terraform policy (validate_bundle) refuses
+    # those it does not allow, naming the allowed ones.
+    region = analysis.description.region or DEFAULT_REGION
+    size = analysis.description.size
     if analysis.target == "aws-ec2":
-        tf = render_aws_ec2(job_id=job_id, ssh_cidr=cidr, make_command=make_cmd)
+        tf = render_aws_ec2(
+            job_id=job_id,
+            ssh_cidr=cidr,
+            make_command=make_cmd,
+            region=region,
+            instance_type=size or "t2.small",
+        )
     elif analysis.target == "aws-serverless":
         tf = render_aws_serverless(
-            job_id=job_id, port=port, health_path=ctx.health_path, plan=env, kinds=ctx.services
+            job_id=job_id,
+            port=port,
+            health_path=ctx.health_path,
+            plan=env,
+            kinds=ctx.services,
+            region=region,
         )
     elif analysis.target == "kubernetes":
         domain = analysis.description.domain or ""
@@ -307,6 +323,8 @@ def generate_bundle(
             kinds=ctx.services,
             domain=domain if _DOMAIN_RE.fullmatch(domain) else "",
             with_eks=_wants_eks(analysis),
+            region=region,
+            node_instance_type=size or "t3.medium",
         )
     else:
         tf = {}

@@ -234,7 +234,10 @@ IMAGE_TAG_VARIABLE = variable_block(
 )
 
 
-def job_variables(*, job_id: str, aws: bool = True) -> str:
+DEFAULT_REGION = "ca-central-1"
+
+
+def job_variables(*, job_id: str, aws: bool = True, region: str = DEFAULT_REGION) -> str:
     """variables.tf entries for the job id and (for AWS) the region."""
     text = variable_block(
         "job_id",
@@ -250,7 +253,7 @@ def job_variables(*, job_id: str, aws: bool = True) -> str:
         text += "\n" + variable_block(
             "region",
             description="AWS region. The policy allows ca-central-1 and a short list of others.",
-            default='"ca-central-1"',
+            default=hcl_string(region),
         )
     return text
 

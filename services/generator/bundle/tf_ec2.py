@@ -7,6 +7,7 @@ import ipaddress
 from .quoting import hcl_string
 from .tf_common import (
     AVAILABILITY_ZONES,
+    DEFAULT_REGION,
     EGRESS_ANYWHERE,
     GENERATED,
     assume_role_policy,
@@ -258,7 +259,14 @@ HOST_PORT=8080 %(make)s
 """
 
 
-def render_aws_ec2(*, job_id: str, ssh_cidr: str, make_command: str) -> dict[str, str]:
+def render_aws_ec2(
+    *,
+    job_id: str,
+    ssh_cidr: str,
+    make_command: str,
+    region: str = DEFAULT_REGION,
+    instance_type: str = "t2.small",
+) -> dict[str, str]:
     """main.tf, variables.tf, outputs.tf and user_data.sh for ``terraform/aws-ec2``."""
     main = "\n".join(
         [
@@ -284,8 +292,10 @@ def render_aws_ec2(*, job_id: str, ssh_cidr: str, make_command: str) -> dict[str
     )
     variables = "\n".join(
         [
-            GENERATED + job_variables(job_id=job_id),
-            variable_block("instance_type", description="EC2 instance type.", default='"t2.small"'),
+            GENERATED + job_variables(job_id=job_id, region=region),
+            variable_block(
+                "instance_type", description="EC2 instance type.", default=hcl_string(instance_type)
+            ),
             variable_block(
                 "ssh_cidr",
                 description="CIDR allowed to reach SSH (22). Empty keeps SSH closed.",

@@ -7,6 +7,7 @@ from .images import BACKING_IMAGES
 from .quoting import hcl_string
 from .tf_common import (
     AVAILABILITY_ZONES,
+    DEFAULT_REGION,
     ECR_REPOSITORY,
     GENERATED,
     IMAGE_TAG_VARIABLE,
@@ -334,6 +335,8 @@ def render_kubernetes(
     kinds: tuple[str, ...],
     domain: str,
     with_eks: bool,
+    region: str = DEFAULT_REGION,
+    node_instance_type: str = "t3.medium",
 ) -> dict[str, str]:
     """main.tf, variables.tf and outputs.tf for ``terraform/kubernetes``."""
     if with_eks:
@@ -375,7 +378,7 @@ def render_kubernetes(
             variable_block(
                 "node_instance_type",
                 description="EKS worker node instance type.",
-                default='"t3.medium"',
+                default=hcl_string(node_instance_type),
             ),
             IMAGE_TAG_VARIABLE,
         ]
@@ -399,7 +402,7 @@ def render_kubernetes(
         ]
     variables = "\n".join(
         [
-            GENERATED + job_variables(job_id=job_id, aws=with_eks),
+            GENERATED + job_variables(job_id=job_id, aws=with_eks, region=region),
             *target_variables,
             variable_block(
                 "domain",

@@ -7,6 +7,7 @@ from .images import BACKING_IMAGES
 from .quoting import hcl_string
 from .tf_common import (
     AVAILABILITY_ZONES,
+    DEFAULT_REGION,
     ECR_REPOSITORY,
     EGRESS_ANYWHERE,
     GENERATED,
@@ -239,7 +240,13 @@ def _container_defs(port: int, plan: EnvPlan, kinds: tuple[str, ...]) -> str:
 
 
 def render_aws_serverless(
-    *, job_id: str, port: int, health_path: str, plan: EnvPlan, kinds: tuple[str, ...]
+    *,
+    job_id: str,
+    port: int,
+    health_path: str,
+    plan: EnvPlan,
+    kinds: tuple[str, ...],
+    region: str = DEFAULT_REGION,
 ) -> dict[str, str]:
     """main.tf, variables.tf and outputs.tf for ``terraform/aws-serverless``."""
     main = "\n".join(
@@ -273,7 +280,7 @@ def render_aws_serverless(
     main += _SERVICE % {"containers": _container_defs(port, plan, kinds), "port": port}
     variables = "\n".join(
         [
-            GENERATED + job_variables(job_id=job_id),
+            GENERATED + job_variables(job_id=job_id, region=region),
             IMAGE_TAG_VARIABLE,
             variable_block(
                 "cpu", description="Fargate task CPU units.", hcl_type="number", default="512"
