@@ -43,7 +43,21 @@ _PATTERNS: list[tuple[tuple[str, ...], bool, re.Pattern[str]]] = [
     (("github_pat_",), False, re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}")),
     (("gh",), False, re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}")),
     (("sk-",), False, re.compile(r"\bsk-[A-Za-z0-9_-]{16,}")),
-    (("AKIA",), False, re.compile(r"\bAKIA[0-9A-Z]{16}\b")),
+    # Stripe secret and restricted keys (live and test); publishable pk_ keys are public.
+    (("k_live_", "k_test_"), False, re.compile(r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}")),
+    (("glpat-",), False, re.compile(r"\bglpat-[A-Za-z0-9_.-]{20,}")),  # GitLab personal
+    (("xox",), False, re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),  # Slack bot/user/app
+    (("AKIA", "ASIA"), False, re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),  # AWS key ids
+    # A URL query parameter named for a credential (token=, password= and the like are
+    # the next shape's): ?key=, ?sig=, X-Amz-Signature=, ?auth=, ?pwd=…
+    (
+        ("?", "&"),
+        False,
+        re.compile(
+            r"(?i)([?&](?:[\w.-]*[_.-])?(?:key|sig|signature|auth|pwd|pass|credential)=)"
+            r"[^&#\s'\"]+"
+        ),
+    ),
     (
         ("authorization",),
         True,
