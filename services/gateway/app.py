@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.gateway import tasks, web
 from services.gateway.errors import Repeat, claim_idempotency_key, field_error
 from services.gateway.fastpath import SubmitFastPath
+from services.gateway.hosts import HostCheckMiddleware
 from services.gateway.schemas import (
     ArtifactRead,
     JobAccepted,
@@ -195,6 +196,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     if settings.api_token_set:
         app.add_middleware(BearerAuthMiddleware, tokens=settings.api_token_set)
+    # Outermost of ours, so it holds for the fast path too: a foreign Host is refused
+    # before anything else looks at the request (DNS rebinding, `services.gateway.hosts`).
+    if "*" not in settings.gateway_host_names:
+        app.add_middleware(HostCheckMiddleware, allowed_hosts=settings.gateway_host_names)
 
     def pool() -> asyncpg.Pool:
         return state["pool"]
