@@ -21,6 +21,7 @@ __all__ = [
     "is_public_address",
     "redact",
     "redact_obj",
+    "redact_shapes",
     "register_secret",
     "resolve_and_check_host",
     "seal",
@@ -98,6 +99,18 @@ def redact(text: str) -> str:
     for value in _secrets_longest_first:
         if value in text:
             text = text.replace(value, REDACTED)
+    return redact_shapes(text)
+
+
+def redact_shapes(text: str) -> str:
+    """Replace the well-known secret shapes only (not the registered values) with ``***``.
+
+    For a repository's own text that is handed on as data (an analysis): a registered
+    value can be a weak word (a development broker password such as ``guest``) that
+    would also rewrite ordinary paths and names in it.
+    """
+    if not text:
+        return text
     lowered = text.lower()
     if _CASED_NEEDLES.search(text) is None and _LOWER_NEEDLES.search(lowered) is None:
         return text
@@ -112,14 +125,14 @@ def redact(text: str) -> str:
     return text
 
 
-def redact_obj(value: object) -> object:
-    """Redact every string inside a JSON-like structure."""
+def redact_obj(value: object, *, shapes_only: bool = False) -> object:
+    """Redact every string inside a JSON-like structure (`redact_shapes` if ``shapes_only``)."""
     if isinstance(value, str):
-        return redact(value)
+        return redact_shapes(value) if shapes_only else redact(value)
     if isinstance(value, dict):
-        return {k: redact_obj(v) for k, v in value.items()}
+        return {k: redact_obj(v, shapes_only=shapes_only) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [redact_obj(v) for v in value]
+        return [redact_obj(v, shapes_only=shapes_only) for v in value]
     return value
 
 

@@ -13,6 +13,7 @@ from shared.security import (
     check_repo_url,
     redact,
     redact_obj,
+    redact_shapes,
     register_secret,
     seal,
     unseal,
@@ -139,6 +140,16 @@ def test_the_quick_check_skips_no_secret() -> None:
 def test_registered_values_are_redacted_everywhere() -> None:
     register_secret("plain-looking-value-42")
     assert redact_obj({"a": ["x plain-looking-value-42 y"]}) == {"a": ["x *** y"]}
+
+
+def test_shapes_only_keeps_registered_words_in_a_repositorys_text() -> None:
+    # An analysis is redacted by shape only: a weak registered value (a dev password)
+    # must not rewrite the repository's paths the generator relies on.
+    register_secret("guestbook")
+    text = "guestbook/app.py: STRIPE = 'sk_live_51HbQxYAbCdEfGhIjKlMnOpQr'"
+    assert redact_shapes(text) == "guestbook/app.py: STRIPE = '***'"
+    assert redact_obj({"tree": [text]}, shapes_only=True) == {"tree": [redact_shapes(text)]}
+    assert redact(text) == "***/app.py: STRIPE = '***'"
 
 
 def test_sealed_token_opens_only_with_its_key() -> None:
