@@ -7,7 +7,7 @@ import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -37,7 +37,13 @@ from shared.bus import Broker
 from shared.events import JobRequest, JobRequested, JobTeardownRequested
 from shared.metrics import BATCH_SIZE, JOBS_SUBMITTED
 from shared.outbox import OutboxRelay
-from shared.security import RepoUrlError, check_repo_url, resolve_and_check_host, seal
+from shared.security import (
+    RepoUrlError,
+    check_repo_url,
+    redact_obj,
+    resolve_and_check_host,
+    seal,
+)
 from shared.settings import Settings
 
 __all__ = ["create_app"]
@@ -280,7 +286,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         job_id = uuid4()
         event = JobRequested(job_id=job_id, request=request)
-        public = request.public()
+        # Stored and shown (GET /job, /list, the dashboard): a token in the URL's query
+        # string goes; the event keeps the URL as given, for the clone.
+        public = cast(dict[str, Any], redact_obj(request.public(), shapes_only=True))
         if idempotency_key is None:  # one statement, no transaction to open
             row = await state["inserts"].submit(db.NewJob(job_id, "repository", public, event))
         else:
