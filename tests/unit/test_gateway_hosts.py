@@ -102,3 +102,17 @@ async def test_a_star_turns_the_check_off() -> None:
 def test_a_malformed_setting_is_refused_at_start(value: str) -> None:
     with pytest.raises(ValidationError, match="GATEWAY_ALLOWED_HOSTS"):
         Settings(gateway_allowed_hosts=value)
+
+
+async def test_one_app_keeps_refusing_foreign_hosts_between_accepted_ones() -> None:
+    # The middleware remembers the Host values it accepted; that must not let others in.
+    app = create_app(Settings(gateway_allowed_hosts="*.internal.example"))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        statuses = []
+        for i, host in enumerate(["a.internal.example", REBOUND, "a.internal.example"] * 40):
+            name = host if host == REBOUND else f"n{i}.{host}"  # more names than it keeps
+            response = await client.get("/healthz", headers={"host": name})
+            statuses.append((name == REBOUND, response.status_code))
+    assert {s for foreign, s in statuses if foreign} == {400}
+    assert {s for foreign, s in statuses if not foreign} == {200}
