@@ -62,12 +62,12 @@ def stack(tmp_path_factory, git_server):
 
 def _answers(stack, job_id: str) -> dict[str, str]:
     """Everything a user can read about the job and the jobs list."""
-    get = lambda path: httpx.get(f"{stack.url}{path}", timeout=10).text  # noqa: E731
-    return {
-        "GET /job/{id}": get(f"/job/{job_id}"),
-        "GET /list": get("/list"),
-        "GET /ui/job/{id}": get(f"/ui/job/{job_id}"),
+    paths = {
+        "GET /job/{id}": f"/job/{job_id}",
+        "GET /list": "/list",
+        "GET /ui/job/{id}": f"/ui/job/{job_id}",
     }
+    return {name: httpx.get(f"{stack.url}{path}", timeout=10).text for name, path in paths.items()}
 
 
 def _evidence(analysis: dict) -> list[dict]:
