@@ -21,6 +21,7 @@ __all__ = [
     "is_public_address",
     "redact",
     "redact_obj",
+    "redact_shapes",
     "register_secret",
     "resolve_and_check_host",
     "seal",
@@ -43,7 +44,21 @@ _PATTERNS: list[tuple[tuple[str, ...], bool, re.Pattern[str]]] = [
     (("github_pat_",), False, re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}")),
     (("gh",), False, re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}")),
     (("sk-",), False, re.compile(r"\bsk-[A-Za-z0-9_-]{16,}")),
-    (("AKIA",), False, re.compile(r"\bAKIA[0-9A-Z]{16}\b")),
+    # Stripe secret and restricted keys (live and test); publishable pk_ keys are public.
+    (("k_live_", "k_test_"), False, re.compile(r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}")),
+    (("glpat-",), False, re.compile(r"\bglpat-[A-Za-z0-9_.-]{20,}")),  # GitLab personal
+    (("xox",), False, re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),  # Slack bot/user/app
+    (("AKIA", "ASIA"), False, re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),  # AWS key ids
+    # A URL query parameter named for a credential (token=, password= and the like are
+    # the next shape's): ?key=, ?sig=, X-Amz-Signature=, ?auth=, ?pwd=…
+    (
+        ("?", "&"),
+        False,
+        re.compile(
+            r"(?i)([?&](?:[\w.-]*[_.-])?(?:key|sig|signature|auth|pwd|pass|credential)=)"
+            r"[^&#\s'\"]+"
+        ),
+    ),
     (
         ("authorization",),
         True,
@@ -84,6 +99,18 @@ def redact(text: str) -> str:
     for value in _secrets_longest_first:
         if value in text:
             text = text.replace(value, REDACTED)
+    return redact_shapes(text)
+
+
+def redact_shapes(text: str) -> str:
+    """Replace the well-known secret shapes only (not the registered values) with ``***``.
+
+    For a repository's own text that is handed on as data (an analysis): a registered
+    value can be a weak word (a development broker password such as ``guest``) that
+    would also rewrite ordinary paths and names in it.
+    """
+    if not text:
+        return text
     lowered = text.lower()
     if _CASED_NEEDLES.search(text) is None and _LOWER_NEEDLES.search(lowered) is None:
         return text
@@ -98,14 +125,14 @@ def redact(text: str) -> str:
     return text
 
 
-def redact_obj(value: object) -> object:
-    """Redact every string inside a JSON-like structure."""
+def redact_obj(value: object, *, shapes_only: bool = False) -> object:
+    """Redact every string inside a JSON-like structure (`redact_shapes` if ``shapes_only``)."""
     if isinstance(value, str):
-        return redact(value)
+        return redact_shapes(value) if shapes_only else redact(value)
     if isinstance(value, dict):
-        return {k: redact_obj(v) for k, v in value.items()}
+        return {k: redact_obj(v, shapes_only=shapes_only) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [redact_obj(v) for v in value]
+        return [redact_obj(v, shapes_only=shapes_only) for v in value]
     return value
 
 

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     max_task_request_bytes: int = 16 * 1_048_576
     # Comma-separated bearer tokens; when set, every API route but health/metrics needs one.
     api_tokens: SecretStr | None = None
+    # The names the gateway answers under (its Host header; `*.example.com` wildcards, `*`
+    # for any): a web page that rebinds its own name to 127.0.0.1 is refused. The default
+    # covers loopback and the compose stack's service name.
+    gateway_allowed_hosts: str = "localhost,127.0.0.1,[::1],gateway"
 
     analyzer_concurrency: int = Field(default=2, ge=1, le=256)
     generator_concurrency: int = Field(default=4, ge=1, le=256)
@@ -141,6 +145,25 @@ class Settings(BaseSettings):
             v is not None and bool(v.get_secret_value())
             for v in (self.aws_access_key_id, self.aws_secret_access_key)
         )
+
+    @cached_property
+    def gateway_host_names(self) -> tuple[str, ...]:
+        """The Host names the gateway answers (``*`` alone: any)."""
+        return tuple(h.strip().lower() for h in self.gateway_allowed_hosts.split(",") if h.strip())
+
+    @field_validator("gateway_allowed_hosts")
+    @classmethod
+    def _host_patterns(cls, value: str) -> str:
+        names = [h.strip() for h in value.split(",") if h.strip()]
+        if not names:
+            raise ValueError("GATEWAY_ALLOWED_HOSTS is empty; list the gateway's names, or '*'")
+        for name in names:
+            if "*" in name[1:] or (name.startswith("*") and name != "*" and name[:2] != "*."):
+                raise ValueError(
+                    f"GATEWAY_ALLOWED_HOSTS: {name!r} is not a host name; a wildcard is "
+                    "'*.example.com' (any subdomain) or '*' alone (any host)"
+                )
+        return value
 
     @field_validator("log_level")
     @classmethod

@@ -67,6 +67,7 @@ from shared.metrics import (
     STAGE_IN_PROGRESS,
 )
 from shared.outbox import OutboxRelay
+from shared.security import redact
 from shared.settings import Settings
 from shared.topology import retry_queue_name
 
@@ -500,8 +501,10 @@ class StageRunner:
         events: list[Event] = []
         if outcome.next_event is not None:
             events.append(outcome.next_event)
+        # The reason is stored and shown like a log line, and may quote a URL with a token.
+        error = redact(outcome.error) if outcome.error else outcome.error
         if outcome.status == "failed":
-            reason = outcome.error or "failed"
+            reason = error or "failed"
             events.append(JobFailed(job_id=event.job_id, stage=self.stage, reason=reason))
         level = "error" if outcome.status == "failed" else "info"
         commit = db.StageCommit(
@@ -522,7 +525,7 @@ class StageRunner:
             only_if_active=not route.runs_on_ended_jobs,
             analysis=outcome.analysis,
             merge_result=outcome.result,
-            error=outcome.error,
+            error=error,
             artifacts=outcome.artifacts,
             artifact_attempt=outcome.artifact_attempt,
             events=events,

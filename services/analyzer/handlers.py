@@ -10,8 +10,10 @@ from services.analyzer.clone import CloneLimits, clone_repository, repository_to
 from services.analyzer.detect import analyze_repository
 from services.analyzer.llm import refine_analysis
 from services.analyzer.tasks import handle_task_requested
+from shared.analysis import Analysis
 from shared.events import JobAnalyzed, JobRequested, TaskRequested
 from shared.llm import LLMClient
+from shared.security import redact_obj
 from shared.settings import Settings
 from shared.stage import Outcome, Route, StageContext
 
@@ -56,6 +58,7 @@ async def handle_requested(event: JobRequested, ctx: StageContext) -> Outcome:
     if request.target:
         analysis.target = request.target
         analysis.target_reasons.insert(0, f"the request asked for target '{request.target}'")
+    analysis = _without_secrets(analysis)
     summary = {
         "files": analysis.file_count,
         "language": analysis.language,
@@ -84,6 +87,17 @@ async def handle_requested(event: JobRequested, ctx: StageContext) -> Outcome:
         ),
         fields=summary,
     )
+
+
+def _without_secrets(analysis: Analysis) -> Analysis:
+    """The analysis with secret-shaped text (keys, tokens, URL credentials) replaced.
+
+    Its evidence lines and file tree quote the repository, and it is stored on the job,
+    shown by GET /job/{id} and handed on in ``job.analyzed``: one pass here keeps all three
+    clean. File and line references stay; only the secret-shaped substrings go.
+    """
+    clean = redact_obj(analysis.model_dump(mode="json"), shapes_only=True)
+    return Analysis.model_validate(clean)
 
 
 def routes(settings: Settings) -> list[Route]:

@@ -7,7 +7,7 @@ import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.gateway import tasks, web
 from services.gateway.errors import Repeat, claim_idempotency_key, field_error
 from services.gateway.fastpath import SubmitFastPath
+from services.gateway.hosts import HostCheckMiddleware
 from services.gateway.schemas import (
     ArtifactRead,
     JobAccepted,
@@ -36,7 +37,13 @@ from shared.bus import Broker
 from shared.events import JobRequest, JobRequested, JobTeardownRequested
 from shared.metrics import BATCH_SIZE, JOBS_SUBMITTED
 from shared.outbox import OutboxRelay
-from shared.security import RepoUrlError, check_repo_url, resolve_and_check_host, seal
+from shared.security import (
+    RepoUrlError,
+    check_repo_url,
+    redact_obj,
+    resolve_and_check_host,
+    seal,
+)
 from shared.settings import Settings
 
 __all__ = ["create_app"]
@@ -198,6 +205,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     if settings.api_token_set:
         app.add_middleware(BearerAuthMiddleware, tokens=settings.api_token_set)
+    # Outermost of ours, so it holds for the fast path too: a foreign Host is refused
+    # before anything else looks at the request (DNS rebinding, `services.gateway.hosts`).
+    if "*" not in settings.gateway_host_names:
+        app.add_middleware(HostCheckMiddleware, allowed_hosts=settings.gateway_host_names)
 
     def pool() -> asyncpg.Pool:
         return state["pool"]
@@ -278,7 +289,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         job_id = uuid4()
         event = JobRequested(job_id=job_id, request=request)
-        public = request.public()
+        # Stored and shown (GET /job, /list, the dashboard): a token in the URL's query
+        # string goes; the event keeps the URL as given, for the clone.
+        public = cast(dict[str, Any], redact_obj(request.public(), shapes_only=True))
         if idempotency_key is None:  # one statement, no transaction to open
             row = await state["inserts"].submit(db.NewJob(job_id, "repository", public, event))
         else:

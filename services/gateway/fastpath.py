@@ -12,8 +12,8 @@ to the app's exception handler for it, as FastAPI's exception layer would send i
 
 Everything else goes to FastAPI untouched, the body replayed: another method or path, a
 body that is not JSON or not valid (FastAPI answers with its 422), an Idempotency-Key.
-The middleware sits inside the app's other middlewares (authentication, body limits), and
-the route stays declared in FastAPI, so its OpenAPI description is unchanged.
+The middleware sits inside the app's other middlewares (Host check, authentication, body
+limits), and the route stays declared in FastAPI, so its OpenAPI description is unchanged.
 """
 
 from __future__ import annotations

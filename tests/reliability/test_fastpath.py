@@ -53,6 +53,8 @@ CASES: list[tuple[str, dict[str, str], bytes, bool]] = [
     ("text/plain", {"content-type": "text/plain"}, _body(), False),
     ("no content type", {}, _body(), False),
     ("idempotency key", {**JSON, "idempotency-key": "k-1"}, _body(), False),
+    # The Host check (GATEWAY_ALLOWED_HOSTS) answers before either.
+    ("foreign Host", {**JSON, "host": "rebind.attacker.example"}, _body(), False),
 ]
 
 
