@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     deploy_url_host: str = ""
     # How long the verifier keeps trying the deployed URL before it calls the deploy failed.
     verify_timeout_s: float = 60.0
+    # A cloud target's URL answers only after the instance boots, installs Docker and builds
+    # (or the load balancer registers a task that pulled its image): minutes, not seconds.
+    cloud_verify_timeout_s: float = 900.0
 
     # Deploy → health check → repair rounds before a job fails at the verifier.
     max_deploy_attempts: int = Field(default=2, ge=1, le=5)

@@ -26,9 +26,14 @@ from shared.settings import Settings
 from shared.stage import Outcome, PermanentError, Route, StageContext
 from shared.topology import DEAD_LETTER_BOOKKEEPING_QUEUE
 
-__all__ = ["on_start", "routes"]
+__all__ = ["on_start", "routes", "verify_window"]
 
 logger = logging.getLogger(__name__)
+
+
+def verify_window(settings: Settings, target: str) -> float:
+    """How long a deployment on ``target`` may take to answer: local, or a cloud's longer."""
+    return settings.verify_timeout_s if target == "local" else settings.cloud_verify_timeout_s
 
 
 async def handle_provisioned(event: JobProvisioned, ctx: StageContext) -> Outcome:
@@ -49,10 +54,9 @@ async def handle_provisioned(event: JobProvisioned, ctx: StageContext) -> Outcom
             return None
         return None if state.running else f"container {state.status} (exit code {state.exit_code})"
 
-    await ctx.log.info(f"verifier: checking {url}")
-    report = await check_health(
-        url, deadline_s=ctx.settings.verify_timeout_s, still_running=still_running
-    )
+    window = verify_window(ctx.settings, str(deployment.get("target") or "local"))
+    await ctx.log.info(f"verifier: checking {url} (for up to {window:g} s)")
+    report = await check_health(url, deadline_s=window, still_running=still_running)
     evidence: dict[str, Any] = {
         "url": url,
         "attempts": [asdict(a) for a in report.attempts[-20:]],

@@ -65,6 +65,7 @@ def test_aws_ec2_job_applies_through_terraform_and_is_verified(
         assert job["result"]["cost"]["monthly_usd"] == 24.10
         assert job["result"]["deployment"]["cost"]["monthly_usd"] == 24.10
         assert "estimated cost about $24.10 a month" in json.dumps(job["logs"])
+        assert "(for up to 900 s)" in json.dumps(job["logs"])  # the cloud's verify window
         commands = [" ".join(a[:2]) if a[0] == "workspace" else a[0] for a in fake.argvs()]
         assert commands == ["init", "workspace select", "plan", "show", "apply", "output"]
         assert any(line["fields"].get("source") == "terraform" for line in job["logs"])
