@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 __all__ = [
     "ANALYSIS_SCHEMA_VERSION",
+    "APPLIED_TARGETS",
     "Analysis",
     "AppCandidate",
     "BackingService",
@@ -27,6 +28,10 @@ __all__ = [
 ANALYSIS_SCHEMA_VERSION = 1
 
 Target = Literal["local", "aws-ec2", "aws-serverless", "kubernetes"]
+# The targets the provisioner applies end to end today. aws-serverless and kubernetes need
+# the app image in a registry first, which the provisioner does not push yet: their
+# Terraform is generated and checked, and they are used only when a request asks for them.
+APPLIED_TARGETS: frozenset[str] = frozenset({"local", "aws-ec2"})
 Verdict = Literal["http-service", "not-a-service"]
 
 

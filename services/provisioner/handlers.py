@@ -29,6 +29,7 @@ from services.provisioner.terraform import (
 )
 from services.provisioner.workspace import local_engine, write_tree
 from shared import db
+from shared.analysis import APPLIED_TARGETS
 from shared.events import JobGenerated, JobProvisioned, JobTeardownRequested, TaskGenerated
 from shared.images import load_base_image_overrides
 from shared.logs import ThreadLines
@@ -183,7 +184,7 @@ async def _deploy_terraform(
     event: JobGenerated, ctx: StageContext, workdir: Path, files: dict[str, str]
 ) -> dict[str, Any]:
     target = event.analysis.target
-    if target != "aws-ec2":
+    if target not in APPLIED_TARGETS:
         raise PermanentError(
             f"applying {target} needs the app image pushed to a registry, which this "
             "version does not do yet: the Terraform is in the job's artifacts"

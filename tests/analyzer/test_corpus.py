@@ -80,3 +80,17 @@ def test_evidence_points_at_real_files(analysed: tuple[Fixture, Analysis]) -> No
     evidence += [e for s in a.services for e in s.evidence]
     for ev in evidence:
         assert ev.file == "description" or ev.file in files, ev
+
+
+@pytest.mark.parametrize("fixture", CORPUS, ids=lambda f: f.name)
+def test_with_cloud_credentials_only_targets_that_apply_are_chosen(
+    fixture: Fixture, tmp_path: Path
+) -> None:
+    # Issue 23: a target the provisioner cannot apply is never chosen on its own.
+    from shared.analysis import APPLIED_TARGETS
+
+    analysis = analyze_repository(
+        build(fixture, tmp_path), description="deploy it", cloud_credentials=True
+    )
+    if analysis.verdict == "http-service":
+        assert analysis.target in APPLIED_TARGETS, analysis.target_reasons
