@@ -3,12 +3,13 @@
 # git (and its http-backend for the test git server), curl, debootstrap (local base
 # images), shellcheck (lint), chromium (browser tests), docker-compose, prometheus
 # (its config is tested), wrk (the gateway benchmark and its smoke test), tcpdump (the
-# pipeline benchmark's wire breakdown of one hop).
+# pipeline benchmark's wire breakdown of one hop), docker-registry (a local OCI registry
+# standing in for ECR and a cluster's registry).
 # With arguments, only those tools: `make test-unit` asks for the two its checks run
 # (git, shellcheck) and no more.
 set -euo pipefail
 
-tools=(git curl debootstrap shellcheck chromium docker-compose prometheus wrk tcpdump)
+tools=(git curl debootstrap shellcheck chromium docker-compose prometheus wrk tcpdump docker-registry)
 if [ $# -gt 0 ]; then tools=("$@"); fi
 need=()
 for tool in "${tools[@]}"; do

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 __all__ = [
     "ANALYSIS_SCHEMA_VERSION",
-    "APPLIED_TARGETS",
+    "AUTO_CLOUD_TARGETS",
     "Analysis",
     "AppCandidate",
     "BackingService",
@@ -28,10 +28,9 @@ __all__ = [
 ANALYSIS_SCHEMA_VERSION = 1
 
 Target = Literal["local", "aws-ec2", "aws-serverless", "kubernetes"]
-# The targets the provisioner applies end to end today. aws-serverless and kubernetes need
-# the app image in a registry first, which the provisioner does not push yet: their
-# Terraform is generated and checked, and they are used only when a request asks for them.
-APPLIED_TARGETS: frozenset[str] = frozenset({"local", "aws-ec2"})
+# The targets the analyzer picks on its own with cloud credentials (kubernetes only when a
+# request asks for it: it needs a cluster). The provisioner applies each of them end to end.
+AUTO_CLOUD_TARGETS: frozenset[str] = frozenset({"aws-ec2", "aws-serverless"})
 Verdict = Literal["http-service", "not-a-service"]
 
 

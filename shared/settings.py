@@ -108,6 +108,13 @@ class Settings(BaseSettings):
     # table of your own in the shape of shared/prices/aws.json (empty = that one).
     max_monthly_usd: float = Field(default=0.0, ge=0)
     cost_price_table: str = ""
+    # Container targets push the app image before applying: aws-serverless and kubernetes
+    # on EKS to the job's ECR repository (AWS_ENDPOINT_URL points boto3's ECR calls at a
+    # stand-in), kubernetes on a cluster of yours to KUBERNETES_IMAGE_REGISTRY (host[/path]),
+    # which that cluster must be able to pull from; KUBECONFIG_PATH is handed to Terraform.
+    aws_endpoint_url: str = ""
+    kubernetes_image_registry: str = ""
+    kubeconfig_path: str = ""
 
     # --- brief-to-site tasks (POST /tasks) ---
     # The shared secret evaluators send in the `secret` field; /tasks is closed without it.

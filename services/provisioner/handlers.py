@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import tarfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 import yaml
 
 from services.analyzer.clone import CloneLimits, clone_repository, repository_token
+from services.provisioner.cloud import deploy_cloud, teardown_cloud, terraform_files
 from services.provisioner.docker_local import (
     SUPPORTED_SERVICES,
     DeployError,
@@ -20,16 +19,8 @@ from services.provisioner.docker_local import (
     job_labels,
 )
 from services.provisioner.tasks import handle_task_generated
-from services.provisioner.terraform import (
-    PlanOnly,
-    PlanPolicyError,
-    TerraformError,
-    TerraformRunner,
-    TerraformTimeout,
-)
 from services.provisioner.workspace import local_engine, write_tree
 from shared import db
-from shared.analysis import APPLIED_TARGETS
 from shared.events import JobGenerated, JobProvisioned, JobTeardownRequested, TaskGenerated
 from shared.images import load_base_image_overrides
 from shared.logs import ThreadLines
@@ -103,7 +94,11 @@ async def handle_generated(event: JobGenerated, ctx: StageContext) -> Outcome:
             if analysis.target == "local":
                 deployment = await _deploy_local(event, ctx, workdir, files)
             else:
-                deployment = await _deploy_terraform(event, ctx, workdir, files)
+                default_port = analysis.port.value if analysis.port else 8080
+                context, dockerfile, _ = build_spec(files, default_port)
+                deployment = await deploy_cloud(
+                    event, ctx, workdir, files, build=(context, dockerfile)
+                )
         except Exception:
             DEPLOY_OUTCOMES.labels(analysis.target, "failed").inc()
             raise
@@ -168,87 +163,6 @@ async def _deploy_local(
     return {"target": "local", "image": tag, "image_id": image_id, **asdict(app)}
 
 
-def terraform_files(files: dict[str, str], target: str) -> dict[str, str]:
-    """Only the target's Terraform, relative to its folder (nothing else may run in plan)."""
-    prefix = f"terraform/{target}/"
-    return {p[len(prefix) :]: c for p, c in files.items() if p.startswith(prefix)}
-
-
-def _terraform_runner(
-    ctx: StageContext, job_id: UUID, tf_dir: Path, on_log: ThreadLines
-) -> TerraformRunner:
-    return TerraformRunner(ctx.settings, workdir=tf_dir, job_id=str(job_id), on_log=on_log)
-
-
-async def _deploy_terraform(
-    event: JobGenerated, ctx: StageContext, workdir: Path, files: dict[str, str]
-) -> dict[str, Any]:
-    target = event.analysis.target
-    if target not in APPLIED_TARGETS:
-        raise PermanentError(
-            f"applying {target} needs the app image pushed to a registry, which this "
-            "version does not do yet: the Terraform is in the job's artifacts"
-        )
-    tf_files = terraform_files(files, target)
-    if not tf_files:
-        raise PermanentError(f"the bundle has no terraform/{target}/ folder to apply")
-    tf_dir = workdir.parent / f"{workdir.name}-terraform"
-    write_tree(tf_dir, tf_files)
-    archive = workdir.parent / f"{workdir.name}-bundle.tar.gz"
-    await asyncio.to_thread(_archive, workdir, archive)
-    await ctx.log.info(
-        f"provisioner: terraform for {target} (state: pg backend, workspace job-{event.job_id})"
-    )
-    try:
-        async with ThreadLines(ctx.log, source="terraform") as on_log:
-            runner = _terraform_runner(ctx, event.job_id, tf_dir, on_log)
-            result = await asyncio.to_thread(
-                runner.deploy, variables={"bundle_archive": str(archive)}
-            )
-    except PlanPolicyError as exc:
-        raise PermanentError(str(exc)) from exc
-    except TerraformTimeout:
-        raise  # transient: the stage retries; the plan is idempotent in the same workspace
-    except TerraformError as exc:
-        raise PermanentError(str(exc)) from exc
-    finally:
-        # tfplan and .terraform/ hold variable values in clear text.
-        await asyncio.to_thread(shutil.rmtree, tf_dir, True)
-        archive.unlink(missing_ok=True)
-    if isinstance(result, PlanOnly):
-        raise PermanentError(result.reason)
-    deployment = {"target": target, "url": result.url, "outputs": result.outputs}
-    if result.cost is not None:
-        deployment["cost"] = result.cost.as_dict()
-    return deployment
-
-
-def _archive(source: Path, dest: Path) -> None:
-    with tarfile.open(dest, "w:gz") as tar:
-        tar.add(source, arcname=".", filter=lambda i: None if i.name.startswith("./.git") else i)
-
-
-async def _teardown_terraform(
-    event: JobTeardownRequested, ctx: StageContext, target: str
-) -> dict[str, Any]:
-    files = await db.get_artifacts(ctx.pool, job_id=event.job_id)
-    tf_dir = Path(ctx.settings.workspace_dir) / f"teardown-{event.job_id}-{ctx.delivery}"
-    write_tree(tf_dir, terraform_files(files, target))
-    placeholder = tf_dir / "bundle-placeholder.tar.gz"
-    await asyncio.to_thread(_archive, tf_dir, placeholder)
-    try:
-        async with ThreadLines(ctx.log, source="terraform") as on_log:
-            await asyncio.to_thread(
-                _terraform_runner(ctx, event.job_id, tf_dir, on_log).destroy,
-                variables={"bundle_archive": str(placeholder)},
-            )
-    except TerraformError as exc:
-        raise PermanentError(str(exc)) from exc
-    finally:
-        await asyncio.to_thread(shutil.rmtree, tf_dir, True)
-    return {"terraform": "destroyed", "workspace": f"job-{event.job_id}"}
-
-
 async def _start_services(
     ctx: StageContext,
     engine: DockerLocal,
@@ -286,7 +200,8 @@ async def handle_teardown(event: JobTeardownRequested, ctx: StageContext) -> Out
     target = analysis.get("target", "local")
     deployed = ((ctx.job.get("result") or {}).get("deployment") or {}).get("target")
     if target != "local" and deployed == target and ctx.settings.cloud_credentials:
-        removed_cloud = await _teardown_terraform(event, ctx, target)
+        files = await db.get_artifacts(ctx.pool, job_id=event.job_id)
+        removed_cloud = await teardown_cloud(event.job_id, ctx, target, files)
         return Outcome(
             status="destroyed",
             stage="provisioner",

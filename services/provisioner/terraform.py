@@ -166,6 +166,7 @@ class PlanOnly:
     workspace: str
     summary: PlanSummary
     cost: CostEstimate | None = None
+    region: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +177,7 @@ class Applied:
     summary: PlanSummary
     outputs: dict[str, Any] = field(default_factory=dict)
     cost: CostEstimate | None = None
+    region: str | None = None
 
     @property
     def url(self) -> str | None:
@@ -277,20 +279,37 @@ class TerraformRunner:
         variables: Mapping[str, str] | None = None,
         sensitive_variables: Mapping[str, str] | None = None,
         plan_only: bool = False,
+        targets: Sequence[str] = (),
     ) -> Applied | PlanOnly:
-        """init → workspace → plan → policy → apply → outputs; stops after plan without creds."""
+        """init → workspace → plan → policy → apply → outputs; stops after plan without creds.
+
+        ``targets`` limits the plan to those resources (``-target``): the image registry a
+        container target needs before the rest of its plan can name the pushed image.
+        """
         self.prepare()
-        plan_json = self.plan(variables=variables, sensitive_variables=sensitive_variables)
+        plan_json = self.plan(
+            variables=variables, sensitive_variables=sensitive_variables, targets=targets
+        )
         self.check(plan_json)
         summary = PlanSummary.from_plan(plan_json)
         cost = self.estimate(plan_json)
         if plan_only or not self.credentials:
             reason = PLAN_ONLY_REQUESTED if plan_only else NO_CREDENTIALS
             self._log(f"terraform: {reason} (plan: {summary})")
-            return PlanOnly(reason=reason, workspace=self.workspace, summary=summary, cost=cost)
+            return PlanOnly(
+                reason=reason,
+                workspace=self.workspace,
+                summary=summary,
+                cost=cost,
+                region=plan_region(plan_json),
+            )
         self.apply()
         return Applied(
-            workspace=self.workspace, summary=summary, outputs=self.outputs(), cost=cost
+            workspace=self.workspace,
+            summary=summary,
+            outputs=self.outputs(),
+            cost=cost,
+            region=plan_region(plan_json),
         )
 
     def estimate(self, plan_json: Mapping[str, Any]) -> CostEstimate | None:
@@ -324,12 +343,17 @@ class TerraformRunner:
         variables: Mapping[str, str] | None = None,
         sensitive_variables: Mapping[str, str] | None = None,
         destroy: bool = False,
+        targets: Sequence[str] = (),
     ) -> dict[str, Any]:
         """``plan -out=tfplan`` then ``show -json tfplan``: the plan as Terraform documents it."""
         self.prepare()
         args = ["plan", "-input=false", "-no-color"]
         if destroy:
             args.append("-destroy")
+        for address in targets:
+            if not re.fullmatch(r"[A-Za-z_][\w-]*\.[A-Za-z_][\w-]*", address):
+                raise TerraformError(f"not a resource address: {address!r}")
+            args.append(f"-target={address}")
         args.append(f"-out={PLAN_FILE}")
         self._plan_checked = False
         with self._var_args(variables, sensitive_variables) as var_args:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from services.analyzer.detect import analyze_repository, choose_target, parse_description
-from shared.analysis import APPLIED_TARGETS, Analysis, BackingService
+from shared.analysis import AUTO_CLOUD_TARGETS, Analysis, BackingService
 
 from .fixtures import build, by_name, write_files
 
@@ -437,14 +437,12 @@ def test_target_without_credentials_is_local() -> None:
     assert target == "local" and "no cloud credentials" in why[0]
 
 
-def test_target_stateless_with_credentials_is_one_the_provisioner_applies() -> None:
-    # Issue 23: aws-serverless fits, but is not applied end to end yet, so it is not chosen
-    # on its own; the reason says so.
+def test_target_stateless_with_credentials_is_serverless() -> None:
+    # Applied end to end since issue 23 (tests/e2e/test_cloud_containers.py).
     target, why = choose_target(
         parse_description("deploy it"), services=[], compose_service_count=1, cloud_credentials=True
     )
-    assert target == "aws-ec2" and target in APPLIED_TARGETS
-    assert "applies that target only when asked" in why[0]
+    assert target == "aws-serverless" and "stateless container" in why[0]
 
 
 @pytest.mark.parametrize(
@@ -460,7 +458,7 @@ def test_with_credentials_no_rule_picks_a_target_that_does_not_apply(
         compose_service_count=compose_count,
         cloud_credentials=True,
     )
-    assert target in APPLIED_TARGETS
+    assert target in AUTO_CLOUD_TARGETS
 
 
 def test_target_stateful_with_credentials_is_ec2() -> None:

@@ -124,6 +124,13 @@ elif cmd == "plan":
         sys.exit(1)
     with open(out, "w") as handle:
         handle.write("fake binary plan\n")
+    # What the next apply applies: the plan's -var values and whether it was -target'ed.
+    plan_vars = dict(
+        args[i + 1].split("=", 1) for i, a in enumerate(args[:-1]) if a == "-var"
+    )
+    targeted = any(a.startswith("-target=") for a in args)
+    with open(os.path.join(STATE, "last_plan.json"), "w") as handle:
+        json.dump({{"vars": plan_vars, "targeted": targeted}}, handle)
     print("data.aws_availability_zones.available: Reading...")
     print("data.aws_ami.ubuntu: Read complete after 1s [id=ami-0a1b2c3d4e5f60718]")
     print("Plan: 14 to add, 0 to change, 0 to destroy.")
@@ -150,11 +157,19 @@ elif cmd == "apply":
     print("aws_vpc.main: Creating...")
     print("aws_instance.app: Creation complete after 32s [id=i-0a1b2c3d4e5f67890]")
     print("Apply complete! Resources: 14 added, 0 changed, 0 destroyed.")
+    # A stand-in for what the real apply would start (e.g. a load balancer's target): a
+    # command run after a full (not -target'ed) apply, formatted with the plan's -var values.
+    last = load("last_plan.json", {{"vars": {{}}, "targeted": False}})
+    if control.get("after_full_apply") and not last["targeted"]:
+        argv = [part.format(**last["vars"]) for part in control["after_full_apply"]]
+        subprocess.run(argv, check=True, stdout=sys.stderr)
 elif cmd == "output":
     print(json.dumps(control.get("outputs", {{}}), indent=2))
 elif cmd == "destroy":
     print("aws_instance.app: Destroying... [id=i-0a1b2c3d4e5f67890]")
     print("Destroy complete! Resources: 14 destroyed.")
+    if control.get("after_destroy"):
+        subprocess.run(control["after_destroy"], check=False, stdout=sys.stderr)
 else:
     print(f"fake terraform: unexpected command {{args}}", file=sys.stderr)
     sys.exit(1)
@@ -182,7 +197,8 @@ class FakeTerraform:
         return cls(path=path, state=state)
 
     def control(self, **settings: Any) -> None:
-        """Tell the stand-in how to behave (fail=, hang=, plan_fixture=, outputs=…)."""
+        """Tell the stand-in how to behave (fail=, hang=, plan_fixture=, outputs=,
+        after_full_apply=[argv with {var} fields], after_destroy=[argv]…)."""
         (self.state / "control.json").write_text(json.dumps(settings))
 
     def calls(self) -> list[dict[str, Any]]:

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import get_args
 
 from shared.analysis import (
-    APPLIED_TARGETS,
     Analysis,
     AppCandidate,
     BackingService,
@@ -184,14 +183,8 @@ def choose_target(
         return "aws-ec2", [
             f"the app needs {names} next to it; a VM running compose keeps them together (aws-ec2)"
         ]
-    if "aws-serverless" in APPLIED_TARGETS:
-        return "aws-serverless", [
-            "a single stateless container fits a serverless container service (aws-serverless)"
-        ]
-    return "aws-ec2", [
-        "a single stateless container would fit aws-serverless, but this version applies "
-        "that target only when asked (it needs the image pushed to a registry first); "
-        "a VM running the container (aws-ec2) deploys end to end"
+    return "aws-serverless", [
+        "a single stateless container fits a serverless container service (aws-serverless)"
     ]
 
 

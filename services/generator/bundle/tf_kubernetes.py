@@ -419,4 +419,9 @@ def render_kubernetes(
     secrets = required_secret_variables(plan)
     if secrets:
         variables += "\n" + secrets
-    return {"main.tf": main, "variables.tf": variables, "outputs.tf": _OUTPUTS}
+    outputs = _OUTPUTS
+    if with_eks:  # where the provisioner pushes the image before the full apply
+        outputs += "\n" + output_block(
+            "ecr_repository_url", "aws_ecr_repository.app.repository_url"
+        )
+    return {"main.tf": main, "variables.tf": variables, "outputs.tf": outputs}
