@@ -167,6 +167,8 @@ class TaskGenerated(Event):
     target: Literal["github-pages", "git-preview"]
     repo: dict[str, Any] | None = None
     attempt: int = 1
+    # Why the labelled placeholder site was written instead of the LLM's (None: it was not).
+    placeholder: str | None = None
 
 
 class TaskPublished(Event):
@@ -179,6 +181,9 @@ class TaskPublished(Event):
     commit_sha: str
     pages_url: str
     attempt: int = 1
+    placeholder: str | None = None
+    # Why the site is not known to be served yet (Pages not live in time); None: it is.
+    not_live: str | None = None
 
 
 class TaskRepairRequested(Event):

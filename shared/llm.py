@@ -51,6 +51,9 @@ M = TypeVar("M", bound=BaseModel)
 # to see its mistake, without letting one bad answer grow every later prompt.
 _FEEDBACK_CHARS = 2000
 _CODE_FENCE = re.compile(r"^\s*```(?:json|JSON)?\s*\n(.*?)\n?```\s*$", re.DOTALL)
+# A fenced block after a sentence of prose ("Here is the manifest:"). Its closing fence
+# starts a line: JSON strings hold no raw newline, so a README's own fences cannot end it.
+_INNER_FENCE = re.compile(r"```(?:json|JSON)?[ \t]*\n(.*?)\n```", re.DOTALL)
 _MARKER = re.compile(r"<{3,}|>{3,}")
 
 
@@ -107,9 +110,12 @@ def _retry_after_s(response: object) -> float | None:
 
 def _parse(content: str, schema: type[M]) -> M:
     text = content.strip()
-    fenced = _CODE_FENCE.match(text)
+    fenced = _CODE_FENCE.match(text) or _INNER_FENCE.search(text)
     if fenced:
         text = fenced.group(1)  # some models wrap JSON in a Markdown code block regardless
+    elif not text.startswith(("{", "[")) and "{" in text:
+        # ... or say a sentence before (and after) the object.
+        text = text[text.index("{") : text.rindex("}") + 1]
     return schema.model_validate_json(text)
 
 

@@ -128,8 +128,12 @@ class Settings(BaseSettings):
     commit_author_name: str = "autodeploy"
     commit_author_email: str = "autodeploy@localhost"
     pages_timeout_s: float = 300.0
-    # Evaluation callbacks retry (1, 2, 4… s) until this long after the request.
-    callback_deadline_s: float = 600.0
+    # Evaluation callbacks retry (1, 2, 4… s) until this long after the request. It is
+    # the round's one deadline: the LLM, the Pages wait and the repair round all plan
+    # within it, and the last CALLBACK_RESERVE_S (at most a quarter of it) are kept for
+    # the callback itself.
+    callback_deadline_s: float = Field(default=600.0, gt=0)
+    callback_reserve_s: float = Field(default=60.0, ge=0)
     callback_first_delay_s: float = 1.0
     # Headless Chromium for browser checks (empty: looked up on PATH).
     chromium_path: str = ""

@@ -9,7 +9,10 @@ __all__ = ["handle_task_requested"]
 
 
 async def handle_task_requested(event: TaskRequested, ctx: StageContext) -> Outcome:
-    """Pick GitHub Pages or the local git+preview target; find round 1 for a revision."""
+    """Pick GitHub Pages or the local git+preview target; find round 1 for a revision.
+
+    A revision without a known earlier round is published as a round 1 would be.
+    """
     task = event.task
     settings = ctx.settings
     has_github = settings.github_token is not None and bool(
@@ -39,12 +42,16 @@ async def handle_task_requested(event: TaskRequested, ctx: StageContext) -> Outc
             task.round,
         )
         if row is None:
-            raise PermanentError(
-                f"round {task.round} of task {task.task!r} revises an earlier round, but "
-                f"{task.email} has no published earlier round of it"
+            # The evaluator's round 1 went to another deployment, or the database was
+            # reset: a site in a new repository still scores, silence does not.
+            await ctx.log.warning(
+                f"analyzer: round {task.round} of task {task.task!r} revises an earlier "
+                f"round, but {task.email} has no published earlier round of it here; "
+                "publishing into a new repository as round 1 would"
             )
-        repo, previous = row["result"]["repo"], row["id"]
-        await ctx.log.info(f"analyzer: round {task.round} revises {repo.get('html_url')}")
+        else:
+            repo, previous = row["result"]["repo"], row["id"]
+            await ctx.log.info(f"analyzer: round {task.round} revises {repo.get('html_url')}")
     await ctx.log.info(
         f"analyzer: brief of {len(task.brief)} characters, {len(task.checks)} checks, "
         f"{len(task.attachments)} attachments; publishing to {target}"

@@ -95,13 +95,27 @@ class BodyLimitMiddleware:
 
 
 class BearerAuthMiddleware:
-    """When API tokens are configured, every route but health and metrics needs one."""
+    """When API tokens are configured, every route but health and metrics needs one.
+
+    Routes in ``own_auth`` ((method, path) pairs) authenticate themselves: POST /tasks
+    by its body's `secret`, since evaluators never send a bearer token.
+    """
 
     OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
-    def __init__(self, app: ASGIApp, tokens: frozenset[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        tokens: frozenset[str],
+        own_auth: frozenset[tuple[str, str]] = frozenset(),
+    ) -> None:
         self.app = app
         self.tokens = tokens
+        self.own_auth = own_auth
+
+    def _open(self, scope: Scope) -> bool:
+        path = scope["path"]
+        return path in self.OPEN_PATHS or (scope.get("method", ""), path) in self.own_auth
 
     def _authorized(self, scope: Scope) -> bool:
         headers = dict(scope.get("headers") or [])
@@ -121,7 +135,7 @@ class BearerAuthMiddleware:
         return any(hmac.compare_digest(offered.encode(), t.encode()) for t in self.tokens)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.OPEN_PATHS or self._authorized(scope):
+        if scope["type"] != "http" or self._open(scope) or self._authorized(scope):
             await self.app(scope, receive, send)
             return
         response = JSONResponse(
@@ -204,7 +218,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         per_path={"/tasks": settings.max_task_request_bytes},
     )
     if settings.api_token_set:
-        app.add_middleware(BearerAuthMiddleware, tokens=settings.api_token_set)
+        app.add_middleware(
+            BearerAuthMiddleware,
+            tokens=settings.api_token_set,
+            own_auth=tasks.SECRET_AUTHENTICATED,
+        )
     # Outermost of ours, so it holds for the fast path too: a foreign Host is refused
     # before anything else looks at the request (DNS rebinding, `services.gateway.hosts`).
     if "*" not in settings.gateway_host_names:

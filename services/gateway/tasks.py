@@ -1,7 +1,10 @@
 """POST /tasks and GET /tasks/{id}: brief-to-site jobs, in the contract evaluators use.
 
 Validation errors answer 400 and a wrong secret 403 (both with nothing stored); an
-accepted task answers 200 `{job_id, status: "queued"}`.
+accepted task answers 200 `{job_id, status: "queued"}`. The `secret` is the route's only
+authentication (evaluators send no bearer token, whatever API_TOKENS says), and the
+natural key (email, task, round, nonce) makes an evaluator's repeated post answer with
+the first job, Idempotency-Key or not.
 """
 
 from __future__ import annotations
@@ -11,11 +14,12 @@ import re
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
+import asyncpg
 from fastapi import APIRouter, Header, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from services.gateway.attachments import AttachmentError, parse_attachment
-from services.gateway.errors import claim_idempotency_key, field_error
+from services.gateway.errors import Repeat, claim_idempotency_key, field_error
 from services.gateway.schemas import JobAccepted, JobLogLine, body_fingerprint
 from shared import db
 from shared.events import TaskRequest, TaskRequested
@@ -24,9 +28,13 @@ from shared.metrics import JOBS_SUBMITTED
 from shared.security import RepoUrlError, check_url, resolve_and_check_host
 from shared.settings import Settings
 
-__all__ = ["TaskCreate", "TaskRead", "router"]
+__all__ = ["SECRET_AUTHENTICATED", "TaskCreate", "TaskRead", "router"]
 
 router = APIRouter(tags=["tasks"])
+
+# (method, path) of the routes whose body's `secret` authenticates them: API_TOKENS'
+# bearer check leaves these to the route.
+SECRET_AUTHENTICATED = frozenset({("POST", "/tasks")})
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
 _TASK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -92,8 +100,14 @@ class TaskRead(BaseModel):
     repo_url: str | None = None
     commit_sha: str | None = None
     pages_url: str | None = None
+    pages_live: bool | None = None
+    placeholder: str | None = Field(
+        default=None, description="why the labelled placeholder site was published, if it was"
+    )
     checks: list[dict[str, Any]] = Field(default_factory=list)
+    checks_not_run: str | None = Field(default=None, description="why no browser check ran")
     callback_attempts: list[dict[str, Any]] = Field(default_factory=list)
+    callback_delivered: bool = False
     error: str | None = None
     logs: list[JobLogLine] = Field(default_factory=list)
 
@@ -162,6 +176,7 @@ async def submit_task(
     job_id = uuid4()
     pool = request.app.state.pool
     async with pool.acquire() as conn, conn.transaction():
+        await _claim_natural_key(conn, task)
         row = await db.insert_job(
             conn,
             job_id=job_id,
@@ -190,6 +205,30 @@ async def submit_task(
     return JobAccepted(job_id=job_id, status="queued")
 
 
+async def _claim_natural_key(conn: asyncpg.Connection, task: TaskRequest) -> None:
+    """Inside the new job's transaction: go on, or raise Repeat with the round's first job.
+
+    The transaction lock serialises posts of the same (email, task, round, nonce), so two
+    at once still make one job; the lookup uses the (task, email) index of tasks.
+    """
+    key = "\x1f".join((task.email, task.task, str(task.round), task.nonce))
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 22))", key)
+    first = await conn.fetchval(
+        """
+        SELECT id FROM jobs
+        WHERE kind = 'task' AND request->>'task' = $1 AND request->>'email' = $2
+          AND (request->>'round')::int = $3 AND request->>'nonce' = $4
+        ORDER BY created_at LIMIT 1
+        """,
+        task.task,
+        task.email,
+        task.round,
+        task.nonce,
+    )
+    if first is not None:
+        raise Repeat(first)
+
+
 @router.get("/tasks/{job_id}", response_model=TaskRead)
 async def get_task(job_id: UUID, request: Request) -> TaskRead:
     """A task: status, repository, commit, Pages URL, check results, callbacks, log."""
@@ -207,8 +246,13 @@ async def get_task(job_id: UUID, request: Request) -> TaskRead:
         repo_url=(result.get("repo") or {}).get("html_url"),
         commit_sha=result.get("commit_sha"),
         pages_url=result.get("pages_url"),
+        pages_live=result.get("pages_live"),
+        placeholder=result.get("placeholder"),
         checks=result.get("checks", []),
+        checks_not_run=result.get("checks_not_run"),
         callback_attempts=result.get("callback_attempts", []),
+        # A job that ended before the verifier's callback never delivered one.
+        callback_delivered=bool(result.get("callback_delivered", False)),
         error=job["error"],
         logs=await db.get_logs(pool, job_id=job_id),
     )

@@ -8,9 +8,12 @@ Problems are fed back for a bounded number of repair rounds, then ``SiteGenerati
 The attachments are written as given, and an MIT ``LICENSE``, a complete ``README.md``
 and ``.nojekyll`` are added when missing.
 
-Without an LLM (``client=None``) a deterministic placeholder page is written instead. It
-is labelled as such on the page, in its ``<meta name="generator">`` and in the README: it
-lists the brief, the checks and the attachments and does not pretend to implement them.
+Without an LLM (``client=None``), or when the LLM gives nothing usable in time
+(``placeholder_site`` with the reason), a deterministic placeholder page is written
+instead: an evaluator that hears back with a repository can still score its LICENSE and
+README, one that hears nothing scores zero. It is labelled as such on the page, in its
+``<meta name="generator">`` and in the README, with the reason: it lists the brief, the
+checks and the attachments and does not pretend to implement them.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from services.gateway.attachments import Attachment
 from shared.llm import LLMClient, LLMUnavailable, fence_file
@@ -33,6 +36,7 @@ from shared.security import REDACTED, redact
 
 __all__ = [
     "FALLBACK_GENERATOR",
+    "NO_LLM",
     "ManifestFile",
     "SiteGenerationError",
     "SiteLimits",
@@ -42,12 +46,14 @@ __all__ = [
     "find_secrets",
     "generate_site",
     "mit_license",
+    "placeholder_site",
     "placeholders",
 ]
 
 Log = Callable[[str], Awaitable[None]]
 
 FALLBACK_GENERATOR = "autodeploy placeholder (no LLM configured)"
+NO_LLM = "autodeploy had no LLM configured"
 _PREVIEW_BYTES = 2048
 _EXISTING_FILE_CHARS = 20_000
 _EXISTING_TOTAL_CHARS = 80_000
@@ -122,6 +128,34 @@ _SYSTEM_REVISION = (
 )
 
 
+# Models name the same things in many ways; what they mean is clear, so it is read as
+# meant rather than rejected (a rejection costs a round trip and often comes back again).
+_TEXT_ENCODINGS = {
+    "", "utf-8", "utf8", "utf_8", "text", "plain", "text/plain", "txt", "string", "str",
+    "raw", "none", "null", "ascii", "us-ascii", "html", "unicode",
+}  # fmt: skip
+_BASE64_ENCODINGS = {"base64", "base-64", "base_64", "b64", "binary/base64"}
+_PATH_KEYS = ("path", "filename", "file_path", "filepath", "name", "file")
+_CONTENT_KEYS = ("content", "contents", "code", "text", "body", "source", "data")
+
+
+def _encoding(value: object) -> object:
+    if value is None:
+        return "utf-8"
+    if not isinstance(value, str):
+        return value
+    key = value.strip().lower()
+    if key in _TEXT_ENCODINGS:
+        return "utf-8"
+    if key in _BASE64_ENCODINGS:
+        return "base64"
+    return value  # anything else stays, and the schema says what is allowed
+
+
+def _first(item: Mapping[str, object], keys: Sequence[str]) -> object:
+    return next((item[k] for k in keys if item.get(k) is not None), None)
+
+
 class ManifestFile(BaseModel):
     """One file of the site: a relative path and its full content."""
 
@@ -129,12 +163,54 @@ class ManifestFile(BaseModel):
     content: str
     encoding: Literal["utf-8", "base64"] = "utf-8"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise(cls, value: object) -> object:
+        """Synonyms of the keys and the encoding ("filename", "contents", "text"…)."""
+        if not isinstance(value, Mapping):
+            return value
+        out = dict(value)
+        for field_name, keys in (("path", _PATH_KEYS), ("content", _CONTENT_KEYS)):
+            if out.get(field_name) is None:
+                found = _first(value, keys)
+                if found is not None:
+                    out[field_name] = found
+        out["encoding"] = _encoding(value.get("encoding"))
+        return out
+
 
 class SiteManifest(BaseModel):
     """The LLM's answer: the site's files and a short note on what it built."""
 
     files: list[ManifestFile] = Field(default_factory=list)
     notes: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise(cls, value: object) -> object:
+        return _manifest_shape(value)
+
+
+def _manifest_shape(value: object) -> object:
+    """Other shapes of the same answer: a bare list, a path → content mapping, a wrapper."""
+    if isinstance(value, list):
+        return {"files": value}
+    if not isinstance(value, Mapping):
+        return value
+    out = dict(value)
+    if "files" not in out:
+        inner = _first(value, ("manifest", "site", "output", "result"))
+        if isinstance(inner, Mapping | list):
+            return _manifest_shape(inner)
+    files = out.get("files")
+    if isinstance(files, Mapping):
+        out["files"] = [
+            {**item, "path": path} if isinstance(item, Mapping) else {"path": path, "content": item}
+            for path, item in files.items()
+        ]
+    notes = out.get("notes", _first(value, ("description", "summary", "explanation")))
+    out["notes"] = notes if isinstance(notes, str) else ""
+    return out
 
 
 class SiteGenerationError(Exception):
@@ -445,10 +521,10 @@ async def generate_site(
             "no LLM is configured (OPENAI_API_KEY unset): writing a placeholder page that "
             "lists the brief and attachments; it does not implement the brief"
         )
-        files = {**existing, **fallback_site(brief, checks, attachments, round_no=round)}
-        return _finish(
-            files, brief, attachments, author=author, year=year, title=title, placeholder=True
-        )
+        return placeholder_site(
+            brief, checks, attachments, round=round, existing_files=existing_files,
+            author=author, title=title, year=year,
+        )  # fmt: skip
 
     base = _user_prompt(
         brief=brief,
@@ -512,10 +588,41 @@ def mit_license(*, year: int, author: str) -> str:
     )
 
 
-def fallback_site(
-    brief: str, checks: Sequence[str], attachments: Sequence[Attachment], *, round_no: int = 1
+def placeholder_site(
+    brief: str,
+    checks: Sequence[str],
+    attachments: Sequence[Attachment],
+    *,
+    why: str = NO_LLM,
+    round: int = 1,  # the request field's own name
+    existing_files: Mapping[str, str] | None = None,
+    author: str = "autodeploy",
+    title: str | None = None,
+    year: int | None = None,
 ) -> dict[str, bytes]:
-    """A deterministic, clearly labelled placeholder page (used when no LLM is configured)."""
+    """The whole labelled placeholder site: page, attachments, LICENSE, README (``why`` on both)."""
+    existing = {p: t.encode("utf-8") for p, t in (existing_files or {}).items()}
+    files = {**existing, **fallback_site(brief, checks, attachments, round_no=round, why=why)}
+    return _finish(
+        files,
+        brief,
+        attachments,
+        author=author,
+        year=year or dt.datetime.now(dt.UTC).year,
+        title=title,
+        placeholder=why,
+    )
+
+
+def fallback_site(
+    brief: str,
+    checks: Sequence[str],
+    attachments: Sequence[Attachment],
+    *,
+    round_no: int = 1,
+    why: str = NO_LLM,
+) -> dict[str, bytes]:
+    """A deterministic, clearly labelled placeholder page (no LLM, or none usable)."""
     esc = html.escape
     items = "\n".join(
         f'      <li><a href="{esc(a.name)}">{esc(a.name)}</a>'
@@ -529,7 +636,7 @@ def fallback_site(
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <meta name="generator" content="{esc(FALLBACK_GENERATOR)}">
-  <title>Placeholder: generated without an LLM</title>
+  <title>Placeholder: {"generated without an LLM" if why == NO_LLM else "no usable site"}</title>
   <style>
     body {{ font-family: system-ui, sans-serif; max-width: 46rem; margin: 2rem auto;
            padding: 0 1rem; line-height: 1.5; }}
@@ -539,8 +646,8 @@ def fallback_site(
 </head>
 <body>
   <p class="banner" id="autodeploy-placeholder"><strong>Placeholder page.</strong>
-  autodeploy had no LLM configured, so this page only lists the brief (round {round_no})
-  and its attachments; it does not implement the brief.</p>
+  <span id="placeholder-reason">{esc(why)}</span>, so this page only lists the brief
+  (round {round_no}) and its attachments; it does not implement the brief.</p>
   <h1>Brief</h1>
   <pre id="brief">{esc(brief)}</pre>
   <h2>Checks</h2>
@@ -585,7 +692,7 @@ def _readme(
     year: int,
     author: str,
     title: str | None,
-    placeholder: bool,
+    placeholder: str | None,
 ) -> str:
     summary = brief.strip()
     if len(summary) > 1200:
@@ -595,8 +702,8 @@ def _readme(
         f"- `{p}`: {_describe(p, names)}" for p in sorted(files) if p not in ("README.md",)
     )
     label = (
-        "\n> **Placeholder.** No LLM was configured when this site was generated: the page "
-        "lists the brief and its attachments and does not implement the brief.\n"
+        f"\n> **Placeholder.** {_sentence(placeholder)}: the page lists the brief and its "
+        "attachments and does not implement the brief.\n"
         if placeholder
         else ""
     )
@@ -635,6 +742,12 @@ MIT License, © {year} {author}. See [LICENSE](LICENSE).
 """
 
 
+def _sentence(why: str) -> str:
+    if why == NO_LLM:
+        return "No LLM was configured when this site was generated"
+    return why[:1].upper() + why[1:]
+
+
 def _finish(
     files: dict[str, bytes],
     brief: str,
@@ -643,7 +756,7 @@ def _finish(
     author: str,
     year: int,
     title: str | None,
-    placeholder: bool = False,
+    placeholder: str | None = None,
 ) -> dict[str, bytes]:
     out = dict(files)
     for a in attachments:

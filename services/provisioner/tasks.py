@@ -1,7 +1,9 @@
 """Provisioner for brief-to-site tasks: push the site and get it served.
 
 `github-pages`: a new public repository (round 1) or the round-1 one (round 2), the
-token sent as an HTTP header, Pages enabled and built, polled until it answers.
+token sent as an HTTP header, Pages enabled and built, polled until it answers, but no
+longer than the round's deadline allows: a site not live by then is handed on with the
+reason, so the evaluator still hears of the repository, commit and expected Pages URL.
 `git-preview`: the same push to PAGES_GIT_REMOTE (any git smart-HTTP server) and a
 local preview container on the Docker engine, for machines without GitHub.
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +28,14 @@ from services.provisioner.workspace import local_engine, write_tree
 from shared import db
 from shared.events import TaskGenerated, TaskPublished
 from shared.images import load_base_image_overrides
+from shared.roundclock import RoundClock
 from shared.stage import Outcome, PermanentError, StageContext
 
 __all__ = ["handle_task_generated"]
+
+# What the Pages wait leaves of the round's work time for the verifier's browser checks.
+_CHECKS_SHARE = 0.25
+_CHECKS_MAX_S = 60.0
 
 _PREVIEW_DOCKERFILE = """\
 # A preview of the generated site, served the way GitHub Pages serves it: static files.
@@ -42,11 +49,12 @@ async def handle_task_generated(event: TaskGenerated, ctx: StageContext) -> Outc
     files = await db.get_artifact_bytes(ctx.pool, job_id=event.job_id)
     workdir = Path(ctx.settings.workspace_dir) / f"task-{event.job_id}-{ctx.delivery}-{ctx.attempt}"
     try:
+        not_live = None
         if event.target == "github-pages":
-            repo, sha, url = await _github(event, ctx, files, workdir)
+            repo, sha, url, not_live = await _github(event, ctx, files, workdir)
         else:
             repo, sha, url = await _git_preview(event, ctx, files, workdir)
-    except (GitHubError, PublishTimeout, TransientPushError) as exc:
+    except (GitHubError, TransientPushError) as exc:
         if isinstance(exc, GitHubError) and not exc.transient:
             raise PermanentError(str(exc)) from exc
         raise RuntimeError(str(exc)) from exc  # transient: the stage retries
@@ -55,7 +63,7 @@ async def handle_task_generated(event: TaskGenerated, ctx: StageContext) -> Outc
     return Outcome(
         status="verifying",
         stage="verifier",
-        result={"repo": repo, "commit_sha": sha, "pages_url": url},
+        result={"repo": repo, "commit_sha": sha, "pages_url": url, "pages_live": not not_live},
         next_event=TaskPublished(
             job_id=event.job_id,
             task=event.task,
@@ -64,8 +72,14 @@ async def handle_task_generated(event: TaskGenerated, ctx: StageContext) -> Outc
             commit_sha=sha,
             pages_url=url,
             attempt=event.attempt,
+            placeholder=event.placeholder,
+            not_live=not_live,
         ),
-        message=f"provisioner: commit {sha[:12]} published at {url}",
+        message=(
+            f"provisioner: commit {sha[:12]} published at {url}"
+            if not not_live
+            else f"provisioner: commit {sha[:12]} pushed; {url} not live in time: {not_live}"
+        ),
     )
 
 
@@ -77,19 +91,32 @@ def _message(event: TaskGenerated) -> str:
     return f"Round {event.task.round}: {event.task.task} (attempt {event.attempt})"
 
 
+def _pages_deadline(ctx: StageContext) -> datetime:
+    """PAGES_TIMEOUT_S from now, cut short so the browser checks still fit in the round."""
+    clock = RoundClock.for_job(ctx.job, ctx.settings)
+    checks = min(_CHECKS_MAX_S, clock.share_s(_CHECKS_SHARE))
+    return min(clock.until(ctx.settings.pages_timeout_s), clock.work_by - timedelta(seconds=checks))
+
+
 async def _github(
     event: TaskGenerated, ctx: StageContext, files: dict[str, bytes], workdir: Path
-) -> tuple[dict[str, Any], str, str]:
+) -> tuple[dict[str, Any], str, str, str | None]:
+    """Push to GitHub and wait for Pages; the last item says why the site is not live."""
     settings = ctx.settings
     assert settings.github_token is not None
     token = settings.github_token.get_secret_value()
-    deadline = datetime.now(UTC) + timedelta(seconds=settings.pages_timeout_s)
+    deadline = _pages_deadline(ctx)
     async with GitHubClient(token, base_url=settings.github_api_url) as gh:
         owner = await gh.get_authenticated_user()
+        found = None
         if event.repo:
             found = await gh.find_repo(*str(event.repo["full_name"]).split("/", 1))
             if found is None:
-                raise PermanentError(f"the round-1 repository {event.repo['full_name']} is gone")
+                await ctx.log.warning(
+                    f"provisioner: the earlier round's repository {event.repo['full_name']} "
+                    "is gone; publishing into a new repository as round 1 would"
+                )
+        if found is not None:
             repo = found
         else:
             name = repo_name_for(event.task.task, seed=str(event.job_id))
@@ -108,11 +135,17 @@ async def _github(
         )
         await ctx.log.info(f"provisioner: pushed commit {sha[:12]}")
         pages = await gh.enable_pages(repo.owner, repo.name, repo.default_branch or "main")
-        await gh.request_pages_build(repo.owner, repo.name)
-        await gh.wait_for_build(repo.owner, repo.name, commit=sha, deadline=deadline)
-        await gh.wait_until_published(pages.html_url, deadline)
+        not_live = None
+        try:
+            await gh.request_pages_build(repo.owner, repo.name)
+            await gh.wait_for_build(repo.owner, repo.name, commit=sha, deadline=deadline)
+            await gh.wait_until_published(pages.html_url, deadline)
+        except (GitHubError, PublishTimeout) as exc:
+            # The repository and commit exist: the evaluator is told of them all the same.
+            not_live = str(exc)
+            await ctx.log.warning(f"provisioner: {pages.html_url} is not live in time: {exc}")
     info = {"full_name": repo.full_name, "html_url": repo.html_url, "clone_url": repo.clone_url}
-    return info, sha, pages.html_url
+    return info, sha, pages.html_url, not_live
 
 
 async def _git_preview(

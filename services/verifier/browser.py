@@ -41,6 +41,8 @@ CHROMIUM_ARGS = (
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
+    # A container's /dev/shm is 64 MB by default: too small for Chromium's shared memory.
+    "--disable-dev-shm-usage",
     "--disable-quic",
     "--no-first-run",
     "--disable-background-networking",

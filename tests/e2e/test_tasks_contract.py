@@ -155,3 +155,30 @@ def test_repeated_task_with_idempotency_key_answers_the_first_job(gateway) -> No
     again = httpx.post(f"{gateway.url}/tasks", json=_good(nonce="idem"), headers=headers)
     assert first.status_code == again.status_code == 200
     assert first.json() == again.json()
+
+
+def test_api_tokens_leave_tasks_to_their_secret_and_guard_the_rest(make_stack) -> None:
+    # Issue 22: evaluators send no bearer token; the task's secret is its authentication.
+    stack = make_stack(("gateway",), TASK_SECRET=SECRET, API_TOKENS="tok-gamma-123456")
+    accepted = httpx.post(f"{stack.url}/tasks", json=_good(nonce="no-bearer"))
+    assert accepted.status_code == 200, accepted.text
+    refused = httpx.post(f"{stack.url}/tasks", json=_good(secret="wrong", nonce="no-bearer-2"))
+    assert refused.status_code == 403
+    job_id = accepted.json()["job_id"]
+    for path in (f"/tasks/{job_id}", "/list", f"/job/{job_id}"):
+        assert httpx.get(f"{stack.url}{path}").status_code == 401, path
+    assert httpx.post(f"{stack.url}/request", json={"repo_url": "x"}).status_code == 401
+    bearer = {"Authorization": "Bearer tok-gamma-123456"}
+    assert httpx.get(f"{stack.url}/tasks/{job_id}", headers=bearer).status_code == 200
+
+
+def test_repeated_task_without_idempotency_key_answers_the_first_job(gateway) -> None:
+    # Issue 22: an evaluator's repeat (same email, task, round and nonce) makes no new job.
+    first = httpx.post(f"{gateway.url}/tasks", json=_good(nonce="repeat-me"))
+    again = httpx.post(f"{gateway.url}/tasks", json=_good(nonce="repeat-me"))
+    other_round = httpx.post(f"{gateway.url}/tasks", json=_good(nonce="repeat-me", round=2))
+    assert first.status_code == again.status_code == other_round.status_code == 200
+    assert again.json()["job_id"] == first.json()["job_id"]
+    assert other_round.json()["job_id"] != first.json()["job_id"]
+    rows = gateway.sql("SELECT count(*) AS n FROM jobs WHERE request->>'nonce' = 'repeat-me'")
+    assert rows[0]["n"] == 2

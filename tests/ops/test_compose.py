@@ -19,6 +19,7 @@ from tests.ops.conftest import (
     ROOT,
     SERVICES,
     STAGES,
+    compose_command,
     compose_config,
     dashboard_exprs,
 )
@@ -284,3 +285,35 @@ def test_stack_targets_scale_the_stages_named() -> None:
     assert "--scale" not in make("up")
     assert make("down").rstrip().endswith(" down")
     assert make("down", "V=1").rstrip().endswith(" down --volumes")
+
+
+def _task_settings() -> list[str]:
+    """The settings .env.example lists for brief-to-site tasks, and the LLM's."""
+    text = (ROOT / ".env.example").read_text()
+    section = text.split("# --- brief-to-site tasks", 1)[1].split("\n# ---", 1)[0]
+    names = re.findall(r"^([A-Z][A-Z0-9_]+)=", section, re.MULTILINE)
+    names += re.findall(r"^((?:OPENAI|LLM)_[A-Z0-9_]+)=", text, re.MULTILINE)
+    return sorted(set(names) | {"GITHUB_TOKEN"})
+
+
+def test_every_task_setting_in_the_env_file_reaches_the_stack(tmp_path: Path) -> None:
+    # Issue 22: `make up` passes .env (--env-file); a setting compose.yaml does not name
+    # never reaches the services (without TASK_SECRET every /tasks answered 503).
+    names = _task_settings()
+    assert {"TASK_SECRET", "CALLBACK_DEADLINE_S", "PAGES_TIMEOUT_S", "OPENAI_API_KEY"} <= set(names)
+    env_file = tmp_path / ".env"
+    env_file.write_text("".join(f"{name}=from-env-{name.lower()}\n" for name in names))
+    compose_file = COMPOSE_DIR / "compose.yaml"
+    proc = subprocess.run(
+        [*compose_command(), "--env-file", str(env_file), "-f", str(compose_file), "config"],
+        cwd=COMPOSE_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    services = yaml.safe_load(proc.stdout)["services"]
+    for service in SERVICES:
+        env = _environment(services[service])
+        wrong = [n for n in names if env.get(n) != f"from-env-{n.lower()}"]
+        assert not wrong, f"{service} does not get {wrong} from the env file"

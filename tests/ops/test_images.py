@@ -7,7 +7,9 @@ import pytest
 
 from tests.ops.conftest import SERVICES
 
-pytestmark = pytest.mark.docker
+# The first test builds the five images; a cold build of the verifier's installs Chromium
+# (minutes on a small machine). Later builds hit the layer cache.
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(1800)]
 
 # Programs a service shells out to, so its image must carry them.
 TOOLS = {
@@ -59,3 +61,23 @@ def test_gateway_image_can_run_the_migrations(service_images) -> None:
     # `alembic heads` reads the same scripts without needing a database.
     out = _run(service_images["gateway"], "python", "-m", "alembic", "heads")
     assert "(head)" in out
+
+
+# A page served on the container's loopback, a passing and a failing check: what the
+# verifier does with a brief's checks, in its own image (no network needed).
+BROWSER_CHECK = """
+import asyncio
+from services.verifier.browser import run_checks, serve_directory
+page = {"index.html": "<p id='total-sales'>200</p><script>document.title = 'Sales'</script>"}
+checks = ["js: document.querySelector('#total-sales').textContent === '200'",
+          "js: document.title === 'Other'"]
+with serve_directory(page) as url:
+    print([r.status for r in asyncio.run(run_checks(url, checks))])
+"""
+
+
+def test_verifier_image_runs_a_browser_check(service_images) -> None:
+    # Issue 22: the stack's verifier had neither playwright nor Chromium, so every
+    # browser check of a brief failed.
+    out = _run(service_images["verifier"], "python", "-c", BROWSER_CHECK)
+    assert out.strip().splitlines()[-1] == "['pass', 'fail']", out

@@ -61,6 +61,11 @@ class Receiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @property
+    def delivered(self) -> list[tuple[float, str, dict[str, Any]]]:
+        """The calls answered 200 (an evaluator takes one per round)."""
+        return self.calls[self.failures :]
+
+    @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/notify"
 
