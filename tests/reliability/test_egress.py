@@ -16,6 +16,7 @@ import pytest
 
 from services.analyzer.clone import CloneLimits, clone_repository
 from services.verifier.callback import send_callback
+from services.verifier.health import check_health
 from shared.stage import PermanentError
 from tests.support.fakedns import FakeDns, Slow
 from tests.support.fixtures_web import STATIC_SITE
@@ -152,3 +153,36 @@ async def test_callbacks_never_reach_a_private_address_through_dns(
     assert any(
         "non-public" in (a.error or "") or "could not resolve" in (a.error or "") for a in attempts
     ), attempts
+
+
+@pytest.mark.integration
+async def test_a_health_check_reaches_its_host_through_the_pinned_address(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A deployment named by host name: the health check resolves it once per attempt
+    # and connects there, with the Host header the app expects.
+    import http.server
+
+    hosts: list[str | None] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hosts.append(self.headers.get("Host"))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        dns = FakeDns().install(monkeypatch)
+        dns.script("app.deploy.test", ["127.0.0.1"])
+        port = server.server_address[1]
+        report = await check_health(f"http://app.deploy.test:{port}/healthz", deadline_s=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert report.healthy, report
+    assert hosts == [f"app.deploy.test:{port}"]
