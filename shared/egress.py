@@ -105,7 +105,9 @@ async def pin_host(
     """Resolve ``host`` once; refuse it if any address is not public; pin the first one.
 
     Allow-listed hosts (and ``check_public=False``, for operator-configured hosts) skip
-    the public check but are still pinned. Raises RepoUrlError with the reason.
+    the public check but are still pinned. The pin keeps ``host`` as written (a trailing
+    dot too: curl matches its resolve entries on the URL's exact host). Raises
+    RepoUrlError with the reason.
     """
     name = host.lower().rstrip(".")
     literal = literal_address(name)
@@ -121,7 +123,7 @@ async def pin_host(
                     f"{field} host {host!r} resolves to a non-public address ({address}); "
                     f"add it to {allow_setting} if this is your own server"
                 )
-    return Pin(host=name, port=port, address=addresses[0].split("%", 1)[0])
+    return Pin(host=host.lower(), port=port, address=addresses[0].split("%", 1)[0])
 
 
 async def resolve_and_check_host(

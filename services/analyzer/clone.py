@@ -131,7 +131,11 @@ async def pin_remote(
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
     return await pin_host(
-        host, port, allowed_hosts=allowed_hosts, resolver=resolver, check_public=check_public
+        parts.hostname or host,  # as git will name it, trailing dot and all
+        port,
+        allowed_hosts=allowed_hosts,
+        resolver=resolver,
+        check_public=check_public,
     )
 
 

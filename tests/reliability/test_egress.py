@@ -91,8 +91,9 @@ def test_a_redirect_to_a_private_git_server_fails_the_job_and_it_sees_nothing(
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("dot", ["", "."], ids=["name", "name-with-trailing-dot"])
 async def test_git_connects_to_the_address_that_was_vetted(
-    monkeypatch: pytest.MonkeyPatch, private_git: GitServer, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, private_git: GitServer, tmp_path: Path, dot: str
 ) -> None:
     # The name exists only in this process's resolver: git can reach it only by being
     # handed the vetted address, never by looking the name up again itself.
@@ -100,7 +101,7 @@ async def test_git_connects_to_the_address_that_was_vetted(
     dns.script("git.pinned.test", ["127.0.0.1"])
     port = private_git.host.rsplit(":", 1)[1]
     sha = await clone_repository(
-        f"http://git.pinned.test:{port}/internal.git",
+        f"http://git.pinned.test{dot}:{port}/internal.git",
         tmp_path / "clone",
         token=None,
         allowed_hosts=[f"git.pinned.test:{port}"],

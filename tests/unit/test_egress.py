@@ -132,7 +132,8 @@ async def test_allow_listed_hosts_are_pinned_without_the_public_rule() -> None:
     pin = await pin_host(
         "git.internal.", 8080, allowed_hosts=["git.internal:8080"], resolver=resolver
     )
-    assert pin.git_config() == {"http.curloptResolve": "git.internal:8080:127.0.0.1"}
+    # Pinned as written: curl matches the URL's exact host, trailing dot and all.
+    assert pin.git_config() == {"http.curloptResolve": "git.internal.:8080:127.0.0.1"}
 
 
 async def test_an_ipv6_pin_is_bracketed_for_curl() -> None:
