@@ -141,8 +141,10 @@ async def resolve_and_check_host(
     that does not resolve here, or not in time, is not judged here: nothing connects on
     this answer, and the stage that connects resolves again with ``pin_host``, which
     refuses it then (and every answer it does use is vetted and pinned; nothing is
-    cached between the two).
+    cached between the two). An allow-listed host is not looked up at all here.
     """
+    if _is_allowed(host.lower().rstrip("."), allowed_hosts):
+        return
     with contextlib.suppress(UnresolvedHostError):
         await pin_host(
             host,

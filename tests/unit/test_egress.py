@@ -201,3 +201,12 @@ async def test_httpx_connects_to_the_vetted_address_with_the_original_host_and_s
     assert seen[0].url.host == PUBLIC_V6
     assert seen[0].headers["host"] == "site.test"
     assert seen[0].extensions["sni_hostname"] == "site.test"
+
+
+async def test_the_early_check_does_not_look_up_allow_listed_hosts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dns = FakeDns().install(monkeypatch)
+    dns.script("git.internal", ["10.0.0.5"])
+    await resolve_and_check_host("git.internal", ["git.internal:8443"])
+    assert dns.lookups == []
