@@ -53,16 +53,25 @@ async def system_resolver(host: str, port: int) -> list[str]:
 
 @dataclass(frozen=True)
 class Pin:
-    """A host name and the one vetted address every connection to it must use."""
+    """A host name and the vetted addresses every connection to it must use."""
 
     host: str
     port: int
-    address: str
+    addresses: tuple[str, ...]
+
+    @property
+    def address(self) -> str:
+        """The address httpx connects to (the resolver's first)."""
+        return self.addresses[0]
 
     def git_config(self) -> dict[str, str]:
-        """git settings that make libcurl connect to the vetted address, never resolving."""
-        address = f"[{self.address}]" if ":" in self.address else self.address
-        return {"http.curloptResolve": f"{self.host}:{self.port}:{address}"}
+        """git settings that make libcurl use the vetted addresses, never resolving.
+
+        All of them, in the resolver's order: curl still falls back from an address it
+        cannot reach (IPv6 without a route) to the next, and every one was checked.
+        """
+        listed = ",".join(f"[{a}]" if ":" in a else a for a in self.addresses)
+        return {"http.curloptResolve": f"{self.host}:{self.port}:{listed}"}
 
 
 class UnresolvedHostError(RepoUrlError):
@@ -115,15 +124,17 @@ async def pin_host(
         addresses = [str(literal)]
     else:
         addresses = await _resolve(name, port, resolver or system_resolver, within_s)
+    # A zone (fe80::1%eth0) is never public; what is left is what is checked and used.
+    parsed = [ipaddress.ip_address(text.split("%", 1)[0]) for text in addresses]
     if check_public and not _is_allowed(name, allowed_hosts):
-        for text in addresses:
-            address = ipaddress.ip_address(text.split("%", 1)[0])
+        for address in parsed:
             if not is_public_address(address):
                 raise RepoUrlError(
                     f"{field} host {host!r} resolves to a non-public address ({address}); "
                     f"add it to {allow_setting} if this is your own server"
                 )
-    return Pin(host=host.lower(), port=port, address=addresses[0].split("%", 1)[0])
+    unique = tuple(dict.fromkeys(str(a) for a in parsed))
+    return Pin(host=host.lower(), port=port, addresses=unique)
 
 
 async def resolve_and_check_host(

@@ -122,7 +122,7 @@ async def test_one_private_address_among_public_ones_is_a_refusal() -> None:
 async def test_each_resolution_is_vetted_and_pinned_nothing_is_cached() -> None:
     resolver = _answers([PUBLIC_V4], ["127.0.0.1"])
     pin = await pin_host("rebind.test", 443, resolver=resolver)
-    assert pin == Pin("rebind.test", 443, PUBLIC_V4)
+    assert pin == Pin("rebind.test", 443, (PUBLIC_V4,))
     with pytest.raises(RepoUrlError, match="non-public"):
         await pin_host("rebind.test", 443, resolver=resolver)
 
@@ -136,10 +136,11 @@ async def test_allow_listed_hosts_are_pinned_without_the_public_rule() -> None:
     assert pin.git_config() == {"http.curloptResolve": "git.internal.:8080:127.0.0.1"}
 
 
-async def test_an_ipv6_pin_is_bracketed_for_curl() -> None:
-    resolver = _answers([PUBLIC_V6])
+async def test_every_vetted_address_is_pinned_for_git_ipv6_bracketed() -> None:
+    resolver = _answers([PUBLIC_V6, PUBLIC_V4, PUBLIC_V6])
     pin = await pin_host("v6.test", 443, resolver=resolver)
-    assert pin.git_config() == {"http.curloptResolve": f"v6.test:443:[{PUBLIC_V6}]"}
+    assert pin.address == PUBLIC_V6
+    assert pin.git_config() == {"http.curloptResolve": f"v6.test:443:[{PUBLIC_V6}],{PUBLIC_V4}"}
 
 
 async def test_the_early_check_caches_no_verdict(monkeypatch: pytest.MonkeyPatch) -> None:
