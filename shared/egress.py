@@ -204,10 +204,19 @@ class PinnedTransport(httpx.AsyncBaseTransport):
         self._transports: dict[tuple[str, str, str | None], httpx.AsyncBaseTransport] = {}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Pin, then send through the transport kept for this host and address."""
+        """Pin, then send to each vetted address in turn until one accepts a connection."""
+        pin = await self._pin(request)
+        for address in pin.addresses[:-1]:
+            try:
+                return await self._send(request, pin.host, address)
+            except (httpx.ConnectError, httpx.ConnectTimeout):
+                continue  # nothing was sent yet: the next vetted address may be reachable
+        return await self._send(request, pin.host, pin.addresses[-1])
+
+    async def _pin(self, request: httpx.Request) -> Pin:
         url = request.url
         try:
-            pin = await pin_host(
+            return await pin_host(
                 url.host,
                 url.port or (443 if url.scheme == "https" else 80),
                 allowed_hosts=self._allowed,
@@ -219,8 +228,11 @@ class PinnedTransport(httpx.AsyncBaseTransport):
             )
         except RepoUrlError as exc:
             raise httpx.ConnectError(f"refused to connect: {exc}", request=request) from None
+
+    async def _send(self, request: httpx.Request, host: str, address: str) -> httpx.Response:
+        url = request.url
         proxy = _env_proxy(url)
-        key = (pin.host, pin.address, proxy)
+        key = (host, address, proxy)
         transport = self._transports.get(key)
         if transport is None:
             transport = self._transports[key] = self._make(proxy)
@@ -230,7 +242,7 @@ class PinnedTransport(httpx.AsyncBaseTransport):
         # The Host header was set from the original URL when the request was built.
         pinned = httpx.Request(
             request.method,
-            url.copy_with(host=pin.address),
+            url.copy_with(host=address),
             headers=request.headers,
             stream=request.stream,
             extensions=extensions,

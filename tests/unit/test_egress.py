@@ -211,3 +211,21 @@ async def test_the_early_check_does_not_look_up_allow_listed_hosts(
     dns.script("git.internal", ["10.0.0.5"])
     await resolve_and_check_host("git.internal", ["git.internal:8443"])
     assert dns.lookups == []
+
+
+async def test_httpx_falls_back_to_the_next_vetted_address_only() -> None:
+    tried: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        tried.append(request.url.host)
+        if request.url.host == PUBLIC_V6:
+            raise httpx.ConnectError("no route to host", request=request)
+        return httpx.Response(200)
+
+    transport = PinnedTransport(
+        resolver=_answers([PUBLIC_V6, PUBLIC_V4]),
+        make_transport=lambda proxy: httpx.MockTransport(answer),
+    )
+    async with httpx.AsyncClient(transport=transport) as client:
+        assert (await client.get("https://two.test/")).status_code == 200
+    assert tried == [PUBLIC_V6, PUBLIC_V4]
