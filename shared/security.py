@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import re
 import socket
 import threading
-import time
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -19,11 +17,11 @@ __all__ = [
     "check_repo_url",
     "check_url",
     "is_public_address",
+    "literal_address",
     "redact",
     "redact_obj",
     "redact_shapes",
     "register_secret",
-    "resolve_and_check_host",
     "seal",
     "unseal",
 ]
@@ -195,7 +193,8 @@ def check_url(
         raise RepoUrlError(
             f"{field} must not embed credentials; send a token in the github_token field"
         )
-    host = (parts.hostname or "").lower()
+    # "localhost." and "127.0.0.1." name the same host as without the dot: vet that one.
+    host = (parts.hostname or "").lower().rstrip(".")
     if not host:
         raise RepoUrlError(f"{field} has no host")
     if not _HOST_RE.match(host) and not _HOST_RE.match(f"[{host}]"):
@@ -218,7 +217,7 @@ def check_url(
             f"{field} points at localhost; add the host to {allow_setting} if this is "
             "your own server"
         )
-    literal = _literal_address(host)
+    literal = literal_address(host)
     if literal is not None and not is_allowed and not is_public_address(literal):
         raise RepoUrlError(
             f"{field} points at a non-public address ({literal}); "
@@ -230,7 +229,7 @@ def check_url(
 _IPV4_FORM = re.compile(r"[0-9a-fx.]+", re.IGNORECASE)
 
 
-def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+def literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """Parse IP literals, including the decimal/hex/octal IPv4 forms resolvers accept."""
     bare = host.strip("[]")
     # Every IPv4 form below uses only these characters, and IPv6 needs a ':'; a host
@@ -252,56 +251,29 @@ def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def is_public_address(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """True for globally routable unicast addresses."""
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
+    """True for globally routable unicast addresses, looking inside IPv6 forms that carry IPv4."""
+    if isinstance(addr, ipaddress.IPv6Address):
+        if any(addr in net for net in _NEVER_PUBLIC_V6):
+            return False
+        embedded = _embedded_ipv4(addr)
+        if embedded is not None:
+            return is_public_address(embedded)
     return bool(addr.is_global) and not addr.is_multicast
 
 
-async def resolve_and_check_host(
-    host: str,
-    allowed_hosts: Iterable[str] = (),
-    *,
-    within_s: float = 3.0,
-    field: str = "repo_url",
-    allow_setting: str = "GIT_ALLOWED_HOSTS",
-) -> None:
-    """Refuse a host name that resolves to a non-public address (unless allow-listed)."""
-    if host.lower() in {h.lower().split(":")[0] for h in allowed_hosts}:
-        return
-    if _literal_address(host) is not None:
-        return  # already vetted by check_repo_url
-    key = host.lower()
-    cached = _RESOLVED.get(key)
-    if cached is not None and cached[0] > time.monotonic():
-        address = cached[1]
-    else:
-        address = await _first_non_public(host, within_s)
-        # Resolving on every request cost more than the request; a minute is short
-        # enough, and the fetching stage resolves again right before it connects.
-        _RESOLVED[key] = (time.monotonic() + 60.0, address)
-    if address is not None:
-        raise RepoUrlError(
-            f"{field} host {host!r} resolves to a non-public address ({address}); "
-            f"add it to {allow_setting} if this is your own server"
-        )
+# Python's is_global calls these global; none is a place a request may send us.
+_NEVER_PUBLIC_V6 = (
+    ipaddress.IPv6Network("::/96"),  # IPv4-compatible (deprecated): ::127.0.0.1
+    ipaddress.IPv6Network("64:ff9b:1::/48"),  # local-use NAT64 (RFC 8215)
+    ipaddress.IPv6Network("fec0::/10"),  # site-local (deprecated, still routed inside sites)
+)
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
-_RESOLVED: dict[str, tuple[float, str | None]] = {}
-
-
-async def _first_non_public(host: str, within_s: float) -> str | None:
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await asyncio.wait_for(
-            loop.getaddrinfo(host, 443, type=socket.SOCK_STREAM), timeout=within_s
-        )
-    except (TimeoutError, OSError):
-        # Unresolvable here says nothing about safety; the stage that fetches resolves
-        # again and fails the job with a clear reason if the host does not exist.
-        return None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not is_public_address(address):
-            return str(address)
-    return None
+def _embedded_ipv4(addr: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a mapped, NAT64 or 6to4 address reaches."""
+    if addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    if addr in _NAT64:
+        return ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
+    return addr.sixtofour

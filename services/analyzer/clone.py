@@ -4,7 +4,9 @@ The commit's file count and size are checked against the limits before its check
 and a watchdog bounds the on-disk size while git runs.
 
 The token (if any) reaches git through GIT_CONFIG_* environment variables as an HTTP
-header: never in the URL, the command line, `.git/config`, a log line or an error.
+header: never in the URL, the command line, `.git/config`, a log line or an error; and
+only for the remote's own origin. git follows no redirect, and connects to the address
+that was vetted (``shared.egress.pin_host``), never resolving the host again itself.
 """
 
 from __future__ import annotations
@@ -22,14 +24,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from shared.egress import Pin, Resolver, pin_host
 from shared.events import JobRequest
-from shared.security import (
-    check_repo_url,
-    redact,
-    register_secret,
-    resolve_and_check_host,
-    unseal,
-)
+from shared.security import check_repo_url, redact, register_secret, unseal
 from shared.settings import Settings
 from shared.stage import PermanentError
 
@@ -38,6 +35,8 @@ __all__ = [
     "TransientCloneError",
     "clone_repository",
     "git_env",
+    "pin_remote",
+    "redirect_reason",
     "repository_token",
 ]
 
@@ -64,8 +63,15 @@ class CloneLimits:
         )
 
 
-def git_env(token: str | None, home: Path) -> dict[str, str]:
-    """Environment for a git process that reads no user/system config and never prompts."""
+def git_env(
+    token: str | None, home: Path, *, remote: str | None = None, pin: Pin | None = None
+) -> dict[str, str]:
+    """Environment for a git process that reads no user/system config and never prompts.
+
+    git follows no redirect (a public host answering 302 to an internal one would get
+    that one fetched, with the token); ``pin`` makes it connect to the vetted address;
+    the token goes only to ``remote``'s origin (scheme, host and port).
+    """
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
@@ -87,17 +93,50 @@ def git_env(token: str | None, home: Path) -> dict[str, str]:
         "http.lowSpeedLimit": "1000",
         "http.lowSpeedTime": "30",
         "advice.detachedHead": "false",
+        "http.followRedirects": "false",
     }
+    if pin is not None:
+        config.update(pin.git_config())
     if token:
         register_secret(token)
         basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
         register_secret(basic)
-        config["http.extraHeader"] = f"Authorization: Basic {basic}"
+        config[f"http.{_origin(remote)}.extraHeader" if remote else "http.extraHeader"] = (
+            f"Authorization: Basic {basic}"
+        )
     env["GIT_CONFIG_COUNT"] = str(len(config))
     for i, (key, value) in enumerate(config.items()):
         env[f"GIT_CONFIG_KEY_{i}"] = key
         env[f"GIT_CONFIG_VALUE_{i}"] = value
     return env
+
+
+def _origin(url: str) -> str:
+    """scheme://host[:port]/ of a URL, as git's per-URL ``http.<url>.*`` settings match it."""
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}" + (
+        f":{parts.port}/" if parts.port else "/"
+    )
+
+
+async def pin_remote(
+    url: str,
+    allowed_hosts: Iterable[str],
+    *,
+    resolver: Resolver | None = None,
+    check_public: bool = True,
+) -> Pin:
+    """Vet ``url`` (shape, then every address its host resolves to) and pin one address."""
+    host = check_repo_url(url, allowed_hosts, shape_only=not check_public)
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    return await pin_host(
+        parts.hostname or host,  # as git will name it, trailing dot and all
+        port,
+        allowed_hosts=allowed_hosts,
+        resolver=resolver,
+        check_public=check_public,
+    )
 
 
 async def clone_repository(
@@ -108,16 +147,15 @@ async def clone_repository(
     allowed_hosts: Iterable[str],
     limits: CloneLimits,
     commit: str | None = None,
+    resolver: Resolver | None = None,
 ) -> str:
     """Clone ``url`` (at ``commit`` if given) into ``dest``; return the commit SHA.
 
     A commit over the limits is refused before its checkout; whatever fails, ``dest`` is
-    removed.
+    removed. ``resolver`` replaces the system's DNS (tests).
     """
-    allowed = list(allowed_hosts)
     try:
-        host = check_repo_url(url, allowed)
-        await resolve_and_check_host(host, allowed)
+        pin = await pin_remote(url, list(allowed_hosts), resolver=resolver)
     except ValueError as exc:
         raise PermanentError(str(exc)) from exc
     if dest.exists():
@@ -125,7 +163,7 @@ async def clone_repository(
     dest.mkdir(parents=True)
     home = dest.parent / f".{dest.name}-home"
     home.mkdir(exist_ok=True)
-    env = git_env(token, home)
+    env = git_env(token, home, remote=url, pin=pin)
     try:
         sha = await _fetch_and_check_out(url, dest, commit, env, limits)
         await asyncio.to_thread(_check_files, dest, limits)
@@ -341,6 +379,8 @@ _AUTH = re.compile(
     re.I,
 )
 _DNS = re.compile(r"could not resolve host", re.I)
+# With http.followRedirects=false git reports the 3xx as an error.
+_REDIRECT = re.compile(r"returned error: 30[12378]\b")
 _TRANSIENT = re.compile(
     r"connection (refused|reset|timed out)|failed to connect|couldn't connect|timed out|"
     r"error: 5\d\d|"
@@ -351,6 +391,8 @@ _TRANSIENT = re.compile(
 
 def _classify(stderr: str, url: str) -> Exception:
     tail = " ".join(stderr.strip().splitlines()[-3:])[:400]
+    if (reason := redirect_reason(stderr, url)) is not None:
+        return PermanentError(reason)
     if _AUTH.search(stderr):
         return PermanentError(
             f"authentication to {url} failed: the repository is private or the token lacks "
@@ -366,6 +408,17 @@ def _classify(stderr: str, url: str) -> Exception:
     if _TRANSIENT.search(stderr):
         return TransientCloneError(f"git could not fetch {url}: {tail}")
     return PermanentError(f"git could not fetch {url}: {tail}")
+
+
+def redirect_reason(stderr: str, url: str) -> str | None:
+    """The reason to give when git's ``stderr`` says the server at ``url`` redirected."""
+    if _REDIRECT.search(stderr) is None:
+        return None
+    return (
+        f"the git server at {url} answered with a redirect, and redirects are not followed "
+        "(one could lead to a private address, with the token); give the repository's "
+        "final URL"
+    )
 
 
 def repository_token(request: JobRequest, settings: Settings) -> str | None:

@@ -34,16 +34,11 @@ from services.gateway.schemas import (
 from shared import db
 from shared.batch import Batcher
 from shared.bus import Broker
+from shared.egress import resolve_and_check_host
 from shared.events import JobRequest, JobRequested, JobTeardownRequested
 from shared.metrics import BATCH_SIZE, JOBS_SUBMITTED
 from shared.outbox import OutboxRelay
-from shared.security import (
-    RepoUrlError,
-    check_repo_url,
-    redact_obj,
-    resolve_and_check_host,
-    seal,
-)
+from shared.security import RepoUrlError, check_repo_url, redact_obj, seal
 from shared.settings import Settings
 
 __all__ = ["create_app"]

@@ -22,10 +22,11 @@ from services.gateway.attachments import AttachmentError, parse_attachment
 from services.gateway.errors import Repeat, claim_idempotency_key, field_error
 from services.gateway.schemas import JobAccepted, JobLogLine, body_fingerprint
 from shared import db
+from shared.egress import resolve_and_check_host
 from shared.events import TaskRequest, TaskRequested
 from shared.logs import JobLog
 from shared.metrics import JOBS_SUBMITTED
-from shared.security import RepoUrlError, check_url, resolve_and_check_host
+from shared.security import RepoUrlError, check_url
 from shared.settings import Settings
 
 __all__ = ["SECRET_AUTHENTICATED", "TaskCreate", "TaskRead", "router"]

@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from services.analyzer.clone import git_env
-from shared.security import RepoUrlError, check_repo_url, redact
+from services.analyzer.clone import git_env, pin_remote, redirect_reason
+from shared.security import RepoUrlError, redact
 from shared.stage import PermanentError
 
 __all__ = ["GitAuthor", "TransientPushError", "UnsafePathError", "check_paths", "push_files"]
@@ -91,7 +91,9 @@ async def push_files(
     servers that create repositories on their first push.
     """
     try:
-        check_repo_url(remote_url, allowed_hosts or (), shape_only=allowed_hosts is None)
+        pin = await pin_remote(
+            remote_url, allowed_hosts or (), check_public=allowed_hosts is not None
+        )
     except RepoUrlError as exc:
         raise PermanentError(f"cannot push there: {exc}") from None
     paths = check_paths(files)
@@ -103,7 +105,7 @@ async def push_files(
     home = workdir.parent / f".{workdir.name}-home"
     home.mkdir(exist_ok=True)
     env = {
-        **git_env(token, home),
+        **git_env(token, home, remote=remote_url, pin=pin),
         "GIT_AUTHOR_NAME": author.name,
         "GIT_AUTHOR_EMAIL": author.email,
         "GIT_COMMITTER_NAME": author.name,
@@ -194,6 +196,8 @@ _TRANSIENT = re.compile(
 
 def _classify(stderr: str, url: str, command: str) -> Exception:
     tail = " ".join(stderr.strip().splitlines()[-3:])[:400]
+    if (reason := redirect_reason(stderr, url)) is not None:
+        return PermanentError(reason)
     if _AUTH.search(stderr):
         return PermanentError(
             f"git {command} to {url} was refused: the token is missing or lacks "

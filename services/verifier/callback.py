@@ -19,7 +19,8 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from shared.security import RepoUrlError, check_url, redact, resolve_and_check_host
+from shared.egress import pinned_client, resolve_and_check_host
+from shared.security import RepoUrlError, check_url, redact
 
 __all__ = [
     "CallbackAttempt",
@@ -167,9 +168,11 @@ async def send_callback(
     attempts: list[CallbackAttempt] = []
     start = time.monotonic()
     delay = first_delay_s
-    # No redirects by the client itself: each hop is vetted in _post_once. trust_env stays
-    # on so a configured outbound proxy is used.
-    async with httpx.AsyncClient(follow_redirects=False) as client:
+    # No redirects by the client itself: each hop is vetted in _post_once, and every
+    # connection goes to the address vetted for it (a configured proxy is still used).
+    async with pinned_client(
+        allowed_hosts=allowed_hosts, field="evaluation_url", allow_setting="CALLBACK_ALLOWED_HOSTS"
+    ) as client:
         number = 0
         while True:
             number += 1

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from shared.egress import pinned_client
 from shared.metrics import HEALTH_CHECK_LATENCY
 
 __all__ = ["HealthAttempt", "HealthReport", "check_health"]
@@ -54,7 +55,11 @@ async def check_health(
     report = HealthReport(url=url)
     start = time.monotonic()
     delay = first_delay_s
-    async with httpx.AsyncClient(follow_redirects=False, timeout=5.0) as client:
+    # Each attempt connects to the address its own resolution gave (no second lookup);
+    # the URL is the deployment's own, so it is not held to the public-address rule.
+    async with pinned_client(
+        check_public=False, field="the health check URL", timeout=5.0
+    ) as client:
         while True:
             t0 = time.monotonic()
             try:

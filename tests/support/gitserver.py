@@ -135,6 +135,8 @@ class GitServer:
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)
     # Create a missing repository on its first push, as many hosted git servers can.
     auto_create: bool = False
+    # Answer every request with a 302 to the same path on this base URL (another server).
+    redirect_to: str | None = None
     _server: ThreadingHTTPServer | None = None
 
     @property
@@ -260,6 +262,12 @@ class GitServer:
         policy = self.policies.get(name, _RepoPolicy())
         auth = h.headers.get("Authorization")
         self.requests.append((h.command, h.path, auth))
+        if self.redirect_to is not None:
+            h.send_response(302)
+            h.send_header("Location", self.redirect_to.rstrip("/") + h.path)
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+            return
         if policy.token is not None and not _authorized(auth, policy.token):
             body = b"authentication required\n"
             h.send_response(401)
