@@ -1042,6 +1042,109 @@ def node_library(root: Path) -> None:
     )
 
 
+# --- Classes seen in real repositories (our own reproductions of each pattern) -------------
+
+
+def go_router_internal_server(root: Path) -> None:
+    # A router on net/http; main calls a helper that starts the server in another package,
+    # with the port from a helper that takes the fallback; a test starts its own server.
+    write_files(
+        root,
+        {
+            "go.mod": "module example.com/shop\n\ngo 1.21\n\nrequire github.com/gorilla/mux v1.8.1\n",
+            "main.go": """
+            package main
+
+            import (
+            \t"example.com/shop/internal/server"
+            \t"example.com/shop/internal/util"
+            )
+
+            func main() {
+            \tserver.Run(util.PortFromEnvOr("4100"))
+            }
+        """,
+            "internal/util/port.go": """
+            package util
+
+            import "os"
+
+            func PortFromEnvOr(fallback string) string {
+            \tif v := os.Getenv("PORT"); v != "" {
+            \t\treturn ":" + v
+            \t}
+            \treturn ":" + fallback
+            }
+        """,
+            "internal/server/server.go": """
+            package server
+
+            import (
+            \t"net/http"
+
+            \t"github.com/gorilla/mux"
+            )
+
+            func Run(addr string) error {
+            \tr := mux.NewRouter()
+            \tsrv := &http.Server{Handler: r, Addr: addr}
+            \treturn srv.ListenAndServe()
+            }
+        """,
+            "internal/server/server_test.go": """
+            package server
+
+            import "net/http"
+
+            func TestServe(t *testing.T) {
+            \tgo http.ListenAndServe("127.0.0.1:9911", nil)
+            }
+        """,
+        },
+    )
+
+
+def go_echo_cmp_or(root: Path) -> None:
+    # Echo started on a variable not called `e`, its port from Go 1.22's cmp.Or fallback.
+    write_files(
+        root,
+        {
+            "go.mod": "module example.com/notes\n\ngo 1.22\n\nrequire github.com/labstack/echo/v4 v4.12.0\n",
+            "main.go": """
+            package main
+
+            import (
+            \t"cmp"
+            \t"os"
+
+            \t"github.com/labstack/echo/v4"
+            )
+
+            func main() {
+            \tapi := echo.New()
+            \tport := cmp.Or(os.Getenv("PORT"), "4200")
+            \tapi.Logger.Fatal(api.Start(":" + port))
+            }
+        """,
+        },
+    )
+
+
+REAL_REPOSITORY_CLASSES: list[Fixture] = [
+    Fixture(
+        "go_router_internal_server",
+        go_router_internal_server,
+        "http-service",
+        "go",
+        "net/http",
+        4100,
+        None,
+        "./server",
+    ),
+    Fixture("go_echo_cmp_or", go_echo_cmp_or, "http-service", "go", "echo", 4200, None, "./server"),
+]
+
+
 CORPUS: list[Fixture] = [
     Fixture(
         "flask_gunicorn",
@@ -1235,7 +1338,7 @@ CORPUS: list[Fixture] = [
         go_chi_localhost,
         "http-service",
         "go",
-        "chi",
+        "net/http",
         3333,
         "127.0.0.1",
         "./server",
@@ -1504,6 +1607,7 @@ CORPUS: list[Fixture] = [
     Fixture(
         "go_cli_cobra", go_cli_cobra, "not-a-service", "go", None, None, None, None, reason="cobra"
     ),
+    *REAL_REPOSITORY_CLASSES,
 ]
 
 
