@@ -1130,6 +1130,27 @@ def go_echo_cmp_or(root: Path) -> None:
     )
 
 
+def sinatra_quoted_port(root: Path) -> None:
+    # Sinatra's settings written with strings: `set :port, "8080"` is still the port.
+    write_files(
+        root,
+        {
+            "Gemfile": "source 'https://rubygems.org'\ngem 'sinatra'\ngem 'puma'\n",
+            "hello.rb": """
+            require 'sinatra'
+            configure do
+              set :port, "8090"
+              set :bind, '0.0.0.0'
+            end
+
+            get '/' do
+              'hi'
+            end
+        """,
+        },
+    )
+
+
 REAL_REPOSITORY_CLASSES: list[Fixture] = [
     Fixture(
         "go_router_internal_server",
@@ -1142,6 +1163,16 @@ REAL_REPOSITORY_CLASSES: list[Fixture] = [
         "./server",
     ),
     Fixture("go_echo_cmp_or", go_echo_cmp_or, "http-service", "go", "echo", 4200, None, "./server"),
+    Fixture(
+        "sinatra_quoted_port",
+        sinatra_quoted_port,
+        "http-service",
+        "ruby",
+        "sinatra",
+        8090,
+        "0.0.0.0",
+        "hello.rb",
+    ),
 ]
 
 
