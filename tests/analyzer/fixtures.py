@@ -1151,7 +1151,42 @@ def sinatra_quoted_port(root: Path) -> None:
     )
 
 
+def phoenix_public_url_port(root: Path) -> None:
+    # The prod config's `url:` is the public address behind TLS; `http:` is what it listens on.
+    write_files(
+        root,
+        {
+            "mix.exs": """
+            defmodule Blog.MixProject do
+              use Mix.Project
+              def project, do: [app: :blog, elixir: "~> 1.10", deps: deps()]
+              defp deps, do: [{:phoenix, "~> 1.4.0"}, {:plug_cowboy, "~> 2.0"}]
+            end
+        """,
+            "config/prod.exs": """
+            use Mix.Config
+
+            config :blog, BlogWeb.Endpoint,
+              url: [scheme: "https", host: "blog.example.org", port: 443],
+              http: [port: {:system, "PORT"}],
+              cache_static_manifest: "priv/static/cache_manifest.json"
+        """,
+            "lib/blog_web/endpoint.ex": "defmodule BlogWeb.Endpoint do\nend\n",
+        },
+    )
+
+
 REAL_REPOSITORY_CLASSES: list[Fixture] = [
+    Fixture(
+        "phoenix_public_url_port",
+        phoenix_public_url_port,
+        "http-service",
+        "elixir",
+        "phoenix",
+        4000,
+        None,
+        "mix phx.server",
+    ),
     Fixture(
         "go_router_internal_server",
         go_router_internal_server,

@@ -1,0 +1,24 @@
+"""Classes of mistakes real repositories showed, each on a fixture of our own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.analyzer.detect import analyze_repository
+from shared.analysis import Analysis
+
+from .fixtures import build, by_name
+
+
+def analyse(name: str, tmp_path: Path) -> Analysis:
+    return analyze_repository(build(by_name(name), tmp_path), description="deploy it")
+
+
+def test_phoenix_reads_port_from_a_system_tuple_and_ignores_the_public_url(
+    tmp_path: Path,
+) -> None:
+    a = analyse("phoenix_public_url_port", tmp_path)
+    port_var = next(v for v in a.env_vars if v.name == "PORT")
+    assert port_var.evidence[0].file == "config/prod.exs" and port_var.evidence[0].line == 5
+    assert a.port is not None and a.port.value == 4000
+    assert not any("443" in c for c in a.conflicts)
