@@ -43,9 +43,11 @@ _LISTEN = hinted(
     "Addr",
 )
 _PORT_FALLBACK = re.compile(r"""(?:port|PORT|addr)\s*=\s*"(?::)?(?P<port>\d{2,5})\"""")
-_SERVES = re.compile(
-    r"\bhttp\.ListenAndServe(?:TLS)?\s*\(|\.ListenAndServe\s*\(|\b\w+\.(?:Run|Start|Listen)\s*\("
-)
+_SERVES = re.compile(r"\bhttp\.ListenAndServe(?:TLS)?\s*\(|\.ListenAndServe(?:TLS)?\s*\(")
+# gin, echo and fiber own their server: `r.Run(...)`, `e.Start(...)`, `app.Listen(...)`. Only
+# with one of them in go.mod: any other `x.Start()` (a library's own server) is not the app's.
+_SERVES_FRAMEWORK = re.compile(r"\b\w+\.(?:Run|Start|Listen)\s*\(")
+_OWN_SERVER = frozenset({"gin", "echo", "fiber"})
 _ENV = [
     (re.compile(r"""os\.Getenv\(\s*"(?P<name>[A-Za-z_]\w*)"\s*\)"""), False),
     (re.compile(r"""os\.LookupEnv\(\s*"(?P<name>[A-Za-z_]\w*)"\s*\)"""), False),
@@ -105,7 +107,16 @@ def detect(ctx: AppContext) -> AppFinding | None:
     others = [(rel, t) for rel, t in sources if rel not in main_files]
     framework = next((fw for mod, fw in _MODULES if mod in deps), None)
     # The server often starts in an internal package that main calls (internal/server).
-    serve = find_first(_SERVES, mains) or (find_first(_SERVES, others) if mains else None)
+    patterns = [_SERVES_FRAMEWORK, _SERVES] if framework in _OWN_SERVER else [_SERVES]
+    serve = next(
+        (
+            hit
+            for files in (mains, others if mains else [])
+            for pattern in patterns
+            if (hit := find_first(pattern, files)) is not None
+        ),
+        None,
+    )
     if framework in _ROUTERS:
         finding.reasons.append(f"{framework} is a router on net/http's server")
         framework = "net/http"
