@@ -1176,7 +1176,41 @@ def phoenix_public_url_port(root: Path) -> None:
     )
 
 
+def flask_procfile_env_port(root: Path) -> None:
+    # The Procfile's server binds whatever $PORT says on every interface; `python app.py`
+    # (Flask's 5000) is not how it runs.
+    write_files(
+        root,
+        {
+            "requirements.txt": "Flask==3.0.0\ngunicorn==21.2.0\n",
+            "Procfile": "web: gunicorn -b :$PORT app:app\n",
+            "app.py": """
+            from flask import Flask
+
+            app = Flask(__name__)
+
+            @app.route("/")
+            def index():
+                return "ok"
+
+            if __name__ == "__main__":
+                app.run()
+        """,
+        },
+    )
+
+
 REAL_REPOSITORY_CLASSES: list[Fixture] = [
+    Fixture(
+        "flask_procfile_env_port",
+        flask_procfile_env_port,
+        "http-service",
+        "python",
+        "flask",
+        8000,
+        "0.0.0.0",
+        "gunicorn -b :$PORT app:app",
+    ),
     Fixture(
         "phoenix_public_url_port",
         phoenix_public_url_port,
@@ -1251,7 +1285,7 @@ CORPUS: list[Fixture] = [
         "http-service",
         "python",
         "flask",
-        5000,
+        8000,  # gunicorn's default: the Procfile starts gunicorn, not Flask's server
         "0.0.0.0",
         "gunicorn wsgi:app --bind 0.0.0.0:$PORT",
         services=("redis",),

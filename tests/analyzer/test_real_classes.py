@@ -22,3 +22,10 @@ def test_phoenix_reads_port_from_a_system_tuple_and_ignores_the_public_url(
     assert port_var.evidence[0].file == "config/prod.exs" and port_var.evidence[0].line == 5
     assert a.port is not None and a.port.value == 4000
     assert not any("443" in c for c in a.conflicts)
+
+
+def test_a_start_command_that_passes_port_means_the_app_reads_port(tmp_path: Path) -> None:
+    a = analyse("flask_procfile_env_port", tmp_path)
+    port_var = next(v for v in a.env_vars if v.name == "PORT")
+    assert (port_var.evidence[0].file, port_var.evidence[0].line) == ("Procfile", 1)
+    assert any(r.startswith("port 8000") and "gunicorn" in r for r in a.reasons)

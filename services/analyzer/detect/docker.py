@@ -38,7 +38,14 @@ _ENV_LINE = re.compile(r"^\s*(?:ENV|ARG)\s+(?P<body>.+)$", re.M | re.I)
 _PORT_IN_CMD = re.compile(
     r"(?:--port[= ]|-p\s+|--bind[= ][\w.]*:|0\.0\.0\.0:|:)(?P<port>\d{2,5})\b"
 )
-_HOST_IN_CMD = re.compile(r"(?:--host[= ]|--bind[= ]|-b\s+)(?P<addr>[\w.]+)")
+# `-b :$PORT` (no host) and `--bind "[::]:$PORT"` bind every interface, as `0.0.0.0` does.
+_HOST_IN_CMD = re.compile(
+    r"""(?:--host[= ]|--bind[= ]|-b\s+)["']?(?P<addr>\[[0-9A-Fa-f:]*\]|[\w.]+|(?=:))"""
+)
+
+
+def _host(m: re.Match[str]) -> str:
+    return m.group("addr") or "0.0.0.0"
 
 
 @dataclass
@@ -104,7 +111,7 @@ def _dockerfile(snap: RepoSnapshot, rel: str, out: DockerFindings) -> None:
         if (pm := _PORT_IN_CMD.search(out.command)) and (port := valid_port(pm.group("port"))):
             out.ports.append(PortHit(port, "dockerfile", [out.command_evidence]))
         if hm := _HOST_IN_CMD.search(out.command):
-            out.binds.append(BindHit(hm.group("addr"), out.command_evidence))
+            out.binds.append(BindHit(_host(hm), out.command_evidence))
     out.reasons.append(
         f"existing {rel}"
         + (
@@ -239,6 +246,6 @@ def detect_procfile(snap: RepoSnapshot, app_root: str) -> ProcfileFinding | None
             command=cmd,
             evidence=evidence_at(rel, text, m.start()),
             port=valid_port(pm.group("port")) if pm else None,
-            bind=hm.group("addr") if hm else None,
+            bind=_host(hm) if hm else None,
         )
     return None
