@@ -1200,7 +1200,63 @@ def flask_procfile_env_port(root: Path) -> None:
     )
 
 
+def hugo_site_in_subfolder(root: Path) -> None:
+    # A Hugo site one folder down (theme as an empty submodule folder); the root's Dockerfile
+    # builds it without exposing a port.
+    write_files(
+        root,
+        {
+            "README.md": "# My notes\n",
+            "Dockerfile": "FROM alpine AS build\nCOPY notes/ /src\nRUN hugo -s /src\n",
+            "notes/hugo.toml": "baseURL = 'https://notes.example.org/'\ntitle = 'Notes'\ntheme = 'plain'\n",
+            "notes/content/posts/hello.md": "---\ntitle: Hello\n---\nFirst post.\n",
+            "notes/archetypes/default.md": "---\ntitle: ''\n---\n",
+        },
+    )
+    (root / "notes/themes/plain").mkdir(parents=True)
+
+
+def hugo_config_toml(root: Path) -> None:
+    # Older Hugo sites name their config config.toml; content/ and layouts/ say it is Hugo's.
+    write_files(
+        root,
+        {
+            "config.toml": "baseURL = '/'\ntitle = 'Shop docs'\n",
+            "content/_index.md": "# Welcome\n",
+            "layouts/index.html": "<html>{{ .Content }}</html>\n",
+        },
+    )
+
+
+def jekyll_pages_site(root: Path) -> None:
+    # A GitHub Pages (Jekyll) site: its Gemfile is the site builder's, not a Ruby web app's.
+    write_files(
+        root,
+        {
+            "_config.yml": "title: Field guide\nmarkdown: kramdown\n",
+            "Gemfile": "source 'https://rubygems.org'\n\ngem 'github-pages', group: :jekyll_plugins\ngem 'rake'\n",
+            "index.md": "---\nlayout: default\n---\nHello\n",
+            "_layouts/default.html": "<html>{{ content }}</html>\n",
+        },
+    )
+
+
 REAL_REPOSITORY_CLASSES: list[Fixture] = [
+    Fixture(
+        "hugo_site_in_subfolder",
+        hugo_site_in_subfolder,
+        "http-service",
+        "static",
+        "hugo",
+        80,
+        None,
+        None,
+        app_root="notes",
+    ),
+    Fixture("hugo_config_toml", hugo_config_toml, "http-service", "static", "hugo", 80, None, None),
+    Fixture(
+        "jekyll_pages_site", jekyll_pages_site, "http-service", "static", "jekyll", 80, None, None
+    ),
     Fixture(
         "flask_procfile_env_port",
         flask_procfile_env_port,
