@@ -1241,7 +1241,44 @@ def jekyll_pages_site(root: Path) -> None:
     )
 
 
+def python_bot_pinned_deps(root: Path) -> None:
+    # A chat bot whose pinned requirements list its client library's own dependencies,
+    # aiohttp among them; nothing imports aiohttp and nothing listens.
+    write_files(
+        root,
+        {
+            "requirements.txt": "aiohttp==3.9.1\naiosignal==1.3.1\ndiscord.py==2.3.2\nyarl==1.9.4\n",
+            "Procfile": "web: python bot.py\n",
+            "bot.py": """
+            import os
+
+            import discord
+
+            client = discord.Client(intents=discord.Intents.default())
+
+            @client.event
+            async def on_message(message):
+                if message.content == "!ping":
+                    await message.channel.send("pong")
+
+            client.run(os.environ["BOT_TOKEN"])
+        """,
+        },
+    )
+
+
 REAL_REPOSITORY_CLASSES: list[Fixture] = [
+    Fixture(
+        "python_bot_pinned_deps",
+        python_bot_pinned_deps,
+        "not-a-service",
+        "python",
+        None,
+        None,
+        None,
+        None,
+        reason="no file imports it",
+    ),
     Fixture(
         "hugo_site_in_subfolder",
         hugo_site_in_subfolder,

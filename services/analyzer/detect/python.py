@@ -336,8 +336,17 @@ def detect(ctx: AppContext) -> AppFinding | None:
             finding.reasons.append(
                 f"Django project: {ev.file}:{ev.line} sets DJANGO_SETTINGS_MODULE"
             )
+    unused: list[str] = []
     if framework is None:
         for fw in _DEP_FRAMEWORKS:
+            if fw in deps and sources and not _imports(sources, fw):
+                # Pinned requirements list a client library's own dependencies too (a bot's
+                # aiohttp); a framework no file imports does not make the folder a server.
+                dep = deps[fw]
+                unused.append(
+                    f"{fw} is only a dependency ({dep.file}:{dep.line}); no file imports it"
+                )
+                continue
             if fw in deps:
                 framework = fw
                 finding.evidence.append(deps[fw])
@@ -349,6 +358,7 @@ def detect(ctx: AppContext) -> AppFinding | None:
     add_common(ctx, finding, sources)
 
     if framework is None:
+        finding.non_service.extend(unused)
         _not_a_service(ctx, finding, sources, deps, pyproject)
         return finding
 
@@ -483,6 +493,11 @@ def _ports_and_start(
             cli = m.group(1)
             if (pm := _CLI_PORT.search(cli)) and (port := valid_port(pm.group("port"))):
                 finding.ports.append(PortHit(port, "cli", [evidence_at(_rel, text, m.start())]))
+
+
+def _imports(sources: list[tuple[str, str]], module: str) -> bool:
+    pattern = re.compile(rf"^\s*(?:from|import)\s+{re.escape(module)}\b", re.M)
+    return any(module in text and pattern.search(text) for _, text in sources)
 
 
 def _not_a_service(
