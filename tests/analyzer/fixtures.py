@@ -1267,7 +1267,35 @@ def python_bot_pinned_deps(root: Path) -> None:
     )
 
 
+def bun_serve(root: Path) -> None:
+    # Bun's own HTTP server, no framework: the lockfile and Bun.serve say Bun.
+    write_files(
+        root,
+        {
+            "package.json": _pkg(
+                module="server.ts",
+                scripts={"start": "bun run server.ts"},
+                devDependencies={"@types/bun": "latest"},
+            ),
+            "bun.lockb": b"#!/usr/bin/env bun\nbun-lockfile-format-v0\n\x00\x01\x02",
+            "server.ts": """
+            const server = Bun.serve({
+              hostname: "0.0.0.0",
+              port: Number(process.env.PORT ?? 4300),
+              fetch(req) {
+                return new Response("hello");
+              },
+            });
+            console.log(`on ${server.port}`);
+        """,
+        },
+    )
+
+
 REAL_REPOSITORY_CLASSES: list[Fixture] = [
+    Fixture(
+        "bun_serve", bun_serve, "http-service", "node", "bun", 4300, "0.0.0.0", "bun run start"
+    ),
     Fixture(
         "python_bot_pinned_deps",
         python_bot_pinned_deps,

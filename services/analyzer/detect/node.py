@@ -98,6 +98,8 @@ _SERVER_CODE = hinted(
     "createServer",
     ".listen(",
 )
+# Bun's built-in server (Bun.serve) needs no framework; on its own it is a plain Bun app.
+_BUN_SERVE = hinted(re.compile(r"\bBun\.serve\s*\("), "Bun.serve")
 _ENV_PATTERNS = [
     (
         re.compile(
@@ -199,7 +201,14 @@ def detect(ctx: AppContext) -> AppFinding | None:
             finding.reasons.append(f"{dep} is a dependency in {ctx.rel('package.json')}")
             break
     server_hit = find_first(_SERVER_CODE, sources)
-    if framework is None and server_hit is not None:
+    bun_hit = find_first(_BUN_SERVE, sources) if framework is None else None
+    if bun_hit is not None:
+        framework, kind, server_hit = "bun", "server", bun_hit
+        finding.evidence.append(bun_hit[1])
+        finding.reasons.append(
+            f"Bun's HTTP server is started in {bun_hit[1].file}:{bun_hit[1].line}"
+        )
+    elif framework is None and server_hit is not None:
         framework, kind = "node-http", "server"
         finding.evidence.append(server_hit[1])
         finding.reasons.append(
