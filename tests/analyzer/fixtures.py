@@ -1292,7 +1292,55 @@ def bun_serve(root: Path) -> None:
     )
 
 
+def php_web_docroot(root: Path) -> None:
+    # Plain PHP whose document root is web/ (the Procfile says so); the app is the repository.
+    write_files(
+        root,
+        {
+            "composer.json": "{}\n",
+            "Procfile": "web: heroku-php-nginx web/\n",
+            "web/index.php": "<?php\necho 'Hello ' . htmlspecialchars($_GET['name'] ?? 'world');\n",
+            "web/about.php": "<?php\necho 'about';\n",
+        },
+    )
+
+
+def laravel_apache_dockerfile(root: Path) -> None:
+    # Laravel whose own Dockerfile serves it with Apache (the image listens on 80, no EXPOSE).
+    write_files(
+        root,
+        {
+            "composer.json": json.dumps({"require": {"php": "^8.2", "laravel/framework": "^11.0"}}),
+            "artisan": "#!/usr/bin/env php\n<?php\n",
+            "public/index.php": "<?php\nrequire __DIR__.'/../vendor/autoload.php';\n",
+            "Dockerfile": """
+            FROM composer:2 AS vendor
+            COPY . /app
+            RUN composer install --no-dev --working-dir=/app
+
+            FROM php:8.3-apache
+            ENV APACHE_DOCUMENT_ROOT=/var/www/html/public
+            COPY --from=vendor /app /var/www/html
+            RUN a2enmod rewrite
+        """,
+        },
+    )
+
+
 REAL_REPOSITORY_CLASSES: list[Fixture] = [
+    Fixture(
+        "php_web_docroot", php_web_docroot, "http-service", "php", "php", 8080, "0.0.0.0", "-t web"
+    ),
+    Fixture(
+        "laravel_apache_dockerfile",
+        laravel_apache_dockerfile,
+        "http-service",
+        "php",
+        "laravel",
+        80,
+        ANY,
+        ANY,
+    ),
     Fixture(
         "bun_serve", bun_serve, "http-service", "node", "bun", 4300, "0.0.0.0", "bun run start"
     ),

@@ -56,6 +56,7 @@ _SERVER_DEFAULT_PORT = {
     "waitress-serve": 8080,
 }
 _SERVER_IN_COMMAND = re.compile(r"^(?:exec\s+)?(?:python3?\s+-m\s+)?(?P<server>[\w-]+)")
+_BUILDPACK_LAUNCHER = re.compile(r"^heroku-php-(?:apache2|nginx)\b")
 _READS_PORT = re.compile(r"\$\{?PORT\b")
 _RUNS_SCRIPT = re.compile(r"^(?:python3?|node|ruby|deno|bun|php|\./|java|dotnet|go run)\b")
 
@@ -320,6 +321,14 @@ def _describe_app(
     analysis.docker = dock.docker
     analysis.reasons.extend(dock.reasons)
     proc = detect_procfile(snap, app.root)
+    if proc is not None and _BUILDPACK_LAUNCHER.match(proc.command):
+        # heroku-php-apache2/nginx exist only inside Heroku's buildpack; the stack's own
+        # command (with the document root the Procfile names) runs the same app anywhere.
+        analysis.reasons.append(
+            f"the Procfile's web process ({_ev_text(proc.evidence)}) runs a Heroku buildpack "
+            "launcher that exists only on Heroku; using the stack's own start command"
+        )
+        proc = None
 
     # Start command: the author's own Procfile or Dockerfile first, then what the stack implies.
     start_from = "detector"

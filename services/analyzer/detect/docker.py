@@ -33,6 +33,7 @@ _IMAGE_SERVICES = {
     "opensearch": "elasticsearch",
 }
 _EXPOSE = re.compile(r"^\s*EXPOSE\s+(?P<ports>.+)$", re.M | re.I)
+_FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(?P<image>\S+)", re.M | re.I)
 _CMD = re.compile(r"^\s*(?P<kw>CMD|ENTRYPOINT)\s+(?P<body>.+)$", re.M | re.I)
 _ENV_LINE = re.compile(r"^\s*(?:ENV|ARG)\s+(?P<body>.+)$", re.M | re.I)
 _PORT_IN_CMD = re.compile(
@@ -103,6 +104,9 @@ def _dockerfile(snap: RepoSnapshot, rel: str, out: DockerFindings) -> None:
             if (port := valid_port(token)) and port not in out.docker.exposed_ports:
                 out.docker.exposed_ports.append(port)
                 out.ports.append(PortHit(port, "dockerfile", [evidence_at(rel, text, m.start())]))
+    if not out.docker.exposed_ports and (served := _image_port(text)) is not None:
+        port, at = served
+        out.ports.append(PortHit(port, "dockerfile", [evidence_at(rel, text, at)]))
     cmds = list(_CMD.finditer(text))
     if cmds:
         last = cmds[-1]
@@ -120,6 +124,20 @@ def _dockerfile(snap: RepoSnapshot, rel: str, out: DockerFindings) -> None:
             else ""
         )
     )
+
+
+def _image_port(text: str) -> tuple[int, int] | None:
+    """The port the final stage's web-server image serves on without an EXPOSE of its own
+    (nginx, httpd, php:*-apache listen on 80), with the FROM line's offset."""
+    stages = list(_FROM.finditer(text))
+    if not stages:
+        return None
+    last = stages[-1]
+    image = last.group("image").lower()
+    name, _, tag = image.rpartition("/")[2].partition(":")
+    if name in ("nginx", "httpd") or (name == "php" and "apache" in tag):
+        return 80, last.start()
+    return None
 
 
 def _container_port(spec: Any) -> int | None:
