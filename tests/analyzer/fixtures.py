@@ -1327,7 +1327,105 @@ def laravel_apache_dockerfile(root: Path) -> None:
     )
 
 
+def rocket_toml_and_test_numbers(root: Path) -> None:
+    # Rocket's own config file sets the port; a test module's (name, age) tuples are not ports.
+    write_files(
+        root,
+        {
+            "Cargo.toml": '[package]\nname = "guestbook"\nversion = "0.1.0"\nedition = "2021"\n\n[dependencies]\nrocket = "0.5.1"\n',
+            "Rocket.toml": '[default]\nlog_level = "normal"\n\n[release]\naddress = "0.0.0.0"\nport = 8300\n',
+            "src/main.rs": """
+            #[macro_use]
+            extern crate rocket;
+
+            mod tests;
+
+            #[get("/")]
+            fn index() -> &'static str {
+                "guestbook"
+            }
+
+            #[launch]
+            fn rocket() -> _ {
+                rocket::build().mount("/", routes![index])
+            }
+        """,
+            "src/tests.rs": """
+            #[cfg(test)]
+            mod test {
+                #[test]
+                fn sorts_guests() {
+                    let guests = vec![("ana", 31), ("bo", 42)];
+                    assert_eq!(guests.len(), 2);
+                }
+            }
+        """,
+        },
+    )
+
+
+def python_cli_with_bench_server(root: Path) -> None:
+    # A command-line tool; a benchmark helper under extras/ starts a throwaway HTTP server.
+    write_files(
+        root,
+        {
+            "pyproject.toml": """
+            [project]
+            name = "fetchy"
+            version = "0.3.0"
+            requires-python = ">=3.9"
+
+            [project.scripts]
+            fetchy = "fetchy.cli:main"
+        """,
+            "fetchy/__init__.py": "",
+            "fetchy/cli.py": """
+            import argparse
+            import urllib.request
+
+            def main():
+                parser = argparse.ArgumentParser()
+                parser.add_argument("url")
+                args = parser.parse_args()
+                print(urllib.request.urlopen(args.url).read()[:200])
+        """,
+            "extras/bench_server.py": """
+            from http.server import BaseHTTPRequestHandler, HTTPServer
+
+            class Quiet(BaseHTTPRequestHandler):
+                def do_GET(self):
+                    self.send_response(200)
+                    self.end_headers()
+
+            server = HTTPServer(("localhost", 0), Quiet)
+            server.serve_forever()
+        """,
+        },
+    )
+
+
 REAL_REPOSITORY_CLASSES: list[Fixture] = [
+    Fixture(
+        "rocket_toml_and_test_numbers",
+        rocket_toml_and_test_numbers,
+        "http-service",
+        "rust",
+        "rocket",
+        8300,
+        "0.0.0.0",
+        "./target/release/guestbook",
+    ),
+    Fixture(
+        "python_cli_with_bench_server",
+        python_cli_with_bench_server,
+        "not-a-service",
+        "python",
+        None,
+        None,
+        None,
+        None,
+        reason="console scripts",
+    ),
     Fixture(
         "php_web_docroot", php_web_docroot, "http-service", "php", "php", 8080, "0.0.0.0", "-t web"
     ),

@@ -29,3 +29,11 @@ def test_a_start_command_that_passes_port_means_the_app_reads_port(tmp_path: Pat
     port_var = next(v for v in a.env_vars if v.name == "PORT")
     assert (port_var.evidence[0].file, port_var.evidence[0].line) == ("Procfile", 1)
     assert any(r.startswith("port 8000") and "gunicorn" in r for r in a.reasons)
+
+
+def test_rocket_port_names_its_line_in_rocket_toml(tmp_path: Path) -> None:
+    a = analyse("rocket_toml_and_test_numbers", tmp_path)
+    assert a.port is not None
+    ev = a.port.evidence[0]
+    assert (ev.file, ev.line, a.port.value) == ("Rocket.toml", 6, 8300)
+    assert not any(e.file.endswith("tests.rs") for e in a.port.evidence)

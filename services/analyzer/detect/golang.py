@@ -93,11 +93,7 @@ def detect(ctx: AppContext) -> AppFinding | None:
             (k for k in (*_SERVICES, *(mod for mod, _ in _MODULES)) if path.startswith(k)), path
         )
         deps.setdefault(key, evidence_at(ctx.rel("go.mod"), gomod, m.start(1)))
-    sources = [
-        (rel, text)
-        for rel, text in ctx.sources((".go",), priority=("main.go", "server.go", "cmd"), limit=40)
-        if not rel.endswith("_test.go")  # a test's server and numbers are never the app's
-    ]
+    sources = ctx.sources((".go",), priority=("main.go", "server.go", "cmd"), limit=40)
     finding.services.extend(services_from_deps(deps, _SERVICES))
     finding.env.extend(_with_go_defaults(scan_env(sources, _ENV), dict(sources)))
     add_common(ctx, finding, sources)
