@@ -78,6 +78,7 @@ class Found:
     url_answered: bool | None = None
     error: str = ""
     why_port: str = ""
+    failure: str = ""  # why a deploy did not complete, as the job says
 
     @property
     def port_text(self) -> str:
@@ -327,6 +328,8 @@ def found_from_job(job: dict[str, Any], *, deploy: bool) -> Found:
     found.status = job["status"]
     if job.get("analysis") is None:
         found.error = f"{job['status']}: {(job.get('error') or 'no analysis')[:120]}"
+    if deploy and job["status"] != "completed":
+        found.failure = " ".join((job.get("error") or "no error recorded").split())[:160]
     if deploy and job["status"] == "completed":
         url = (job.get("result") or {}).get("url")
         found.url_answered = isinstance(url, str) and _answers(url)
@@ -381,6 +384,8 @@ def _row(verdict: Verdict, deploy: bool) -> str:
     if deploy and label.http:
         answered = {True: "answers", False: "no answer", None: "-"}[found.url_answered]
         line += f"   deploy: {found.status} {answered}"
+        if found.failure:
+            line += f" ({found.failure})"
     return line
 
 
