@@ -1404,7 +1404,69 @@ def python_cli_with_bench_server(root: Path) -> None:
     )
 
 
+def express_platform_gated_host(root: Path) -> None:
+    # Binds localhost unless a hosting platform's variable is present.
+    write_files(
+        root,
+        {
+            "package.json": _pkg(
+                main="index.js",
+                scripts={"start": "node index.js"},
+                dependencies={"express": "^4.19.2"},
+            ),
+            "index.js": """
+            const express = require("express");
+            const app = express();
+            const port = process.env.PORT || 3400;
+            const host = ("FLY_APP_NAME" in process.env) ? "0.0.0.0" : "localhost";
+            app.get("/", (req, res) => res.send("ok"));
+            app.listen(port, host, () => console.log(`on ${host}:${port}`));
+        """,
+        },
+    )
+
+
+def flask_env_gated_host(root: Path) -> None:
+    # The Python spelling: all interfaces only when a variable says it runs in production.
+    write_files(
+        root,
+        {
+            "requirements.txt": "flask\n",
+            "app.py": """
+            import os
+            from flask import Flask
+
+            app = Flask(__name__)
+
+            if __name__ == "__main__":
+                host = "0.0.0.0" if os.environ.get("APP_ENV") == "production" else "127.0.0.1"
+                app.run(host=host, port=int(os.environ.get("PORT", 5100)))
+        """,
+        },
+    )
+
+
 REAL_REPOSITORY_CLASSES: list[Fixture] = [
+    Fixture(
+        "express_platform_gated_host",
+        express_platform_gated_host,
+        "http-service",
+        "node",
+        "express",
+        3400,
+        "0.0.0.0",
+        "npm start",
+    ),
+    Fixture(
+        "flask_env_gated_host",
+        flask_env_gated_host,
+        "http-service",
+        "python",
+        "flask",
+        5100,
+        "0.0.0.0",
+        ANY,
+    ),
     Fixture(
         "rocket_toml_and_test_numbers",
         rocket_toml_and_test_numbers,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from services.analyzer.detect import analyze_repository
 from shared.analysis import Analysis
 
@@ -37,3 +39,21 @@ def test_rocket_port_names_its_line_in_rocket_toml(tmp_path: Path) -> None:
     ev = a.port.evidence[0]
     assert (ev.file, ev.line, a.port.value) == ("Rocket.toml", 6, 8300)
     assert not any(e.file.endswith("tests.rs") for e in a.port.evidence)
+
+
+@pytest.mark.parametrize(
+    ("name", "variable", "value", "where"),
+    [
+        ("express_platform_gated_host", "FLY_APP_NAME", "1", ("index.js", 4)),
+        ("flask_env_gated_host", "APP_ENV", "production", ("app.py", 7)),
+    ],
+)
+def test_a_bind_gated_on_a_variable_sets_that_variable(
+    tmp_path: Path, name: str, variable: str, value: str, where: tuple[str, int]
+) -> None:
+    a = analyse(name, tmp_path)
+    assert (a.bind_address, a.binds_loopback) == ("0.0.0.0", False)
+    var = next(v for v in a.env_vars if v.name == variable)
+    assert var.default == value and not var.required
+    assert (var.evidence[0].file, var.evidence[0].line) == where
+    assert any(variable in r and f"{where[0]}:{where[1]}" in r for r in a.reasons)
