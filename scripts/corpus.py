@@ -265,7 +265,11 @@ class System:
             workdir=workdir,
             env_overrides={"GIT_ALLOWED_HOSTS": self.git.host},
         )
-        self.stack.start()
+        try:
+            self.stack.start()
+        except BaseException:
+            self.stop()  # a stage that would not start must not leave its database behind
+            raise
 
     def serve(self, label: Label, mirror: Path) -> str:
         """A clone URL for the mirror: a shared bare clone (the mirror is never written)."""
