@@ -1042,6 +1042,538 @@ def node_library(root: Path) -> None:
     )
 
 
+# --- Classes seen in real repositories (our own reproductions of each pattern) -------------
+
+
+def go_router_internal_server(root: Path) -> None:
+    # A router on net/http; main calls a helper that starts the server in another package,
+    # with the port from a helper that takes the fallback; a test starts its own server.
+    write_files(
+        root,
+        {
+            "go.mod": "module example.com/shop\n\ngo 1.21\n\nrequire github.com/gorilla/mux v1.8.1\n",
+            "main.go": """
+            package main
+
+            import (
+            \t"example.com/shop/internal/server"
+            \t"example.com/shop/internal/util"
+            )
+
+            func main() {
+            \tserver.Run(util.PortFromEnvOr("4100"))
+            }
+        """,
+            "internal/util/port.go": """
+            package util
+
+            import "os"
+
+            func PortFromEnvOr(fallback string) string {
+            \tif v := os.Getenv("PORT"); v != "" {
+            \t\treturn ":" + v
+            \t}
+            \treturn ":" + fallback
+            }
+        """,
+            "internal/server/server.go": """
+            package server
+
+            import (
+            \t"net/http"
+
+            \t"github.com/gorilla/mux"
+            )
+
+            func Run(addr string) error {
+            \tr := mux.NewRouter()
+            \tsrv := &http.Server{Handler: r, Addr: addr}
+            \treturn srv.ListenAndServe()
+            }
+        """,
+            "internal/server/server_test.go": """
+            package server
+
+            import "net/http"
+
+            func TestServe(t *testing.T) {
+            \tgo http.ListenAndServe("127.0.0.1:9911", nil)
+            }
+        """,
+        },
+    )
+
+
+def go_echo_cmp_or(root: Path) -> None:
+    # Echo started on a variable not called `e`, its port from Go 1.22's cmp.Or fallback.
+    write_files(
+        root,
+        {
+            "go.mod": "module example.com/notes\n\ngo 1.22\n\nrequire github.com/labstack/echo/v4 v4.12.0\n",
+            "main.go": """
+            package main
+
+            import (
+            \t"cmp"
+            \t"os"
+
+            \t"github.com/labstack/echo/v4"
+            )
+
+            func main() {
+            \tapi := echo.New()
+            \tport := cmp.Or(os.Getenv("PORT"), "4200")
+            \tapi.Logger.Fatal(api.Start(":" + port))
+            }
+        """,
+        },
+    )
+
+
+def sinatra_quoted_port(root: Path) -> None:
+    # Sinatra's settings written with strings: `set :port, "8080"` is still the port.
+    write_files(
+        root,
+        {
+            "Gemfile": "source 'https://rubygems.org'\ngem 'sinatra'\ngem 'puma'\n",
+            "hello.rb": """
+            require 'sinatra'
+            configure do
+              set :port, "8090"
+              set :bind, '0.0.0.0'
+            end
+
+            get '/' do
+              'hi'
+            end
+        """,
+        },
+    )
+
+
+def phoenix_public_url_port(root: Path) -> None:
+    # The prod config's `url:` is the public address behind TLS; `http:` is what it listens on.
+    write_files(
+        root,
+        {
+            "mix.exs": """
+            defmodule Blog.MixProject do
+              use Mix.Project
+              def project, do: [app: :blog, elixir: "~> 1.10", deps: deps()]
+              defp deps, do: [{:phoenix, "~> 1.4.0"}, {:plug_cowboy, "~> 2.0"}]
+            end
+        """,
+            "config/prod.exs": """
+            use Mix.Config
+
+            config :blog, BlogWeb.Endpoint,
+              url: [scheme: "https", host: "blog.example.org", port: 443],
+              http: [port: {:system, "PORT"}],
+              cache_static_manifest: "priv/static/cache_manifest.json"
+        """,
+            "lib/blog_web/endpoint.ex": "defmodule BlogWeb.Endpoint do\nend\n",
+        },
+    )
+
+
+def flask_procfile_env_port(root: Path) -> None:
+    # The Procfile's server binds whatever $PORT says on every interface; `python app.py`
+    # (Flask's 5000) is not how it runs.
+    write_files(
+        root,
+        {
+            "requirements.txt": "Flask==3.0.0\ngunicorn==21.2.0\n",
+            "Procfile": "web: gunicorn -b :$PORT app:app\n",
+            "app.py": """
+            from flask import Flask
+
+            app = Flask(__name__)
+
+            @app.route("/")
+            def index():
+                return "ok"
+
+            if __name__ == "__main__":
+                app.run()
+        """,
+        },
+    )
+
+
+def hugo_site_in_subfolder(root: Path) -> None:
+    # A Hugo site one folder down (theme as an empty submodule folder); the root's Dockerfile
+    # builds it without exposing a port.
+    write_files(
+        root,
+        {
+            "README.md": "# My notes\n",
+            "Dockerfile": "FROM alpine AS build\nCOPY notes/ /src\nRUN hugo -s /src\n",
+            "notes/hugo.toml": "baseURL = 'https://notes.example.org/'\ntitle = 'Notes'\ntheme = 'plain'\n",
+            "notes/content/posts/hello.md": "---\ntitle: Hello\n---\nFirst post.\n",
+            "notes/archetypes/default.md": "---\ntitle: ''\n---\n",
+        },
+    )
+    (root / "notes/themes/plain").mkdir(parents=True)
+
+
+def hugo_config_toml(root: Path) -> None:
+    # Older Hugo sites name their config config.toml; content/ and layouts/ say it is Hugo's.
+    write_files(
+        root,
+        {
+            "config.toml": "baseURL = '/'\ntitle = 'Shop docs'\n",
+            "content/_index.md": "# Welcome\n",
+            "layouts/index.html": "<html>{{ .Content }}</html>\n",
+        },
+    )
+
+
+def jekyll_pages_site(root: Path) -> None:
+    # A GitHub Pages (Jekyll) site: its Gemfile is the site builder's, not a Ruby web app's.
+    write_files(
+        root,
+        {
+            "_config.yml": "title: Field guide\nmarkdown: kramdown\n",
+            "Gemfile": "source 'https://rubygems.org'\n\ngem 'github-pages', group: :jekyll_plugins\ngem 'rake'\n",
+            "index.md": "---\nlayout: default\n---\nHello\n",
+            "_layouts/default.html": "<html>{{ content }}</html>\n",
+        },
+    )
+
+
+def python_bot_pinned_deps(root: Path) -> None:
+    # A chat bot whose pinned requirements list its client library's own dependencies,
+    # aiohttp among them; nothing imports aiohttp and nothing listens.
+    write_files(
+        root,
+        {
+            "requirements.txt": "aiohttp==3.9.1\naiosignal==1.3.1\ndiscord.py==2.3.2\nyarl==1.9.4\n",
+            "Procfile": "web: python bot.py\n",
+            "bot.py": """
+            import os
+
+            import discord
+
+            client = discord.Client(intents=discord.Intents.default())
+
+            @client.event
+            async def on_message(message):
+                if message.content == "!ping":
+                    await message.channel.send("pong")
+
+            client.run(os.environ["BOT_TOKEN"])
+        """,
+        },
+    )
+
+
+def bun_serve(root: Path) -> None:
+    # Bun's own HTTP server, no framework: the lockfile and Bun.serve say Bun.
+    write_files(
+        root,
+        {
+            "package.json": _pkg(
+                module="server.ts",
+                scripts={"start": "bun run server.ts"},
+                devDependencies={"@types/bun": "latest"},
+            ),
+            "bun.lockb": b"#!/usr/bin/env bun\nbun-lockfile-format-v0\n\x00\x01\x02",
+            "server.ts": """
+            const server = Bun.serve({
+              hostname: "0.0.0.0",
+              port: Number(process.env.PORT ?? 4300),
+              fetch(req) {
+                return new Response("hello");
+              },
+            });
+            console.log(`on ${server.port}`);
+        """,
+        },
+    )
+
+
+def php_web_docroot(root: Path) -> None:
+    # Plain PHP whose document root is web/ (the Procfile says so); the app is the repository.
+    write_files(
+        root,
+        {
+            "composer.json": "{}\n",
+            "Procfile": "web: heroku-php-nginx web/\n",
+            "web/index.php": "<?php\necho 'Hello ' . htmlspecialchars($_GET['name'] ?? 'world');\n",
+            "web/about.php": "<?php\necho 'about';\n",
+        },
+    )
+
+
+def laravel_apache_dockerfile(root: Path) -> None:
+    # Laravel whose own Dockerfile serves it with Apache (the image listens on 80, no EXPOSE).
+    write_files(
+        root,
+        {
+            "composer.json": json.dumps({"require": {"php": "^8.2", "laravel/framework": "^11.0"}}),
+            "artisan": "#!/usr/bin/env php\n<?php\n",
+            "public/index.php": "<?php\nrequire __DIR__.'/../vendor/autoload.php';\n",
+            "Dockerfile": """
+            FROM composer:2 AS vendor
+            COPY . /app
+            RUN composer install --no-dev --working-dir=/app
+
+            FROM php:8.3-apache
+            ENV APACHE_DOCUMENT_ROOT=/var/www/html/public
+            COPY --from=vendor /app /var/www/html
+            RUN a2enmod rewrite
+        """,
+        },
+    )
+
+
+def rocket_toml_and_test_numbers(root: Path) -> None:
+    # Rocket's own config file sets the port; a test module's (name, age) tuples are not ports.
+    write_files(
+        root,
+        {
+            "Cargo.toml": '[package]\nname = "guestbook"\nversion = "0.1.0"\nedition = "2021"\n\n[dependencies]\nrocket = "0.5.1"\n',
+            "Rocket.toml": '[default]\nlog_level = "normal"\n\n[release]\naddress = "0.0.0.0"\nport = 8300\n',
+            "src/main.rs": """
+            #[macro_use]
+            extern crate rocket;
+
+            mod tests;
+
+            #[get("/")]
+            fn index() -> &'static str {
+                "guestbook"
+            }
+
+            #[launch]
+            fn rocket() -> _ {
+                rocket::build().mount("/", routes![index])
+            }
+        """,
+            "src/tests.rs": """
+            #[cfg(test)]
+            mod test {
+                #[test]
+                fn sorts_guests() {
+                    let guests = vec![("ana", 31), ("bo", 42)];
+                    assert_eq!(guests.len(), 2);
+                }
+            }
+        """,
+        },
+    )
+
+
+def python_cli_with_bench_server(root: Path) -> None:
+    # A command-line tool; a benchmark helper under extras/ starts a throwaway HTTP server.
+    write_files(
+        root,
+        {
+            "pyproject.toml": """
+            [project]
+            name = "fetchy"
+            version = "0.3.0"
+            requires-python = ">=3.9"
+
+            [project.scripts]
+            fetchy = "fetchy.cli:main"
+        """,
+            "fetchy/__init__.py": "",
+            "fetchy/cli.py": """
+            import argparse
+            import urllib.request
+
+            def main():
+                parser = argparse.ArgumentParser()
+                parser.add_argument("url")
+                args = parser.parse_args()
+                print(urllib.request.urlopen(args.url).read()[:200])
+        """,
+            "extras/bench_server.py": """
+            from http.server import BaseHTTPRequestHandler, HTTPServer
+
+            class Quiet(BaseHTTPRequestHandler):
+                def do_GET(self):
+                    self.send_response(200)
+                    self.end_headers()
+
+            server = HTTPServer(("localhost", 0), Quiet)
+            server.serve_forever()
+        """,
+        },
+    )
+
+
+def express_platform_gated_host(root: Path) -> None:
+    # Binds localhost unless a hosting platform's variable is present.
+    write_files(
+        root,
+        {
+            "package.json": _pkg(
+                main="index.js",
+                scripts={"start": "node index.js"},
+                dependencies={"express": "^4.19.2"},
+            ),
+            "index.js": """
+            const express = require("express");
+            const app = express();
+            const port = process.env.PORT || 3400;
+            const host = ("FLY_APP_NAME" in process.env) ? "0.0.0.0" : "localhost";
+            app.get("/", (req, res) => res.send("ok"));
+            app.listen(port, host, () => console.log(`on ${host}:${port}`));
+        """,
+        },
+    )
+
+
+def flask_env_gated_host(root: Path) -> None:
+    # The Python spelling: all interfaces only when a variable says it runs in production.
+    write_files(
+        root,
+        {
+            "requirements.txt": "flask\n",
+            "app.py": """
+            import os
+            from flask import Flask
+
+            app = Flask(__name__)
+
+            if __name__ == "__main__":
+                host = "0.0.0.0" if os.environ.get("APP_ENV") == "production" else "127.0.0.1"
+                app.run(host=host, port=int(os.environ.get("PORT", 5100)))
+        """,
+        },
+    )
+
+
+REAL_REPOSITORY_CLASSES: list[Fixture] = [
+    Fixture(
+        "express_platform_gated_host",
+        express_platform_gated_host,
+        "http-service",
+        "node",
+        "express",
+        3400,
+        "0.0.0.0",
+        "npm start",
+    ),
+    Fixture(
+        "flask_env_gated_host",
+        flask_env_gated_host,
+        "http-service",
+        "python",
+        "flask",
+        5100,
+        "0.0.0.0",
+        ANY,
+    ),
+    Fixture(
+        "rocket_toml_and_test_numbers",
+        rocket_toml_and_test_numbers,
+        "http-service",
+        "rust",
+        "rocket",
+        8300,
+        "0.0.0.0",
+        "./target/release/guestbook",
+    ),
+    Fixture(
+        "python_cli_with_bench_server",
+        python_cli_with_bench_server,
+        "not-a-service",
+        "python",
+        None,
+        None,
+        None,
+        None,
+        reason="console scripts",
+    ),
+    Fixture(
+        "php_web_docroot", php_web_docroot, "http-service", "php", "php", 8080, "0.0.0.0", "-t web"
+    ),
+    Fixture(
+        "laravel_apache_dockerfile",
+        laravel_apache_dockerfile,
+        "http-service",
+        "php",
+        "laravel",
+        80,
+        ANY,
+        ANY,
+    ),
+    Fixture(
+        "bun_serve", bun_serve, "http-service", "node", "bun", 4300, "0.0.0.0", "bun run start"
+    ),
+    Fixture(
+        "python_bot_pinned_deps",
+        python_bot_pinned_deps,
+        "not-a-service",
+        "python",
+        None,
+        None,
+        None,
+        None,
+        reason="no file imports it",
+    ),
+    Fixture(
+        "hugo_site_in_subfolder",
+        hugo_site_in_subfolder,
+        "http-service",
+        "static",
+        "hugo",
+        80,
+        None,
+        None,
+        app_root="notes",
+    ),
+    Fixture("hugo_config_toml", hugo_config_toml, "http-service", "static", "hugo", 80, None, None),
+    Fixture(
+        "jekyll_pages_site", jekyll_pages_site, "http-service", "static", "jekyll", 80, None, None
+    ),
+    Fixture(
+        "flask_procfile_env_port",
+        flask_procfile_env_port,
+        "http-service",
+        "python",
+        "flask",
+        8000,
+        "0.0.0.0",
+        "gunicorn -b :$PORT app:app",
+    ),
+    Fixture(
+        "phoenix_public_url_port",
+        phoenix_public_url_port,
+        "http-service",
+        "elixir",
+        "phoenix",
+        4000,
+        None,
+        "mix phx.server",
+    ),
+    Fixture(
+        "go_router_internal_server",
+        go_router_internal_server,
+        "http-service",
+        "go",
+        "net/http",
+        4100,
+        None,
+        "./server",
+    ),
+    Fixture("go_echo_cmp_or", go_echo_cmp_or, "http-service", "go", "echo", 4200, None, "./server"),
+    Fixture(
+        "sinatra_quoted_port",
+        sinatra_quoted_port,
+        "http-service",
+        "ruby",
+        "sinatra",
+        8090,
+        "0.0.0.0",
+        "hello.rb",
+    ),
+]
+
+
 CORPUS: list[Fixture] = [
     Fixture(
         "flask_gunicorn",
@@ -1082,7 +1614,7 @@ CORPUS: list[Fixture] = [
         "http-service",
         "python",
         "flask",
-        5000,
+        8000,  # gunicorn's default: the Procfile starts gunicorn, not Flask's server
         "0.0.0.0",
         "gunicorn wsgi:app --bind 0.0.0.0:$PORT",
         services=("redis",),
@@ -1235,7 +1767,7 @@ CORPUS: list[Fixture] = [
         go_chi_localhost,
         "http-service",
         "go",
-        "chi",
+        "net/http",
         3333,
         "127.0.0.1",
         "./server",
@@ -1504,6 +2036,7 @@ CORPUS: list[Fixture] = [
     Fixture(
         "go_cli_cobra", go_cli_cobra, "not-a-service", "go", None, None, None, None, reason="cobra"
     ),
+    *REAL_REPOSITORY_CLASSES,
 ]
 
 

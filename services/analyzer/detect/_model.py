@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -23,6 +24,7 @@ __all__ = [
     "PortSource",
     "ServiceHit",
     "evidence_at",
+    "is_test_file",
     "line_of",
 ]
 
@@ -59,8 +61,32 @@ NOT_APP_DIRS = frozenset(
         "assets",
     }
 )
-# Docs and benchmarks, too, often contain small servers that are not the app.
-SOURCE_SKIP_DIRS = NOT_APP_DIRS | {"docs", "doc", "benchmarks", "bench"}
+# Docs, benchmarks, tooling and vendored code, too, often contain small servers (or numbers)
+# that are not the app's: none of them may decide what the app is or where it listens.
+SOURCE_SKIP_DIRS = NOT_APP_DIRS | {
+    "docs",
+    "doc",
+    "benchmarks",
+    "benchmark",
+    "bench",
+    "extras",
+    "tools",
+    "tooling",
+    "contrib",
+    "third_party",
+    "vendored",
+    "_vendor",
+}
+# Test files that sit beside the code (Go's x_test.go, Rust's tests.rs, JS's x.test.ts).
+_TEST_FILE = re.compile(
+    r"^(?:test_\w+\.py|\w+_test\.(?:py|go|rs|rb|exs)|conftest\.py|tests?\.(?:py|rs)"
+    r"|[\w.-]+\.(?:test|spec)\.[cm]?[jt]sx?|\w+_spec\.rb|\w+Tests?\.(?:java|kt|cs|php))$"
+)
+
+
+def is_test_file(name: str) -> bool:
+    """True for a file name that marks a test, wherever it sits."""
+    return _TEST_FILE.match(name) is not None
 
 
 def line_of(text: str, index: int) -> int:
@@ -235,7 +261,7 @@ class AppContext:
             for d in self.subdirs(max_depth):
                 for n in self.snap.files_by_dir.get(d, ()):
                     rel = join(d, n)
-                    if n.endswith(suffixes) and rel not in chosen:
+                    if n.endswith(suffixes) and rel not in chosen and not is_test_file(n):
                         ordered.append(rel)
                         if len(ordered) >= limit:
                             break

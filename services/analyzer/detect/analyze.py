@@ -46,6 +46,18 @@ _SERVICE_KINDS = ("postgres", "mysql", "redis", "mongodb", "rabbitmq", "memcache
 _LOOPBACK_BY_DEFAULT = re.compile(
     r"^(?:python -m )?(?:uvicorn|gunicorn|hypercorn|flask\b.*\brun)\b"
 )
+# Production servers a Procfile or Dockerfile starts, and the port each takes when the command
+# names none: the framework's own dev-server default (Flask's 5000) no longer applies.
+_SERVER_DEFAULT_PORT = {
+    "gunicorn": 8000,
+    "uvicorn": 8000,
+    "hypercorn": 8000,
+    "daphne": 8000,
+    "waitress-serve": 8080,
+}
+_SERVER_IN_COMMAND = re.compile(r"^(?:exec\s+)?(?:python3?\s+-m\s+)?(?P<server>[\w-]+)")
+_BUILDPACK_LAUNCHER = re.compile(r"^heroku-php-(?:apache2|nginx)\b")
+_READS_PORT = re.compile(r"\$\{?PORT\b")
 _RUNS_SCRIPT = re.compile(r"^(?:python3?|node|ruby|deno|bun|php|\./|java|dotnet|go run)\b")
 
 
@@ -58,7 +70,7 @@ def _decide_port(
     request: DescriptionRequest,
     dock: DockerFindings,
     proc: ProcfileFinding | None,
-    start_from: str,
+    server_default: tuple[int, str] | None,
 ) -> tuple[PortFinding | None, list[str], str]:
     hits: list[PortHit] = []
     if request.port:
@@ -73,12 +85,15 @@ def _decide_port(
     hits.extend(finding.ports)
     if proc is not None and proc.port:
         hits.append(PortHit(proc.port, "procfile", [proc.evidence]))
-    if finding.default_port:
+    default_port, default_reason = finding.default_port, finding.default_port_reason
+    if server_default is not None:
+        default_port, default_reason = server_default
+    if default_port:
         hits.append(
             PortHit(
-                finding.default_port,
+                default_port,
                 "framework-default",
-                [Evidence(file=finding.display_root, text=finding.default_port_reason)],
+                [Evidence(file=finding.display_root, text=default_reason)],
             )
         )
     if not hits:
@@ -95,7 +110,7 @@ def _decide_port(
     if chosen.source != "framework-default" and chosen.evidence:
         why += f" ({_ev_text(chosen.evidence[0])})"
     elif chosen.source == "framework-default":
-        why += f" ({finding.default_port_reason})"
+        why += f" ({default_reason})"
     return (
         PortFinding(value=chosen.value, source=chosen.source, evidence=chosen.evidence),
         conflicts,
@@ -306,13 +321,22 @@ def _describe_app(
     analysis.docker = dock.docker
     analysis.reasons.extend(dock.reasons)
     proc = detect_procfile(snap, app.root)
+    if proc is not None and _BUILDPACK_LAUNCHER.match(proc.command):
+        # heroku-php-apache2/nginx exist only inside Heroku's buildpack; the stack's own
+        # command (with the document root the Procfile names) runs the same app anywhere.
+        analysis.reasons.append(
+            f"the Procfile's web process ({_ev_text(proc.evidence)}) runs a Heroku buildpack "
+            "launcher that exists only on Heroku; using the stack's own start command"
+        )
+        proc = None
 
     # Start command: the author's own Procfile or Dockerfile first, then what the stack implies.
     start_from = "detector"
+    start_evidence: Evidence | None = None
     start = app.start_command
     binds = list(app.binds)
     if proc is not None:
-        start, start_from = proc.command, "procfile"
+        start, start_from, start_evidence = proc.command, "procfile", proc.evidence
         analysis.reasons.append(
             f"start command from the Procfile's web process ({_ev_text(proc.evidence)})"
         )
@@ -323,6 +347,7 @@ def _describe_app(
         )
     elif dock.command and dock.command_evidence is not None:
         start, start_from = dock.command, "dockerfile"
+        start_evidence = dock.command_evidence
         analysis.reasons.append(
             f"start command from the existing Dockerfile ({_ev_text(dock.command_evidence)})"
         )
@@ -330,7 +355,8 @@ def _describe_app(
     elif app.start_reason:
         analysis.reasons.append(f"start command: {app.start_reason}")
 
-    port, conflicts, port_why = _decide_port(app, request, dock, proc, start_from)
+    start_env, server_default = _start_command_port(start, start_from, start_evidence)
+    port, conflicts, port_why = _decide_port(app, request, dock, proc, server_default)
     analysis.port = port
     analysis.conflicts.extend(conflicts)
     if port_why:
@@ -346,7 +372,7 @@ def _describe_app(
     if bind_why:
         analysis.reasons.append(bind_why)
 
-    analysis.env_vars = _merge_env([*app.env, *dock.env])
+    analysis.env_vars = _merge_env([*app.env, *dock.env, *start_env])
     analysis.services = _merge_services([*app.services, *dock.services], request)
     if analysis.services:
         analysis.reasons.append(
@@ -366,6 +392,26 @@ def _describe_app(
         services=analysis.services,
         compose_service_count=dock.compose_service_count,
         cloud_credentials=cloud,
+    )
+
+
+def _start_command_port(
+    start: str | None, start_from: str, evidence: Evidence | None
+) -> tuple[list[EnvHit], tuple[int, str] | None]:
+    """What the author's own start command says about the port: that the app reads $PORT
+    (an env read at the command's line), and the default of the server it starts."""
+    if start is None or evidence is None:
+        return [], None
+    env = [EnvHit("PORT", None, False, evidence)] if _READS_PORT.search(start) else []
+    m = _SERVER_IN_COMMAND.match(start.strip())
+    server = m.group("server") if m else ""
+    if server not in _SERVER_DEFAULT_PORT:
+        return env, None
+    port = _SERVER_DEFAULT_PORT[server]
+    where = "the Procfile" if start_from == "procfile" else "the existing Dockerfile"
+    return env, (
+        port,
+        f"{server}, started by {where} ({_ev_text(evidence)}), listens on {port} by default",
     )
 
 

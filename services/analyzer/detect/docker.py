@@ -33,12 +33,20 @@ _IMAGE_SERVICES = {
     "opensearch": "elasticsearch",
 }
 _EXPOSE = re.compile(r"^\s*EXPOSE\s+(?P<ports>.+)$", re.M | re.I)
+_FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(?P<image>\S+)", re.M | re.I)
 _CMD = re.compile(r"^\s*(?P<kw>CMD|ENTRYPOINT)\s+(?P<body>.+)$", re.M | re.I)
 _ENV_LINE = re.compile(r"^\s*(?:ENV|ARG)\s+(?P<body>.+)$", re.M | re.I)
 _PORT_IN_CMD = re.compile(
     r"(?:--port[= ]|-p\s+|--bind[= ][\w.]*:|0\.0\.0\.0:|:)(?P<port>\d{2,5})\b"
 )
-_HOST_IN_CMD = re.compile(r"(?:--host[= ]|--bind[= ]|-b\s+)(?P<addr>[\w.]+)")
+# `-b :$PORT` (no host) and `--bind "[::]:$PORT"` bind every interface, as `0.0.0.0` does.
+_HOST_IN_CMD = re.compile(
+    r"""(?:--host[= ]|--bind[= ]|-b\s+)["']?(?P<addr>\[[0-9A-Fa-f:]*\]|[\w.]+|(?=:))"""
+)
+
+
+def _host(m: re.Match[str]) -> str:
+    return m.group("addr") or "0.0.0.0"
 
 
 @dataclass
@@ -96,6 +104,9 @@ def _dockerfile(snap: RepoSnapshot, rel: str, out: DockerFindings) -> None:
             if (port := valid_port(token)) and port not in out.docker.exposed_ports:
                 out.docker.exposed_ports.append(port)
                 out.ports.append(PortHit(port, "dockerfile", [evidence_at(rel, text, m.start())]))
+    if not out.docker.exposed_ports and (served := _image_port(text)) is not None:
+        port, at = served
+        out.ports.append(PortHit(port, "dockerfile", [evidence_at(rel, text, at)]))
     cmds = list(_CMD.finditer(text))
     if cmds:
         last = cmds[-1]
@@ -104,7 +115,7 @@ def _dockerfile(snap: RepoSnapshot, rel: str, out: DockerFindings) -> None:
         if (pm := _PORT_IN_CMD.search(out.command)) and (port := valid_port(pm.group("port"))):
             out.ports.append(PortHit(port, "dockerfile", [out.command_evidence]))
         if hm := _HOST_IN_CMD.search(out.command):
-            out.binds.append(BindHit(hm.group("addr"), out.command_evidence))
+            out.binds.append(BindHit(_host(hm), out.command_evidence))
     out.reasons.append(
         f"existing {rel}"
         + (
@@ -113,6 +124,20 @@ def _dockerfile(snap: RepoSnapshot, rel: str, out: DockerFindings) -> None:
             else ""
         )
     )
+
+
+def _image_port(text: str) -> tuple[int, int] | None:
+    """The port the final stage's web-server image serves on without an EXPOSE of its own
+    (nginx, httpd, php:*-apache listen on 80), with the FROM line's offset."""
+    stages = list(_FROM.finditer(text))
+    if not stages:
+        return None
+    last = stages[-1]
+    image = last.group("image").lower()
+    name, _, tag = image.rpartition("/")[2].partition(":")
+    if name in ("nginx", "httpd") or (name == "php" and "apache" in tag):
+        return 80, last.start()
+    return None
 
 
 def _container_port(spec: Any) -> int | None:
@@ -239,6 +264,6 @@ def detect_procfile(snap: RepoSnapshot, app_root: str) -> ProcfileFinding | None
             command=cmd,
             evidence=evidence_at(rel, text, m.start()),
             port=valid_port(pm.group("port")) if pm else None,
-            bind=hm.group("addr") if hm else None,
+            bind=_host(hm) if hm else None,
         )
     return None

@@ -18,9 +18,13 @@ _ENV = [
         False,
     ),
     (re.compile(r"""System\.fetch_env!\(\s*"(?P<name>[A-Za-z_]\w*)"\s*\)"""), False),
+    # Phoenix before 1.4 read env at boot from a tuple: `http: [port: {:system, "PORT"}]`.
+    (re.compile(r"""\{:system,\s*"(?P<name>[A-Za-z_]\w*)"\s*\}"""), False),
 ]
+# Only the endpoint's `http:` options say where it listens; `url: [port: 443]` is the public
+# address a proxy in front serves, not a socket the app opens.
 _PORT = re.compile(
-    r"""port:\s*(?:String\.to_integer\(\s*System\.get_env\(\s*"PORT"\s*\)\s*\|\|\s*")?(?P<port>\d{2,5})"""
+    r"""\bhttp:\s*\[[^\]]*?\bport:\s*(?:String\.to_integer\(\s*System\.get_env\(\s*"PORT"\s*\)\s*\|\|\s*")?(?P<port>\d{2,5})"""
 )
 _IP = re.compile(r"ip:\s*\{\s*(?P<ip>\d+\s*,\s*\d+\s*,\s*\d+\s*,\s*\d+(?:\s*,\s*\d+){0,4})\s*\}")
 _SERVICES = {

@@ -19,6 +19,9 @@ _MODULES = [
     ("github.com/gofiber/fiber", "fiber"),
     ("github.com/gorilla/mux", "gorilla"),
 ]
+# Routers only: they plug into net/http's server and start none of their own, so the app's
+# server (what a person would call its stack) is net/http.
+_ROUTERS = frozenset({"chi", "gorilla"})
 _SERVICES = {
     "github.com/lib/pq": "postgres",
     "github.com/jackc/pgx": "postgres",
@@ -40,13 +43,24 @@ _LISTEN = hinted(
     "Addr",
 )
 _PORT_FALLBACK = re.compile(r"""(?:port|PORT|addr)\s*=\s*"(?::)?(?P<port>\d{2,5})\"""")
-_SERVES = re.compile(
-    r"\bhttp\.ListenAndServe(?:TLS)?\s*\(|\.ListenAndServe\s*\(|\b\w+\.Run\s*\(|\be\.Start\s*\(|\bapp\.Listen\s*\("
-)
+_SERVES = re.compile(r"\bhttp\.ListenAndServe(?:TLS)?\s*\(|\.ListenAndServe(?:TLS)?\s*\(")
+# gin, echo and fiber own their server: `r.Run(...)`, `e.Start(...)`, `app.Listen(...)`. Only
+# with one of them in go.mod: any other `x.Start()` (a library's own server) is not the app's.
+_SERVES_FRAMEWORK = re.compile(r"\b\w+\.(?:Run|Start|Listen)\s*\(")
+_OWN_SERVER = frozenset({"gin", "echo", "fiber"})
 _ENV = [
     (re.compile(r"""os\.Getenv\(\s*"(?P<name>[A-Za-z_]\w*)"\s*\)"""), False),
     (re.compile(r"""os\.LookupEnv\(\s*"(?P<name>[A-Za-z_]\w*)"\s*\)"""), False),
+    # Go 1.22's idiom for a fallback: cmp.Or(os.Getenv("PORT"), "8080").
+    (
+        re.compile(
+            r"""cmp\.Or\(\s*os\.Getenv\(\s*"(?P<name>[A-Za-z_]\w*)"\s*\)\s*,\s*(?P<default>"[^"\n]*")"""
+        ),
+        True,
+    ),
 ]
+# A helper that reads the port with a fallback, called with that fallback: EnvPortOr("3000").
+_PORT_CALL = re.compile(r"""\b\w*[Pp]ort\w*\(\s*"(?::)?(?P<port>\d{2,5})"\s*\)""")
 _FALLBACK_AFTER = re.compile(r"""==\s*""\s*\{\s*\w+\s*=\s*"(?P<value>[^"]*)\"""")
 
 
@@ -85,8 +99,23 @@ def detect(ctx: AppContext) -> AppFinding | None:
     add_common(ctx, finding, sources)
 
     mains = [(rel, t) for rel, t in sources if re.search(r"^package main\b", t, re.M)]
+    main_files = {rel for rel, _ in mains}
+    others = [(rel, t) for rel, t in sources if rel not in main_files]
     framework = next((fw for mod, fw in _MODULES if mod in deps), None)
-    serve = find_first(_SERVES, mains)
+    # The server often starts in an internal package that main calls (internal/server).
+    patterns = [_SERVES_FRAMEWORK, _SERVES] if framework in _OWN_SERVER else [_SERVES]
+    serve = next(
+        (
+            hit
+            for files in (mains, others if mains else [])
+            for pattern in patterns
+            if (hit := find_first(pattern, files)) is not None
+        ),
+        None,
+    )
+    if framework in _ROUTERS:
+        finding.reasons.append(f"{framework} is a router on net/http's server")
+        framework = "net/http"
     if framework is None and serve is not None and "net/http" in serve[0].string:
         framework = "net/http"
     if not mains or serve is None or framework is None:
@@ -108,8 +137,12 @@ def detect(ctx: AppContext) -> AppFinding | None:
         finding.ports.append(PortHit(port, "code", [hit[1]]))
         host = hit[0].group("host")
         finding.binds.append(BindHit(host or "0.0.0.0", hit[1]))
+    elif env_port := next(
+        (h for h in finding.env if h.name == "PORT" and valid_port(h.default or "")), None
+    ):
+        finding.ports.append(PortHit(int(env_port.default or 0), "code", [env_port.evidence]))
     else:
-        fb = find_first(_PORT_FALLBACK, mains)
+        fb = find_first(_PORT_CALL, mains) or find_first(_PORT_FALLBACK, mains)
         if fb is not None and (port := valid_port(fb[0].group("port"))):
             finding.ports.append(PortHit(port, "code", [fb[1]]))
     main_rel = serve[1].file

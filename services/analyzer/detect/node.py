@@ -8,7 +8,15 @@ from typing import Any
 
 from shared.analysis import Evidence
 
-from ._common import add_common, find_first, hinted, scan_env, services_from_deps, valid_port
+from ._common import (
+    add_common,
+    find_first,
+    gated_bind,
+    hinted,
+    scan_env,
+    services_from_deps,
+    valid_port,
+)
 from ._model import AppContext, AppFinding, AppKind, BindHit, PortHit, evidence_at
 
 __all__ = ["MARKERS", "detect", "package_manager_for"]
@@ -86,6 +94,13 @@ _PORT_PATTERNS = [
     re.compile(r"\b(?:const|let|var)\s+(?:PORT|port)\s*(?::\s*number\s*)?=\s*(?P<port>\d{2,5})\b"),
     re.compile(r"\bport\s*:\s*(?P<port>\d{2,5})\b"),
 ]
+# host = ("RENDER" in process.env) ? "0.0.0.0" : "localhost", or process.env.X === "y" ? ...
+_GATED_HOST = hinted(
+    re.compile(
+        r"""(?:["'](?P<in>[A-Za-z_]\w*)["']\s+in\s+process\.env|process\.env\.(?P<var>[A-Za-z_]\w*)(?:\s*===?\s*["'](?P<val>[^"'\n]*)["'])?)\s*\)?\s*\?\s*["'](?P<yes>[^"'\n]+)["']\s*:\s*["'](?P<no>[^"'\n]+)["']"""
+    ),
+    "process.env",
+)
 _BIND_PATTERNS = [
     re.compile(r"""\.listen\(\s*[^,()]+,\s*(?P<q>["'])(?P<addr>[^"']+)(?P=q)"""),
     re.compile(r"""\bhost(?:name)?\s*:\s*(?P<q>["'])(?P<addr>[^"']+)(?P=q)"""),
@@ -98,6 +113,8 @@ _SERVER_CODE = hinted(
     "createServer",
     ".listen(",
 )
+# Bun's built-in server (Bun.serve) needs no framework; on its own it is a plain Bun app.
+_BUN_SERVE = hinted(re.compile(r"\bBun\.serve\s*\("), "Bun.serve")
 _ENV_PATTERNS = [
     (
         re.compile(
@@ -199,7 +216,14 @@ def detect(ctx: AppContext) -> AppFinding | None:
             finding.reasons.append(f"{dep} is a dependency in {ctx.rel('package.json')}")
             break
     server_hit = find_first(_SERVER_CODE, sources)
-    if framework is None and server_hit is not None:
+    bun_hit = find_first(_BUN_SERVE, sources) if framework is None else None
+    if bun_hit is not None:
+        framework, kind, server_hit = "bun", "server", bun_hit
+        finding.evidence.append(bun_hit[1])
+        finding.reasons.append(
+            f"Bun's HTTP server is started in {bun_hit[1].file}:{bun_hit[1].line}"
+        )
+    elif framework is None and server_hit is not None:
         framework, kind = "node-http", "server"
         finding.evidence.append(server_hit[1])
         finding.reasons.append(
@@ -249,6 +273,9 @@ def _code_ports(finding: AppFinding, sources: list[tuple[str, str]]) -> None:
         if hit is not None and (port := valid_port(hit[0].group("port"))):
             finding.ports.append(PortHit(port, "code", [hit[1]]))
             break
+    gated = find_first(_GATED_HOST, sources)
+    if gated is not None and gated_bind(gated[0], gated[1], finding):
+        return
     for pattern in _BIND_PATTERNS:
         hit = find_first(pattern, sources)
         if hit is not None:

@@ -24,9 +24,25 @@ _ENV = [
 _DB = {"mysql": "mysql", "pgsql": "postgres", "mariadb": "mysql", "mongodb": "mongodb"}
 
 
+# Document roots PHP apps keep their entry point in (Laravel/Symfony public/, older web/).
+_DOCROOTS = ("public", "web", "htdocs")
+# Heroku's PHP buildpack names the document root in the Procfile.
+_PROCFILE_DOCROOT = re.compile(r"^web:\s*heroku-php-(?:apache2|nginx)\s+(?P<root>[\w.\-/]+)", re.M)
+
+
+def _docroot(ctx: AppContext) -> str:
+    procfile = ctx.read("Procfile")
+    if procfile and (m := _PROCFILE_DOCROOT.search(procfile)):
+        named = m.group("root").strip("/") or "."
+        if named == "." or ctx.has(f"{named}/index.php"):
+            return named
+    return next((d for d in _DOCROOTS if ctx.has(f"{d}/index.php")), ".")
+
+
 def detect(ctx: AppContext) -> AppFinding | None:
     """Detect a PHP app in this folder."""
-    if not any(ctx.has(m) for m in MARKERS) and not ctx.has("public/index.php"):
+    docroot = _docroot(ctx)
+    if not any(ctx.has(m) for m in MARKERS) and docroot == ".":
         return None
     finding = AppFinding(
         root=ctx.root,
@@ -47,7 +63,7 @@ def detect(ctx: AppContext) -> AppFinding | None:
             )
     sources = ctx.sources(
         (".php",),
-        priority=("index.php", "public/index.php", "routes/web.php", "routes/api.php"),
+        priority=("index.php", f"{docroot}/index.php", "routes/web.php", "routes/api.php"),
         limit=30,
     )
     finding.env.extend(scan_env(sources, _ENV))
@@ -67,11 +83,10 @@ def detect(ctx: AppContext) -> AppFinding | None:
         finding.start_command = "php artisan serve --host=0.0.0.0 --port={port}"
         finding.start_reason = "Laravel app served by artisan"
         return finding
-    docroot = "public" if ctx.has("public/index.php") else "."
-    if ctx.has("index.php") or ctx.has("public/index.php"):
+    if ctx.has("index.php") or docroot != ".":
         finding.framework = "php"
         finding.kind = "server"
-        entry = ctx.rel("public/index.php" if docroot == "public" else "index.php")
+        entry = ctx.rel("index.php" if docroot == "." else f"{docroot}/index.php")
         finding.evidence.append(evidence_at(entry, "", 0))
         finding.reasons.append(f"PHP entry point {entry}")
         finding.default_port = 8080

@@ -8,7 +8,15 @@ from typing import Any
 
 from shared.analysis import Evidence
 
-from ._common import add_common, find_first, hinted, scan_env, services_from_deps, valid_port
+from ._common import (
+    add_common,
+    find_first,
+    gated_bind,
+    hinted,
+    scan_env,
+    services_from_deps,
+    valid_port,
+)
 from ._model import AppContext, AppFinding, BindHit, PortHit, evidence_at
 
 __all__ = ["MARKERS", "detect"]
@@ -128,6 +136,14 @@ _HTTPSERVER_ADDR = hinted(
     "Server",
 )
 _CLI_PORT = re.compile(r"(?:--port[= ]|-p\s)(?P<port>\d{2,5})\b")
+# host = "0.0.0.0" if os.environ.get("APP_ENV") == "production" else "127.0.0.1"
+_GATED_HOST = hinted(
+    re.compile(
+        r"""["'](?P<yes>[^"'\n]+)["']\s+if\s+(?:["'](?P<in>\w+)["']\s+in\s+os\.environ|os\.(?:environ\.get|getenv)\(\s*["'](?P<var>\w+)["']\s*\))(?:\s*==\s*["'](?P<val>[^"'\n]*)["'])?\s+else\s+["'](?P<no>[^"'\n]+)["']"""
+    ),
+    "environ",
+    "getenv",
+)
 _CLI_HOST = re.compile(r"(?:--host[= ]|--bind[= ]|-b\s)(?P<addr>[\w.:\[\]]+?)(?::\d+)?(?=\s|$)")
 
 _ENV_PATTERNS = [
@@ -336,8 +352,17 @@ def detect(ctx: AppContext) -> AppFinding | None:
             finding.reasons.append(
                 f"Django project: {ev.file}:{ev.line} sets DJANGO_SETTINGS_MODULE"
             )
+    unused: list[str] = []
     if framework is None:
         for fw in _DEP_FRAMEWORKS:
+            if fw in deps and sources and not _imports(sources, fw):
+                # Pinned requirements list a client library's own dependencies too (a bot's
+                # aiohttp); a framework no file imports does not make the folder a server.
+                dep = deps[fw]
+                unused.append(
+                    f"{fw} is only a dependency ({dep.file}:{dep.line}); no file imports it"
+                )
+                continue
             if fw in deps:
                 framework = fw
                 finding.evidence.append(deps[fw])
@@ -349,6 +374,7 @@ def detect(ctx: AppContext) -> AppFinding | None:
     add_common(ctx, finding, sources)
 
     if framework is None:
+        finding.non_service.extend(unused)
         _not_a_service(ctx, finding, sources, deps, pyproject)
         return finding
 
@@ -401,10 +427,13 @@ def _ports_and_start(
             if host is not None:
                 finding.binds.append(BindHit(host.group("addr"), ev))
             elif re.search(r"\b(?:host|server_name)\s*=", args):
-                # host=os.getenv("HOST", "0.0.0.0"): the fallback literal is what runs here.
-                lit = re.search(r"""["'](0\.0\.0\.0|127\.0\.0\.1|localhost|::)["']""", args)
-                if lit is not None:
-                    finding.binds.append(BindHit(lit.group(1), ev))
+                # host = "0.0.0.0" if <env test> else "127.0.0.1", decided before the call.
+                gated = find_first(_GATED_HOST, [(app_file or "", app_text)])
+                if gated is None or not gated_bind(gated[0], gated[1], finding):
+                    # host=os.getenv("HOST", "0.0.0.0"): the fallback literal is what runs.
+                    lit = re.search(r"""["'](0\.0\.0\.0|127\.0\.0\.1|localhost|::)["']""", args)
+                    if lit is not None:
+                        finding.binds.append(BindHit(lit.group(1), ev))
             elif fw in (
                 "flask",
                 "fastapi",
@@ -483,6 +512,11 @@ def _ports_and_start(
             cli = m.group(1)
             if (pm := _CLI_PORT.search(cli)) and (port := valid_port(pm.group("port"))):
                 finding.ports.append(PortHit(port, "cli", [evidence_at(_rel, text, m.start())]))
+
+
+def _imports(sources: list[tuple[str, str]], module: str) -> bool:
+    pattern = re.compile(rf"^\s*(?:from|import)\s+{re.escape(module)}\b", re.M)
+    return any(module in text and pattern.search(text) for _, text in sources)
 
 
 def _not_a_service(

@@ -42,7 +42,8 @@ _ENV = [
     ),
 ]
 _PORT = [
-    re.compile(r"""set\s+:port\s*,\s*(?:ENV\.fetch\([^)]*\)\s*\{\s*)?(?P<port>\d{2,5})"""),
+    # `set :port, 8080`, `set :port, "8080"`, `set :port, ENV.fetch("PORT") { 8080 }`.
+    re.compile(r"""set\s+:port\s*,\s*(?:ENV\.fetch\([^)]*\)\s*\{\s*)?["']?(?P<port>\d{2,5})\b"""),
     re.compile(r"""^\s*port\s+ENV\.fetch\(\s*["']PORT["']\s*\)\s*\{\s*(?P<port>\d{2,5})""", re.M),
     re.compile(r"""^\s*port\s+(?P<port>\d{2,5})""", re.M),
     re.compile(r"""(?:-p\s+|--port[= ]|Port:\s*)(?P<port>\d{2,5})"""),

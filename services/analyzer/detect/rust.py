@@ -113,7 +113,8 @@ def detect(ctx: AppContext) -> AppFinding | None:
     finding.reasons.append(f"{fw} is a dependency in {ctx.rel('Cargo.toml')}")
     finding.default_port = port
     finding.default_port_reason = f"{framework} apps conventionally listen on {port}"
-    for pattern in (_ADDR_TUPLE, _ADDR_ARRAY, _ADDR_STR):
+    configured = _rocket_toml(ctx, finding) if framework == "rocket" else False
+    for pattern in () if configured else (_ADDR_TUPLE, _ADDR_ARRAY, _ADDR_STR):
         hit = find_first(pattern, sources)
         if hit is None:
             continue
@@ -125,8 +126,7 @@ def detect(ctx: AppContext) -> AppFinding | None:
         finding.binds.append(BindHit(host or "0.0.0.0", ev))
         break
     if framework == "rocket" and not finding.binds:
-        rocket_toml = ctx.read("Rocket.toml") or ""
-        if "address" not in rocket_toml:
+        if not configured:
             # Rocket binds 127.0.0.1 unless ROCKET_ADDRESS or Rocket.toml says otherwise.
             finding.binds.append(
                 BindHit(
@@ -141,3 +141,37 @@ def detect(ctx: AppContext) -> AppFinding | None:
     finding.start_command = f"./target/release/{name}"
     finding.start_reason = f"cargo builds the `{name}` binary"
     return finding
+
+
+# Rocket reads Rocket.toml: [global] beats the profile a release build selects, which beats
+# [default].
+_ROCKET_PROFILES = ("global", "release", "default")
+
+
+def _rocket_toml(ctx: AppContext, finding: AppFinding) -> bool:
+    """Port and address from Rocket.toml; True when it sets either."""
+    text = ctx.read("Rocket.toml")
+    if text is None:
+        return False
+    try:
+        config = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return False
+    found = False
+    for key in ("port", "address"):
+        for profile in _ROCKET_PROFILES:
+            table = config.get(profile)
+            value = table.get(key) if isinstance(table, dict) else None
+            if value is None:
+                continue
+            at = re.search(rf"^\s*{key}\s*=", text[text.find(f"[{profile}]") :], re.M)
+            offset = text.find(f"[{profile}]") + (at.start() if at else 0)
+            ev = evidence_at(ctx.rel("Rocket.toml"), text, max(offset, 0))
+            if key == "port" and (port := valid_port(str(value))):
+                finding.ports.append(PortHit(port, "code", [ev]))
+                found = True
+            elif key == "address" and isinstance(value, str):
+                finding.binds.append(BindHit(value, ev))
+                found = True
+            break
+    return found
