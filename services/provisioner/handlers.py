@@ -20,6 +20,7 @@ from services.provisioner.docker_local import (
     DockerLocal,
     job_labels,
 )
+from services.provisioner.plan_policy import check_before_init
 from services.provisioner.reaper import start_reaper
 from services.provisioner.tasks import handle_task_generated
 from services.provisioner.terraform import (
@@ -41,7 +42,14 @@ from shared.security import register_secret
 from shared.settings import Settings
 from shared.stage import Outcome, PermanentError, Route, StageContext
 
-__all__ = ["build_context", "build_spec", "on_start", "routes", "terraform_files"]
+__all__ = [
+    "build_context",
+    "build_spec",
+    "checked_terraform_files",
+    "on_start",
+    "routes",
+    "terraform_files",
+]
 
 
 def build_spec(files: dict[str, str], default_port: int) -> tuple[str, str, int]:
@@ -188,6 +196,18 @@ def terraform_files(files: dict[str, str], target: str) -> dict[str, str]:
     return {p[len(prefix) :]: c for p, c in files.items() if p.startswith(prefix)}
 
 
+def checked_terraform_files(files: dict[str, str], target: str) -> dict[str, str]:
+    """The target's Terraform, once it passes the policy again (before init reads it)."""
+    tf_files = terraform_files(files, target)
+    if not tf_files:
+        raise PermanentError(f"the bundle has no terraform/{target}/ folder to apply")
+    violations = check_before_init(tf_files)
+    if violations:
+        listed = "; ".join(str(v) for v in violations[:5])
+        raise PermanentError(f"the Terraform for {target} breaks the policy: {listed}")
+    return tf_files
+
+
 def _terraform_runner(
     ctx: StageContext, job_id: UUID, tf_dir: Path, on_log: ThreadLines
 ) -> TerraformRunner:
@@ -203,9 +223,7 @@ async def _deploy_terraform(
             f"applying {target} needs the app image pushed to a registry, which this "
             "version does not do yet: the Terraform is in the job's artifacts"
         )
-    tf_files = terraform_files(files, target)
-    if not tf_files:
-        raise PermanentError(f"the bundle has no terraform/{target}/ folder to apply")
+    tf_files = checked_terraform_files(files, target)
     tf_dir = workdir.parent / f"{workdir.name}-terraform"
     write_tree(tf_dir, tf_files)
     archive = workdir.parent / f"{workdir.name}-bundle.tar.gz"

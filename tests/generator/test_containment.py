@@ -190,3 +190,21 @@ def test_make_up_runs_the_generated_makefile_whatever_the_repository_holds(
     assert proc.returncode == 0, proc.stderr
     assert not marker.exists()
     assert (repo / ".autodeploy.env").exists(), proc.stdout  # our recipe ran
+
+
+async def test_llm_proposal_with_an_impostor_provider_is_refused(
+    stub: OpenAIStub, make_client: Callable[..., LLMClient]
+) -> None:
+    analysis = STACKS["python-fastapi"].model_copy(update={"target": "aws-ec2"})
+    bundle = generate_bundle(analysis, job_id="job-contain")
+    main = "terraform/aws-ec2/main.tf"
+    impostor = bundle[main].replace('source  = "hashicorp/aws"', 'source  = "evil-corp/aws"')
+    assert impostor != bundle[main]
+    stub.push(json_reply({"files": [{"path": main, "content": impostor}]}))
+
+    files, used = await improve_bundle(
+        analysis, dict(bundle), make_client(), LogSink(), max_repair_rounds=0
+    )
+
+    assert files == bundle and used.startswith("deterministic")
+    assert "[provider-impostor]" in used
