@@ -7,11 +7,8 @@ reaper removes what stale jobs left (only what this test run made: its own label
 
 from __future__ import annotations
 
-import http.server
-import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -28,34 +25,6 @@ from services.provisioner.handlers import build_context
 from services.provisioner.reaper import reap_stale_jobs
 
 from .conftest import labelled, new_job_id, wait_for_http
-
-
-class _Recorder(http.server.BaseHTTPRequestHandler):
-    paths: list[str] = []
-
-    def do_GET(self) -> None:
-        self.paths.append(self.path)
-        body = b"loopback-secret\n"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def loopback_server() -> Iterator[tuple[str, list[str]]]:
-    """An HTTP service on the host's loopback that records every request it gets."""
-    paths: list[str] = []
-    handler = type("Recorder", (_Recorder,), {"paths": paths})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", paths
-    server.shutdown()
-    server.server_close()
 
 
 def test_remote_add_of_a_loopback_url_is_refused_before_the_engine_sees_it(
