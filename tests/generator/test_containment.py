@@ -208,3 +208,12 @@ async def test_llm_proposal_with_an_impostor_provider_is_refused(
 
     assert files == bundle and used.startswith("deterministic")
     assert "[provider-impostor]" in used
+
+
+def test_generated_compose_confines_the_app_as_the_local_target_does(
+    bundle: dict[str, str],
+) -> None:
+    app = yaml.safe_load(bundle["compose.yaml"])["services"]["app"]
+    assert app["security_opt"] == ["no-new-privileges:true"]
+    assert app["cap_drop"] == ["ALL"] and "SYS_ADMIN" not in app["cap_add"]
+    assert app["pids_limit"] == 256
