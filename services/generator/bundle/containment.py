@@ -104,42 +104,46 @@ def _services(doc: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
 def _host_paths(doc: Mapping[str, Any]) -> Iterator[tuple[str, object]]:
     """(where, value) for every key through which compose reads a host path."""
     for name, svc in _services(doc):
-        prefix = f"services.{name}"
-        build = svc.get("build")
-        if isinstance(build, str):
-            yield f"{prefix}.build", build
-        elif isinstance(build, dict):
-            yield f"{prefix}.build.context", build.get("context", ".")
-            if "dockerfile" in build:
-                yield f"{prefix}.build.dockerfile", build["dockerfile"]
-            for key, extra in _mapping_or_pairs(build.get("additional_contexts")):
-                yield f"{prefix}.build.additional_contexts.{key}", extra
-        env_files = svc.get("env_file")
-        for entry in env_files if isinstance(env_files, list) else [env_files]:
-            value = entry.get("path") if isinstance(entry, dict) else entry
-            if value is not None:
-                yield f"{prefix}.env_file", value
-        for volume in svc.get("volumes") or []:
-            source = _bind_source(volume)
-            if source is not None:
-                yield f"{prefix}.volumes", source
-        extends = svc.get("extends")
-        if isinstance(extends, dict) and "file" in extends:
-            yield f"{prefix}.extends.file", extends["file"]
+        yield from _service_paths(f"services.{name}", svc)
     for section in ("secrets", "configs"):
         entries = doc.get(section)
-        for key, spec in (entries or {}).items() if isinstance(entries, dict) else []:
+        for key, spec in entries.items() if isinstance(entries, dict) else []:
             if isinstance(spec, dict) and "file" in spec:
                 yield f"{section}.{key}.file", spec["file"]
     volumes = doc.get("volumes")
-    for key, spec in (volumes or {}).items() if isinstance(volumes, dict) else []:
+    for key, spec in volumes.items() if isinstance(volumes, dict) else []:
         opts = spec.get("driver_opts") if isinstance(spec, dict) else None
         if isinstance(opts, dict) and "device" in opts:
             yield f"volumes.{key}.driver_opts.device", opts["device"]
-    for entry in doc.get("include") or [] if isinstance(doc.get("include"), list) else []:
+    includes = doc.get("include")
+    for entry in includes if isinstance(includes, list) else []:
         paths = entry.get("path") if isinstance(entry, dict) else entry
         for value in paths if isinstance(paths, list) else [paths]:
             yield "include", value
+
+
+def _service_paths(prefix: str, svc: dict[str, Any]) -> Iterator[tuple[str, object]]:
+    build = svc.get("build")
+    if isinstance(build, str):
+        yield f"{prefix}.build", build
+    elif isinstance(build, dict):
+        yield f"{prefix}.build.context", build.get("context", ".")
+        if "dockerfile" in build:
+            yield f"{prefix}.build.dockerfile", build["dockerfile"]
+        for key, extra in _mapping_or_pairs(build.get("additional_contexts")):
+            yield f"{prefix}.build.additional_contexts.{key}", extra
+    env_files = svc.get("env_file")
+    for entry in env_files if isinstance(env_files, list) else [env_files]:
+        value = entry.get("path") if isinstance(entry, dict) else entry
+        if value is not None:
+            yield f"{prefix}.env_file", value
+    for volume in svc.get("volumes") or []:
+        source = _bind_source(volume)
+        if source is not None:
+            yield f"{prefix}.volumes", source
+    extends = svc.get("extends")
+    if isinstance(extends, dict) and "file" in extends:
+        yield f"{prefix}.extends.file", extends["file"]
 
 
 def _mapping_or_pairs(value: object) -> Iterator[tuple[str, object]]:
