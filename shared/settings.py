@@ -79,6 +79,25 @@ class Settings(BaseSettings):
     # DOCKER_HOST). Inside compose, publish on 0.0.0.0 and name host.docker.internal.
     docker_publish_address: str = ""
     deploy_url_host: str = ""
+    # Limits for a job's app and backing-service containers on the local target: memory
+    # (MB, no swap beyond it), CPUs (fractions allowed) and processes. The capabilities
+    # app containers keep (all others are dropped; no-new-privileges always): what an
+    # image that starts as root and switches to a service user (nginx) needs. Empty
+    # keeps none, enough for an app that runs as a non-root user on any port.
+    container_memory_mb: int = Field(default=512, ge=16)
+    container_cpus: float = Field(default=1.0, gt=0, le=64)
+    container_pids_limit: int = Field(default=256, ge=16)
+    container_capabilities: str = "CHOWN,DAC_OVERRIDE,SETGID,SETUID"
+    # Each build step's memory (MB) and relative CPU weight (1024 = one full share), and
+    # the build's total time: a longer build is stopped and its job fails.
+    build_memory_mb: int = Field(default=2048, ge=64)
+    build_cpu_shares: int = Field(default=512, ge=2, le=262144)
+    build_timeout_s: float = Field(default=900.0, gt=0)
+    # The reaper removes containers, networks and volumes of jobs that ended failed or
+    # destroyed, and of any job older than REAP_AFTER_S (0: never by age), at start-up
+    # and every REAPER_INTERVAL_S (0: only at start-up).
+    reap_after_s: float = Field(default=7 * 86400.0, ge=0)
+    reaper_interval_s: float = Field(default=600.0, ge=0)
     # How long the verifier keeps trying the deployed URL before it calls the deploy failed.
     verify_timeout_s: float = 60.0
     # A cloud target's URL answers only after the instance boots, installs Docker and builds
@@ -188,6 +207,12 @@ class Settings(BaseSettings):
     def allowed_git_hosts(self) -> frozenset[str]:
         """Hosts that may be cloned from even when they are private or loopback."""
         return frozenset(h.strip().lower() for h in self.git_allowed_hosts.split(",") if h.strip())
+
+    @property
+    def container_capability_list(self) -> tuple[str, ...]:
+        """CONTAINER_CAPABILITIES as names (``CAP_`` prefixes and case do not matter)."""
+        names = (c.strip().upper() for c in self.container_capabilities.split(","))
+        return tuple(n.removeprefix("CAP_") for n in names if n)
 
     def concurrency(self, stage: str) -> int:
         """The prefetch count (jobs in flight) of a stage service."""

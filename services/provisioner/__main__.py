@@ -1,6 +1,6 @@
-"""`python -m services.provisioner`: run the provisioner stage."""
+"""`python -m services.provisioner`: run the provisioner stage (and the stale-job reaper)."""
 
-from services.provisioner.handlers import routes
+from services.provisioner.handlers import on_start, routes
 from shared.service import run_stage_service
 
-run_stage_service("provisioner", routes)
+run_stage_service("provisioner", routes, on_start=on_start)

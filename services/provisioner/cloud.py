@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from services.provisioner.docker_local import DeployError, job_labels
+from services.provisioner.plan_policy import check_before_init
 from services.provisioner.terraform import (
     Applied,
     PlanOnly,
@@ -37,7 +38,14 @@ from shared.logs import ThreadLines
 from shared.registry import RegistryAuth, RegistryError, ecr_auth, push_image
 from shared.stage import PermanentError, StageContext
 
-__all__ = ["CONTAINER_TARGETS", "ECR_RESOURCE", "deploy_cloud", "teardown_cloud", "terraform_files"]
+__all__ = [
+    "CONTAINER_TARGETS",
+    "ECR_RESOURCE",
+    "checked_terraform_files",
+    "deploy_cloud",
+    "teardown_cloud",
+    "terraform_files",
+]
 
 CONTAINER_TARGETS = frozenset({"aws-serverless", "kubernetes"})
 ECR_RESOURCE = "aws_ecr_repository.app"
@@ -47,6 +55,18 @@ def terraform_files(files: dict[str, str], target: str) -> dict[str, str]:
     """Only the target's Terraform, relative to its folder (nothing else may run in plan)."""
     prefix = f"terraform/{target}/"
     return {p[len(prefix) :]: c for p, c in files.items() if p.startswith(prefix)}
+
+
+def checked_terraform_files(files: dict[str, str], target: str) -> dict[str, str]:
+    """The target's Terraform, once it passes the policy again (before init reads it)."""
+    tf_files = terraform_files(files, target)
+    if not tf_files:
+        raise PermanentError(f"the bundle has no terraform/{target}/ folder to apply")
+    violations = check_before_init(tf_files)
+    if violations:
+        listed = "; ".join(str(v) for v in violations[:5])
+        raise PermanentError(f"the Terraform for {target} breaks the policy: {listed}")
+    return tf_files
 
 
 def _uses_ecr(tf_files: dict[str, str]) -> bool:
@@ -142,9 +162,7 @@ async def deploy_cloud(
 ) -> dict[str, Any]:
     """Apply the job's cloud target; the deployment (target, url, outputs, cost, image)."""
     target = event.analysis.target
-    tf_files = terraform_files(files, target)
-    if not tf_files:
-        raise PermanentError(f"the bundle has no terraform/{target}/ folder to apply")
+    tf_files = checked_terraform_files(files, target)
     tf_dir = workdir.parent / f"{workdir.name}-terraform"
     write_tree(tf_dir, tf_files)
     archive = workdir.parent / f"{workdir.name}-bundle.tar.gz"

@@ -1,19 +1,28 @@
 """The local Docker target: build a job's image, run it, inspect it, tear it all down.
 
 Synchronous on purpose: the async provisioner runs these calls in a worker thread.
-Everything created for a job carries the label ``autodeploy.job_id=<job id>``, so
-``teardown`` finds it through the Docker API even after a process restart.
+Everything created for a job carries the label ``autodeploy.job_id=<job id>`` (and
+``autodeploy.created=<unix time>``), so ``teardown`` and the stale-job reaper find it
+through the Docker API even after a process restart.
+
+A job's code is untrusted: its Dockerfile is checked right before the build (no remote
+``ADD``, whoever wrote it), the build runs with memory/CPU limits and a total time limit,
+and its containers run with memory/CPU/pids limits, ``no-new-privileges`` and only the
+capabilities an app server needs.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -22,13 +31,17 @@ from urllib.parse import urlsplit
 import docker
 import docker.errors
 
+from shared.build_policy import check_dockerfile
+
 __all__ = [
+    "CREATED_LABEL",
     "JOB_LABEL",
     "SUPPORTED_SERVICES",
     "AppState",
     "BackingService",
     "DeployError",
     "DockerLocal",
+    "Limits",
     "RunningApp",
     "TeardownReport",
     "job_labels",
@@ -37,7 +50,43 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 JOB_LABEL = "autodeploy.job_id"
+CREATED_LABEL = "autodeploy.created"  # unix seconds; the reaper ages objects by it
 _ERROR_TAIL_LINES = 25
+# What an image that starts as root and drops to a service user (nginx, php-fpm and
+# the like) needs; found by trying the local nginx image with fewer. Port 80 needs no
+# NET_BIND_SERVICE: the engine lets unprivileged processes bind any port in a container.
+DEFAULT_APP_CAPABILITIES = ("CHOWN", "DAC_OVERRIDE", "SETGID", "SETUID")
+_RUNNING_IN = "---> Running in "
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for a job's builds and containers (see Settings for the defaults)."""
+
+    memory_mb: int = 512
+    cpus: float = 1.0
+    pids: int = 256
+    capabilities: tuple[str, ...] = DEFAULT_APP_CAPABILITIES
+    build_memory_mb: int = 2048
+    build_cpu_shares: int = 512
+    build_timeout_s: float = 900.0
+
+    def run_kwargs(self, capabilities: tuple[str, ...] | None = None) -> dict[str, Any]:
+        """The ``containers.run`` arguments that confine one container."""
+        return {
+            "mem_limit": f"{self.memory_mb}m",
+            "memswap_limit": f"{self.memory_mb}m",  # no swap beyond the memory limit
+            "nano_cpus": int(self.cpus * 1_000_000_000),
+            "pids_limit": self.pids,
+            "security_opt": ["no-new-privileges"],
+            "cap_drop": ["ALL"],
+            "cap_add": list(self.capabilities if capabilities is None else capabilities),
+        }
+
+    def build_container_limits(self) -> dict[str, int]:
+        """What the build API can limit for each build step's container."""
+        memory = self.build_memory_mb * 1024 * 1024
+        return {"memory": memory, "memswap": memory, "cpushares": self.build_cpu_shares}
 
 
 class DeployError(RuntimeError):
@@ -47,6 +96,11 @@ class DeployError(RuntimeError):
 def job_labels(job_id: object) -> dict[str, str]:
     """The labels that tie Docker objects to one job."""
     return {JOB_LABEL: str(job_id)}
+
+
+def _stamped(labels: Mapping[str, str]) -> dict[str, str]:
+    """``labels`` plus the creation time, for an object about to be created."""
+    return {**labels, CREATED_LABEL: str(int(time.time()))}
 
 
 @dataclass(frozen=True)
@@ -114,6 +168,9 @@ class _ServiceSpec:
     ready_cmd: list[str]
     container_env: Callable[[str], dict[str, str]]
     app_env: Callable[[str, str], dict[str, str]]
+    # Found by trying the local images: their entrypoints chown the data directory as
+    # root, then switch to the service user.
+    capabilities: tuple[str, ...] = DEFAULT_APP_CAPABILITIES
 
 
 _SERVICES: dict[str, _ServiceSpec] = {
@@ -133,6 +190,7 @@ _SERVICES: dict[str, _ServiceSpec] = {
             "POSTGRES_PASSWORD": pw,
             "POSTGRES_DB": "app",
         },
+        capabilities=(*DEFAULT_APP_CAPABILITIES, "FOWNER"),  # chmod of its data directory
     ),
     "redis": _ServiceSpec(
         image="redis:7",
@@ -155,6 +213,7 @@ class DockerLocal:
         *,
         publish_address: str | None = None,
         url_host: str | None = None,
+        limits: Limits | None = None,
     ) -> None:
         """Connect lazily; ``publish_address`` is the host address app ports bind to.
 
@@ -163,6 +222,7 @@ class DockerLocal:
         or ``ssh://…``), whose loopback nobody else can reach; URLs then use that host.
         """
         self._client = client
+        self.limits = limits or Limits()
         remote_host = _remote_engine_host(os.environ.get("DOCKER_HOST", ""))
         self.publish_address = publish_address or ("0.0.0.0" if remote_host else "127.0.0.1")
         default_url_host = remote_host or (
@@ -195,26 +255,34 @@ class DockerLocal:
         labels: dict[str, str],
         on_log: Callable[[str], None],
         buildargs: Mapping[str, str] | None = None,
-        timeout_s: int = 1800,
     ) -> str:
-        """Build ``context_dir`` into ``tag``, streaming output lines to ``on_log``; image id."""
-        if not (context_dir / dockerfile).is_file():
-            raise DeployError(f"no {dockerfile} in build context {context_dir}")
+        """Build ``context_dir`` into ``tag``, streaming output lines to ``on_log``; image id.
+
+        The Dockerfile is checked first, whatever stage wrote it: the engine itself would
+        fetch a remote ``ADD`` from the host's network. The build gets the memory and CPU
+        limits and at most ``limits.build_timeout_s`` seconds in all.
+        """
+        dockerfile_path = _checked_dockerfile(context_dir, dockerfile)
         tail: deque[str] = deque(maxlen=_ERROR_TAIL_LINES)
+        timeout_s = self.limits.build_timeout_s
+        watchdog = _BuildWatchdog(self.client, timeout_s)
         image_id: str | None = None
         try:
             # The low-level API streams; images.build() only returns once the build ended.
             stream: Iterator[dict[str, Any]] = self.client.api.build(
                 path=str(context_dir),
-                dockerfile=dockerfile,
+                dockerfile=str(dockerfile_path.relative_to(context_dir.resolve())),
                 tag=tag,
-                labels=dict(labels),
+                labels=_stamped(labels),
                 buildargs=dict(buildargs or {}),
+                container_limits=self.limits.build_container_limits(),
                 rm=True,
                 forcerm=True,
                 pull=False,
                 decode=True,
-                timeout=timeout_s,
+                # A step that prints nothing is stopped by the watchdog; this only bounds
+                # a read the watchdog cannot end (the context upload, say).
+                timeout=int(timeout_s) + 60,
             )
             for chunk in stream:
                 if "error" in chunk or "errorDetail" in chunk:
@@ -227,17 +295,28 @@ class DockerLocal:
                     for line in str(text).splitlines():
                         if line.strip():
                             _emit(on_log, tail, line.rstrip())
+                            watchdog.saw(line)
                 aux = chunk.get("aux")
                 if isinstance(aux, dict) and aux.get("ID"):
                     image_id = str(aux["ID"])
+                if watchdog.expired:
+                    break
+            if watchdog.expired:
+                raise DeployError(_build_failure(tag, watchdog.message, tail))
             if image_id is None:
                 image_id = str(self.client.images.get(tag).id)
-        except DeployError:
+        except DeployError as exc:
+            if watchdog.expired and watchdog.message not in str(exc):
+                raise DeployError(_build_failure(tag, watchdog.message, tail)) from exc
             raise
         except docker.errors.DockerException as exc:
-            raise DeployError(_build_failure(tag, str(exc), tail)) from exc
-        except OSError as exc:  # the context could not be read or sent
-            raise DeployError(_build_failure(tag, f"{type(exc).__name__}: {exc}", tail)) from exc
+            message = watchdog.message if watchdog.expired else str(exc)
+            raise DeployError(_build_failure(tag, message, tail)) from exc
+        except OSError as exc:  # the context could not be read or sent, or the read timed out
+            message = watchdog.message if watchdog.expired else f"{type(exc).__name__}: {exc}"
+            raise DeployError(_build_failure(tag, message, tail)) from exc
+        finally:
+            watchdog.stop()
         logger.info("built %s as %s", tag, image_id)
         return image_id
 
@@ -250,7 +329,7 @@ class DockerLocal:
             for net in found:
                 if net.name == name:
                     return str(net.id)
-            net = self.client.networks.create(name, driver="bridge", labels=dict(labels))
+            net = self.client.networks.create(name, driver="bridge", labels=_stamped(labels))
             return str(net.id)
         except docker.errors.DockerException as exc:
             raise DeployError(f"could not create Docker network {name}: {exc}") from exc
@@ -284,12 +363,13 @@ class DockerLocal:
                 name=name,
                 detach=True,
                 environment=dict(env),
-                labels=dict(labels),
+                labels=_stamped(labels),
                 network=network,
                 networking_config=self._aliases(network, network_aliases),
                 # Docker picks the host port, so parallel jobs never collide.
                 ports={port_key: (self.publish_address, None)},
                 init=True,
+                **self.limits.run_kwargs(),
             )
             container.reload()
             deadline = time.monotonic() + startup_grace_s
@@ -357,9 +437,10 @@ class DockerLocal:
                 name=name,
                 detach=True,
                 environment=spec.container_env(password),
-                labels={**labels, "autodeploy.service": kind},
+                labels=_stamped({**labels, "autodeploy.service": kind}),
                 network=network,
                 networking_config=self._aliases(network, [alias]),
+                **self.limits.run_kwargs(spec.capabilities),
             )
         except docker.errors.ImageNotFound as exc:
             raise DeployError(
@@ -471,6 +552,37 @@ class DockerLocal:
         )
         return report
 
+    def job_ages(self, selector: Mapping[str, str] | None = None) -> dict[str, float]:
+        """Job id -> creation time (unix s) of its oldest container, network or volume.
+
+        ``selector`` narrows the search to objects that also carry those labels. Objects
+        made before the creation label existed are aged by the engine's own timestamp.
+        """
+        filters = {"label": [JOB_LABEL, *(f"{k}={v}" for k, v in (selector or {}).items())]}
+        found: dict[str, float] = {}
+        try:
+            objects: list[tuple[dict[str, str], str]] = [
+                (c.labels or {}, str(c.attrs.get("Created", "")))
+                for c in self.client.containers.list(all=True, filters=filters)
+            ]
+            objects += [
+                (n.attrs.get("Labels") or {}, str(n.attrs.get("Created", "")))
+                for n in self.client.networks.list(filters=filters)
+            ]
+            objects += [
+                (v.attrs.get("Labels") or {}, str(v.attrs.get("CreatedAt", "")))
+                for v in self.client.volumes.list(filters=filters)
+            ]
+        except docker.errors.DockerException as exc:
+            raise DeployError(f"could not list the engine's job objects: {exc}") from exc
+        for labels, engine_created in objects:
+            job = labels.get(JOB_LABEL)
+            if not job:
+                continue
+            created = _created_at(labels.get(CREATED_LABEL), engine_created)
+            found[job] = min(found.get(job, created), created)
+        return found
+
     def _aliases(self, network: str | None, aliases: list[str] | None) -> dict[str, Any] | None:
         if not network or not aliases:
             return None
@@ -493,6 +605,71 @@ class DockerLocal:
         old.remove(force=True)
 
 
+def _checked_dockerfile(context_dir: Path, dockerfile: str) -> Path:
+    """The Dockerfile to build, once it is inside the context and passes the build rules."""
+    root = context_dir.resolve()
+    path = (context_dir / dockerfile).resolve()
+    if not path.is_relative_to(root):
+        raise DeployError(
+            f"the Dockerfile {dockerfile} resolves outside the build context {context_dir}; "
+            "it must be a file of the job's folder"
+        )
+    if not path.is_file():
+        raise DeployError(f"no {dockerfile} in build context {context_dir}")
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as exc:
+        raise DeployError(f"could not read {dockerfile}: {exc}") from exc
+    refusals = check_dockerfile(text)
+    if refusals:
+        raise DeployError(
+            "refusing to build: "
+            + "; ".join(f"{dockerfile}:{r.line}: {r.message}" for r in refusals[:5])
+        )
+    return path
+
+
+class _BuildWatchdog:
+    """Ends a build that runs past its time limit, by killing the step it is running.
+
+    The build API has no time limit, and a step that prints nothing blocks the stream
+    read; killing the step's container ("---> Running in <id>") makes the engine end
+    the build with an error at once, and forcerm removes the container.
+    """
+
+    def __init__(self, client: docker.DockerClient, timeout_s: float) -> None:
+        self._client = client
+        self._step: str | None = None
+        self._lock = threading.Lock()
+        self.expired = False
+        self.message = f"build took longer than {timeout_s:g} s (BUILD_TIMEOUT_S)"
+        self._timer = threading.Timer(timeout_s, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def saw(self, line: str) -> None:
+        """Note the container of the step the build is running now."""
+        if _RUNNING_IN in line:
+            with self._lock:
+                self._step = line.split(_RUNNING_IN, 1)[1].strip().split()[0]
+
+    def stop(self) -> None:
+        """The build ended: no kill any more."""
+        self._timer.cancel()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            step = self._step
+        logger.warning("%s; stopping step container %s", self.message, step)
+        if step is None:
+            return
+        try:
+            self._client.api.kill(step)
+        except docker.errors.DockerException as exc:  # it may have ended meanwhile
+            logger.info("could not kill build step %s: %s", step, exc)
+
+
 def _emit(on_log: Callable[[str], None], tail: deque[str], line: str) -> None:
     tail.append(line)
     on_log(line)
@@ -510,6 +687,21 @@ def _remote_engine_host(docker_host: str) -> str | None:
             return None
         return parts.hostname
     return None
+
+
+def _created_at(label: str | None, engine_created: str) -> float:
+    """Unix time from our label, else from the engine's RFC 3339 stamp; now if neither."""
+    if label and label.isdigit():
+        return float(label)
+    text = engine_created.strip()
+    if text:
+        # The engine writes nanoseconds and Z; fromisoformat takes microseconds and +00:00.
+        text = re.sub(r"(\.\d{6})\d+", r"\1", text.replace("Z", "+00:00"))
+        try:
+            return datetime.fromisoformat(text).timestamp()
+        except ValueError:
+            pass
+    return time.time()
 
 
 def _url_host(host: str) -> str:

@@ -8,28 +8,44 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import yaml
 
 from services.analyzer.clone import CloneLimits, clone_repository, repository_token
-from services.provisioner.cloud import deploy_cloud, teardown_cloud, terraform_files
+from services.provisioner.cloud import (
+    checked_terraform_files,
+    deploy_cloud,
+    teardown_cloud,
+    terraform_files,
+)
 from services.provisioner.docker_local import (
     SUPPORTED_SERVICES,
     DeployError,
     DockerLocal,
     job_labels,
 )
+from services.provisioner.reaper import start_reaper
 from services.provisioner.tasks import handle_task_generated
 from services.provisioner.workspace import local_engine, write_tree
 from shared import db
+from shared.bus import Broker
 from shared.events import JobGenerated, JobProvisioned, JobTeardownRequested, TaskGenerated
 from shared.images import load_base_image_overrides
 from shared.logs import ThreadLines
 from shared.metrics import DEPLOY_OUTCOMES
+from shared.outbox import OutboxRelay
 from shared.security import register_secret
 from shared.settings import Settings
 from shared.stage import Outcome, PermanentError, Route, StageContext
 
-__all__ = ["build_spec", "routes", "terraform_files"]
+__all__ = [
+    "build_context",
+    "build_spec",
+    "checked_terraform_files",
+    "on_start",
+    "routes",
+    "terraform_files",
+]
 
 
 def build_spec(files: dict[str, str], default_port: int) -> tuple[str, str, int]:
@@ -56,6 +72,17 @@ def build_spec(files: dict[str, str], default_port: int) -> tuple[str, str, int]
         return context, dockerfile, port
     dockerfile = "Dockerfile.autodeploy" if "Dockerfile.autodeploy" in files else "Dockerfile"
     return ".", dockerfile, default_port
+
+
+def build_context(workdir: Path, context: str) -> Path:
+    """``workdir / context``, refused unless it stays in the job's folder (symlinks too)."""
+    path = workdir / context
+    if not path.resolve().is_relative_to(workdir.resolve()):
+        raise DeployError(
+            f"the build context {context!r} resolves outside the job's folder; "
+            "a build may only read the repository and the generated files"
+        )
+    return path
 
 
 async def handle_generated(event: JobGenerated, ctx: StageContext) -> Outcome:
@@ -140,7 +167,7 @@ async def _deploy_local(
         async with ThreadLines(ctx.log, source="docker build") as on_log:
             image_id = await asyncio.to_thread(
                 engine.build,
-                workdir / context,
+                build_context(workdir, context),
                 tag=tag,
                 dockerfile=dockerfile,
                 labels=labels,
@@ -227,6 +254,13 @@ async def handle_teardown(event: JobTeardownRequested, ctx: StageContext) -> Out
             f"{len(report.images)} images"
         ),
     )
+
+
+async def on_start(
+    settings: Settings, pool: asyncpg.Pool, broker: Broker, relay: OutboxRelay
+) -> None:
+    """Start the stale-job reaper (once now, then periodically)."""
+    await start_reaper(settings, local_engine(settings), pool)
 
 
 def routes(settings: Settings) -> list[Route]:

@@ -20,16 +20,18 @@ from services.generator.bundle.policy import (
     ADMIN_PORTS,
     ALLOWED_DATA_SOURCES,
     ALLOWED_INSTANCE_TYPES,
+    ALLOWED_OUTPUTS,
     ALLOWED_PROVIDERS,
     ALLOWED_REGIONS,
     ALLOWED_RESOURCE_TYPES,
     JOB_LABEL,
     JOB_TAG,
     TAGGABLE_RESOURCE_TYPES,
+    check_terraform_policy,
     is_world_cidr,
 )
 
-__all__ = ["PLAN_LOCATION", "check_plan"]
+__all__ = ["PLAN_LOCATION", "check_before_init", "check_plan"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +42,17 @@ PLAN_LOCATION = "tfplan"  # the Violation.file of findings about the plan as a w
 _TRUSTED_HOSTS = frozenset({"registry.terraform.io", "registry.opentofu.org"})
 _TRUSTED_NAMESPACE = "hashicorp"
 _DELETE = "delete"
+
+
+def check_before_init(files: Mapping[str, str]) -> list[Violation]:
+    """The HCL policy on the files about to be run, before ``terraform init``.
+
+    The plan is checked too late for some things: ``init`` downloads whatever provider
+    the configuration names, and ``plan`` evaluates file()/templatefile() on this
+    machine. So the stored artifacts are checked again here, whatever the generator
+    said: they could have been changed since.
+    """
+    return check_terraform_policy(files)
 
 
 def check_plan(
@@ -57,6 +70,8 @@ def check_plan(
     provider_config = _dict(_dict(plan_json.get("configuration")).get("provider_config"))
     for check in (
         _check_providers(changes, provider_config),
+        _check_provider_versions(provider_config),
+        _check_outputs(plan_json),
         _check_configuration(_dict(plan_json.get("configuration"))),
         _check_data_sources(changes, _dict(plan_json.get("prior_state"))),
         _check_regions(plan_json, provider_config, changes),
@@ -184,6 +199,35 @@ def _check_providers(
         if problem and address not in seen:
             seen.add(address)
             yield Violation("provider-not-allowed", used[0], None, problem)
+
+
+def _check_provider_versions(provider_config: dict[str, Any]) -> Iterator[Violation]:
+    """An allowed provider without a version constraint could be any release, at any time."""
+    for key, config in provider_config.items():
+        config = _dict(config)
+        address = str(config.get("full_name") or config.get("name") or key)
+        if _provider_problem(address) is None and not config.get("version_constraint"):
+            yield Violation(
+                "provider-unpinned",
+                f"provider[{key}]",
+                None,
+                f"provider {address} has no version constraint; require it with one",
+            )
+
+
+def _check_outputs(plan: Mapping[str, Any]) -> Iterator[Violation]:
+    """Outputs beyond the declared ones could carry secrets or host files to users."""
+    root = _dict(_dict(plan.get("configuration")).get("root_module"))
+    names = set(_dict(root.get("outputs")))
+    names |= set(_dict(_dict(plan.get("planned_values")).get("outputs")))
+    names |= set(_dict(plan.get("output_changes")))
+    for name in sorted(names - ALLOWED_OUTPUTS):
+        yield Violation(
+            "output-not-allowed",
+            f"output.{name}",
+            None,
+            f"output {name!r} is not one autodeploy declares; remove it",
+        )
 
 
 def _check_configuration(configuration: dict[str, Any]) -> Iterator[Violation]:

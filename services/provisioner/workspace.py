@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from services.provisioner.docker_local import DockerLocal
+from services.provisioner.docker_local import DockerLocal, Limits
 from shared.settings import Settings
 from shared.stage import PermanentError
 
-__all__ = ["local_engine", "write_tree"]
+__all__ = ["engine_limits", "local_engine", "write_tree"]
 
 
 def write_tree(root: Path, files: Mapping[str, str | bytes]) -> None:
@@ -27,8 +27,22 @@ def write_tree(root: Path, files: Mapping[str, str | bytes]) -> None:
 
 
 def local_engine(settings: Settings) -> DockerLocal:
-    """The Docker engine apps are deployed on, publishing where the settings say."""
+    """The Docker engine apps are deployed on, publishing where and limited as configured."""
     return DockerLocal(
         publish_address=settings.docker_publish_address or None,
         url_host=settings.deploy_url_host or None,
+        limits=engine_limits(settings),
+    )
+
+
+def engine_limits(settings: Settings) -> Limits:
+    """The build and container limits the settings name."""
+    return Limits(
+        memory_mb=settings.container_memory_mb,
+        cpus=settings.container_cpus,
+        pids=settings.container_pids_limit,
+        capabilities=settings.container_capability_list,
+        build_memory_mb=settings.build_memory_mb,
+        build_cpu_shares=settings.build_cpu_shares,
+        build_timeout_s=settings.build_timeout_s,
     )

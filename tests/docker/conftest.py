@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -96,3 +98,31 @@ def _has_image(client: docker.DockerClient, tag: str) -> bool:
     except docker.errors.ImageNotFound:
         return False
     return True
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    paths: list[str] = []
+
+    def do_GET(self) -> None:
+        self.paths.append(self.path)
+        body = b"loopback-secret\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def loopback_server() -> Iterator[tuple[str, list[str]]]:
+    """An HTTP service on the host's loopback that records every request it gets."""
+    paths: list[str] = []
+    handler = type("Recorder", (_Recorder,), {"paths": paths})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", paths
+    server.shutdown()
+    server.server_close()

@@ -21,6 +21,11 @@ EXPECTED = {
     "unknown_provider.tf": "provider-not-allowed",
     "missing_imdsv2.tf": "imdsv2-required",
     "missing_tags.tf": "missing-job-id-tag",
+    "impostor_provider.tf": "provider-impostor",
+    "unpinned_provider.tf": "provider-unpinned",
+    "file_function.tf": "host-read-function",
+    "templatefile_home.tf": "host-read-function",
+    "extra_output.tf": "output-not-allowed",
 }
 
 
@@ -96,3 +101,35 @@ def test_unlisted_resource_type_is_refused() -> None:
     assert [v.rule for v in check_terraform_policy({"t/main.tf": text})] == [
         "resource-type-not-allowed"
     ]
+
+
+MODULE_FILE = 'user_data = templatefile("${path.module}/%s", { bucket = "b" })'
+
+
+@pytest.mark.parametrize(
+    ("argument", "refused"),
+    [
+        ("user_data.sh", False),  # a file of the checked bundle, in the same folder
+        ("missing.sh", True),  # not in the bundle: whatever the host has there
+        ("../../../etc/passwd", True),
+    ],
+)
+def test_templatefile_may_only_read_a_file_of_its_own_folder(argument: str, refused: bool) -> None:
+    text = (FIXTURES / "file_function.tf").read_text()
+    text = text.replace('content = file("/etc/passwd")', MODULE_FILE % argument)
+    files = {"t/main.tf": text, "t/user_data.sh": "#!/bin/sh\necho hi\n"}
+    rules = {v.rule for v in check_terraform_policy(files)}
+    assert ("host-read-function" in rules) is refused, rules
+
+
+@pytest.mark.parametrize("target", ["aws-ec2", "aws-serverless", "kubernetes"])
+def test_generated_terraform_pins_its_providers_and_declares_only_allowed_outputs(
+    target: str,
+) -> None:
+    analysis = STACKS["python-fastapi"].model_copy(update={"target": target})
+    bundle = generate_bundle(analysis, job_id="job-pins")
+    assert check_terraform_policy(bundle) == []
+    # Swapping one provider's source for an impostor is caught in every target.
+    tf = {p: t for p, t in bundle.items() if p.endswith(".tf")}
+    swapped = {p: t.replace('"hashicorp/', '"evil-corp/', 1) for p, t in tf.items()}
+    assert "provider-impostor" in {v.rule for v in check_terraform_policy(swapped)}

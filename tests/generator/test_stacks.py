@@ -186,7 +186,9 @@ def test_existing_compose_gets_an_override_and_keeps_the_users_makefile() -> Non
     override = yaml.safe_load(bundle["compose.autodeploy.yaml"])
     assert override["services"]["web"]["ports"] == ["${HOST_PORT:-8080}:3000"]
     assert "-f docker-compose.yml -f compose.autodeploy.yaml" in bundle["autodeploy.mk"]
-    assert "make -f autodeploy.mk up" in bundle["DEPLOY.md"]
+    # The user's Makefile stays; GNUmakefile (read first by make) makes `make up` ours.
+    assert bundle["GNUmakefile"].endswith("include autodeploy.mk\n")
+    assert "`make up`" in bundle["DEPLOY.md"]
 
 
 def test_monorepo_app_root_is_the_build_context() -> None:

@@ -9,9 +9,13 @@ from typing import Any
 
 import pytest
 
+from services.generator.bundle import generate_bundle
 from services.generator.bundle.policy import parse_hcl
 from services.generator.bundle.tf_ec2 import render_aws_ec2
+from services.provisioner.handlers import checked_terraform_files
 from services.provisioner.plan_policy import check_plan
+from shared.stage import PermanentError
+from tests.generator.stacks import STACKS
 
 FIXTURES = Path(__file__).parent / "plan_fixtures"
 JOB_ID = "3f2b8c1e-5d4a-4e6f-9a7b-1c2d3e4f5a6b"
@@ -30,6 +34,8 @@ EXPECTED: dict[str, set[str]] = {
     "missing_job_id_tag.json": {"missing-job-id-tag"},
     "destroy_in_deploy.json": {"destroy-not-allowed"},
     "external_data_source.json": {"external-data-source", "provider-not-allowed"},
+    "unpinned_aws_provider.json": {"provider-unpinned"},
+    "extra_output.json": {"output-not-allowed"},
 }
 
 
@@ -182,6 +188,7 @@ def test_kubernetes_resources_need_the_job_label() -> None:
     plan["configuration"]["provider_config"]["kubernetes"] = {
         "name": "kubernetes",
         "full_name": "registry.terraform.io/hashicorp/kubernetes",
+        "version_constraint": "~> 2.31",
     }
     plan["resource_changes"].append(
         {
@@ -214,3 +221,19 @@ def test_unknown_plan_format_is_refused(version: object) -> None:
     plan = load("good_aws_ec2.json")
     plan["format_version"] = version
     assert [v.rule for v in check_plan(plan)] == ["plan-format-unsupported"]
+
+
+def test_stored_terraform_is_checked_again_before_init() -> None:
+    analysis = STACKS["python-fastapi"].model_copy(update={"target": "aws-ec2"})
+    files = generate_bundle(analysis, job_id="job-init")
+    assert "main.tf" in checked_terraform_files(files, "aws-ec2")
+    # An artifact changed after the generator checked it: refused before terraform runs.
+    main = "terraform/aws-ec2/main.tf"
+    tampered = {
+        **files,
+        main: files[main] + 'output "passwd" {\n  value = file("/etc/passwd")\n}\n',
+    }
+    with pytest.raises(PermanentError) as caught:
+        checked_terraform_files(tampered, "aws-ec2")
+    assert "[host-read-function]" in str(caught.value)
+    assert "[output-not-allowed]" in str(caught.value)

@@ -19,6 +19,15 @@ __all__ = [
 ]
 
 ENV_FILE = ".autodeploy.env"
+# What the app container may keep, as on the local target: no privilege gain, no
+# capabilities but those an image that starts as root and switches user (nginx) needs,
+# and a bound on processes. A non-root app (every generated Dockerfile) uses none.
+_APP_CONFINEMENT: dict[str, Any] = {
+    "security_opt": ["no-new-privileges:true"],
+    "cap_drop": ["ALL"],
+    "cap_add": ["CHOWN", "DAC_OVERRIDE", "SETGID", "SETUID"],
+    "pids_limit": 256,
+}
 
 
 def _secret_ref(name: str) -> str:
@@ -115,6 +124,7 @@ def render_compose(
         "restart": "unless-stopped",
         "ports": [f"${{HOST_PORT:-8080}}:{container_port}"],
         "environment": env,
+        **{k: list(v) if isinstance(v, list) else v for k, v in _APP_CONFINEMENT.items()},
     }
     if container_port < 1024:
         # The app insists on a privileged port; let its non-root user bind it.

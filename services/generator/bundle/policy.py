@@ -18,7 +18,9 @@ __all__ = [
     "ADMIN_PORTS",
     "ALLOWED_DATA_SOURCES",
     "ALLOWED_INSTANCE_TYPES",
+    "ALLOWED_OUTPUTS",
     "ALLOWED_PROVIDERS",
+    "ALLOWED_PROVIDER_SOURCES",
     "ALLOWED_REGIONS",
     "ALLOWED_RESOURCE_TYPES",
     "JOB_LABEL",
@@ -32,6 +34,32 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 ALLOWED_PROVIDERS = frozenset({"aws", "kubernetes", "random", "tls"})
+# The one source each provider may come from: a provider with the right local name and
+# another source is someone else's code that init would download and run.
+ALLOWED_PROVIDER_SOURCES = {name: f"hashicorp/{name}" for name in ALLOWED_PROVIDERS}
+_SOURCE_HOSTS = ("", "registry.terraform.io/", "registry.opentofu.org/")
+# The outputs the generated Terraform declares (see tf_ec2/tf_serverless/tf_kubernetes);
+# outputs are shown to users, so another one could carry a secret or a host file out.
+ALLOWED_OUTPUTS = frozenset(
+    {
+        "url", "public_ip", "instance_id", "vpc_id", "subnet_id", "security_group_id",
+        "bundle_bucket", "ingress_address", "namespace", "deployment_name",
+        "ecr_repository_url", "cluster_id", "service_id", "load_balancer_arn",
+    }
+)  # fmt: skip
+# Functions that read the machine running Terraform: host files, the home directory.
+HOST_READING_FUNCTIONS = (
+    "file", "filebase64", "filebase64sha256", "filebase64sha512", "filemd5", "filesha1",
+    "filesha256", "filesha512", "fileexists", "fileset", "templatefile", "pathexpand",
+    "abspath",
+)  # fmt: skip
+_HOST_READ_RE = re.compile(rf"\b({'|'.join(HOST_READING_FUNCTIONS)})\s*\(")
+# The forms allowed: file()/templatefile() of a file shipped in the same folder, and a
+# file*() of a variable the provisioner always sets itself on the command line (the
+# bundle archive it built), so no default or tfvars file can point it elsewhere.
+_MODULE_FILE_RE = re.compile(r'\s*"\$\{path\.module\}/([A-Za-z0-9_.-]+)"')
+PROVISIONER_FILE_VARIABLES = frozenset({"bundle_archive"})
+_VARIABLE_ARG_RE = re.compile(r"\s*var\.([A-Za-z_][\w-]*)\s*\)")
 ALLOWED_REGIONS = frozenset(
     {"ca-central-1", "ca-west-1", "us-east-1", "us-east-2", "us-west-2", "eu-west-1"}
 )
@@ -135,6 +163,7 @@ class _Module:
     directory: str
     docs: dict[str, dict[str, Any]] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)
+    paths: set[str] = field(default_factory=set)  # every bundle file in the directory
     variables: dict[str, Any] = field(default_factory=dict)
     locals: dict[str, Any] = field(default_factory=dict)
 
@@ -190,11 +219,14 @@ def _first(value: Any) -> dict[str, Any]:
 def _load_modules(files: Mapping[str, str]) -> tuple[list[_Module], list[Violation]]:
     modules: dict[str, _Module] = {}
     violations: list[Violation] = []
+    directories: dict[str, set[str]] = {}
+    for path in files:
+        directories.setdefault(posixpath.dirname(path), set()).add(path)
     for path, text in sorted(files.items()):
         if not path.endswith(".tf"):
             continue
         directory = posixpath.dirname(path)
-        mod = modules.setdefault(directory, _Module(directory))
+        mod = modules.setdefault(directory, _Module(directory, paths=directories[directory]))
         mod.texts[path] = text
         try:
             mod.docs[path] = parse_hcl(text)
@@ -251,6 +283,134 @@ def _check_providers(mod: _Module) -> Iterator[Violation]:
                         )
             if "cloud" in tf or "backend" in tf:
                 pass  # state location is the provisioner's choice; not a policy matter
+
+
+def _normal_source(source: object) -> str | None:
+    text = str(source).strip().lower() if isinstance(source, str) else ""
+    for host in _SOURCE_HOSTS:
+        if host and text.startswith(host):
+            return text[len(host) :]
+    return text or None
+
+
+def _used_providers(mod: _Module) -> Iterator[tuple[str, str, int | None]]:
+    """(local name, file, line) of every provider the module uses."""
+    for file, name, _ in mod.blocks("provider"):
+        yield name, file, _block_line(mod, file, "provider", name)
+    for kind in ("resource", "data"):
+        for file, rtype, name, _ in mod.typed(kind):
+            if rtype != "external":  # refused on its own, by _check_types
+                yield _provider_of(rtype), file, _block_line(mod, file, kind, rtype, name)
+
+
+def _check_provider_sources(mod: _Module) -> Iterator[Violation]:
+    """Each provider is required from its one allowed source, with a version constraint."""
+    required: dict[str, dict[str, Any]] = {}
+    for file, doc in mod.docs.items():
+        for tf in doc.get("terraform", []):
+            for req in tf.get("required_providers", []):
+                for name, spec in req.items():
+                    required[name] = spec if isinstance(spec, dict) else {}
+                    line = mod.line(file, rf"^\s*{re.escape(name)}\s*=")
+                    if name not in ALLOWED_PROVIDER_SOURCES:
+                        continue  # refused by _check_providers
+                    source = _normal_source(required[name].get("source"))
+                    if source != ALLOWED_PROVIDER_SOURCES[name]:
+                        yield Violation(
+                            "provider-impostor",
+                            file,
+                            line,
+                            f"provider {name!r} must come from {ALLOWED_PROVIDER_SOURCES[name]}"
+                            f", not {required[name].get('source') or '(no source)'}; init would "
+                            "download and run that code",
+                        )
+                    if not str(required[name].get("version") or "").strip():
+                        yield Violation(
+                            "provider-unpinned",
+                            file,
+                            line,
+                            f"provider {name!r} has no version constraint; add e.g. "
+                            'version = "~> 5.60"',
+                        )
+    reported: set[str] = set()
+    for name, file, line in _used_providers(mod):
+        if name in ALLOWED_PROVIDERS and name not in required and name not in reported:
+            reported.add(name)
+            yield Violation(
+                "provider-unpinned",
+                file,
+                line,
+                f"provider {name!r} is used but not in required_providers; declare it "
+                f'with source = "{ALLOWED_PROVIDER_SOURCES[name]}" and a version',
+            )
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _host_reads(mod: _Module, expression: str) -> Iterator[str]:
+    """The host-reading calls in one expression, but file()s of the module's own files."""
+    for match in _HOST_READ_RE.finditer(expression):
+        function = match.group(1)
+        own = _MODULE_FILE_RE.match(expression, match.end())
+        if (
+            function in {"file", "templatefile"}
+            and own is not None
+            and posixpath.join(mod.directory, own.group(1)) in mod.paths
+        ):
+            continue
+        variable = _VARIABLE_ARG_RE.match(expression, match.end())
+        if (
+            function.startswith("file")
+            and function not in {"fileset", "fileexists"}
+            and variable is not None
+            and variable.group(1) in PROVISIONER_FILE_VARIABLES
+        ):
+            continue
+        yield function
+
+
+def _check_functions(mod: _Module) -> Iterator[Violation]:
+    """No expression reads the machine Terraform runs on (evaluated at plan, before policy)."""
+    for file, doc in mod.docs.items():
+        seen: set[str] = set()
+        for text in _strings(doc):
+            if "${" not in text:
+                continue  # a plain string: no function is called
+            for function in _host_reads(mod, text):
+                if function in seen:
+                    continue
+                seen.add(function)
+                yield Violation(
+                    "host-read-function",
+                    file,
+                    mod.line(file, rf"\b{function}\s*\("),
+                    f"{function}() reads the machine that runs Terraform (its files or home "
+                    "directory); only file()/templatefile() of a file in this folder, "
+                    '"${path.module}/<name>", is allowed',
+                )
+
+
+def _check_outputs(mod: _Module) -> Iterator[Violation]:
+    for file, name, _ in mod.blocks("output"):
+        if name not in ALLOWED_OUTPUTS:
+            yield Violation(
+                "output-not-allowed",
+                file,
+                _block_line(mod, file, "output", name),
+                f"output {name!r} is not one autodeploy declares (allowed: "
+                f"{', '.join(sorted(ALLOWED_OUTPUTS))}); outputs are shown to users, so "
+                "remove it",
+            )
 
 
 def _check_types(mod: _Module) -> Iterator[Violation]:
@@ -533,6 +693,9 @@ def check_terraform_policy(files: Mapping[str, str]) -> list[Violation]:
     for mod in modules:
         for check in (
             _check_providers,
+            _check_provider_sources,
+            _check_functions,
+            _check_outputs,
             _check_types,
             _check_regions,
             _check_instance_types,

@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from .containment import check_compose_paths, check_dockerfile_text, compose_dockerfiles
 from .policy import check_terraform_policy
 from .violations import Violation
 
@@ -162,7 +163,9 @@ def _line_of(text: str, needle: str) -> int | None:
     return None
 
 
-def _check_compose(path: str, text: str, report: ValidationReport) -> None:
+def _check_compose(path: str, text: str, report: ValidationReport) -> dict[str, Any] | None:
+    """Check one compose file; the parsed document, or None if it has none to offer."""
+
     def bad(message: str, needle: str | None = None) -> None:
         report.violations.append(
             Violation("compose-invalid", path, _line_of(text, needle) if needle else None, message)
@@ -180,14 +183,14 @@ def _check_compose(path: str, text: str, report: ValidationReport) -> None:
                 f"not valid YAML: {str(exc).splitlines()[0]}",
             )
         )
-        return
+        return None
     if (
         not isinstance(doc, dict)
         or not isinstance(doc.get("services"), dict)
         or not doc["services"]
     ):
         bad("a compose file needs a non-empty `services` mapping")
-        return
+        return None
     override = bool(doc.get("x-autodeploy-override"))
     services: dict[str, Any] = doc["services"]
     for name, svc in services.items():
@@ -226,6 +229,8 @@ def _check_compose(path: str, text: str, report: ValidationReport) -> None:
             for key, value in env.items():
                 if isinstance(value, str) and "\n" in value:
                     bad(f"service {name!r}: variable {key} contains a newline", key)
+    report.violations.extend(check_compose_paths(path, doc, text))
+    return doc
 
 
 def _is_compose(path: str) -> bool:
@@ -237,13 +242,19 @@ def validate_bundle_report(files: Mapping[str, str]) -> ValidationReport:
     """Run every check; violations block the bundle, warnings are for the log and the UI."""
     report = ValidationReport()
     report.violations.extend(check_terraform_policy(files))
+    built: set[str] = set()  # Dockerfiles a compose file builds, whatever their name
     for path, text in sorted(files.items()):
         if _is_dockerfile(path):
             _lint(_HADOLINT, path, text, report)
+            report.violations.extend(check_dockerfile_text(path, text))
         elif _is_shell(path, text):
             _lint(_SHELLCHECK, path, text, report)
         elif _is_compose(path):
-            _check_compose(path, text, report)
+            doc = _check_compose(path, text, report)
+            built.update(compose_dockerfiles(path, doc) if doc else ())
+    for path in sorted(built - {p for p in files if _is_dockerfile(p)}):
+        if path in files:
+            report.violations.extend(check_dockerfile_text(path, files[path]))
     for warning in report.warnings:
         logger.info("bundle warning: %s", warning)
     return report
