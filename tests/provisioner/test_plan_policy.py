@@ -22,6 +22,8 @@ JOB_ID = "3f2b8c1e-5d4a-4e6f-9a7b-1c2d3e4f5a6b"
 
 EXPECTED: dict[str, set[str]] = {
     "good_aws_ec2.json": set(),
+    "good_aws_serverless.json": set(),
+    "good_kubernetes.json": set(),
     "ssh_open_inline.json": {"admin-port-open-to-world"},
     "ssh_open_rule.json": {"admin-port-open-to-world"},
     "rdp_range_ipv6.json": {"admin-port-open-to-world"},
