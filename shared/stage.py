@@ -50,6 +50,7 @@ import dataclasses
 import functools
 import logging
 import os
+import re
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -124,9 +125,19 @@ def _outage(exc: BaseException) -> bool:
     )
 
 
+# Control characters other than line breaks and tabs (a terminal's escape sequences in
+# git's output, say): a reason is shown in terminals and pages, where they act or garble.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _readable(text: str) -> str:
+    """``text`` with control characters shown as U+FFFD (storing it cleans the rest)."""
+    return _CONTROLS.sub("\ufffd", text.replace("\r\n", "\n"))
+
+
 def _reason(exc: BaseException, limit: int = 1000) -> str:
     """An exception as one line a user can read: its type and message, no traceback."""
-    text = " ".join(str(exc).split()) or "(no message)"
+    text = " ".join(_readable(str(exc)).split()) or "(no message)"
     if len(text) > limit:
         text = text[:limit] + "…"
     return f"{type(exc).__name__}: {text}"
@@ -470,7 +481,8 @@ class StageRunner:
         parked = header_count(message, PARKED_HEADER, 0) + 1
         if parked > self.settings.stage_max_parks:
             reason = (
-                f"run {live.id} ({live.owner}) kept working on this event without ending "
+                f"the {self.stage}'s run {live.id} ({live.owner}) kept working on this event "
+                "without ending "
                 f"while delivery {delivery} waited for it {parked - 1} times"
             )
             await self._retry_or_give_up(
@@ -556,7 +568,7 @@ class StageRunner:
             if isinstance(exc, RunLost) or _outage(exc):
                 raise
             # PostgreSQL refused what this attempt produced: a failed attempt like any.
-            await failed(reason=f"its result could not be stored ({_reason(exc)})")
+            await failed(reason=f"the {self.stage}'s result could not be stored ({_reason(exc)})")
             return
         took = time.monotonic() - started
         await self._settle(message, committed.rows)
@@ -579,6 +591,7 @@ class StageRunner:
             return None
 
     def _failure(self, reason: str) -> Outcome:
+        reason = _readable(reason)
         return Outcome(
             status="failed",
             stage=self.stage,

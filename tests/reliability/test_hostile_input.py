@@ -43,6 +43,7 @@ def test_a_git_server_breaking_off_mid_pack_ends_the_job(make_stack, git_server)
     error = job["error"]
     assert "gave up after 2 attempts" in error and "early EOF" in error, error
     assert "\x00" not in error and "Traceback" not in error
+    assert "\x1b" not in error, "a terminal escape from the server reached the reason"
     assert _dead_lettered(stack), "the message is not in the dead-letter queue"
     print(f"\nbroken-off clone: failed after {took:.1f}s: {error}")
 

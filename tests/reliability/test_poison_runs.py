@@ -140,7 +140,7 @@ def test_a_commit_postgresql_refuses_ends_in_failed_and_dead_lettered(fault_stac
     job_id = stack.submit(**BODY, description="huge-key")
     job = _ended(stack, job_id)
     _assert_readable_failure(job)
-    assert "its result could not be stored" in job["error"], job["error"]
+    assert "the analyzer's result could not be stored" in job["error"], job["error"]
     assert "index row" in job["error"]
     _dead_lettered(stack)
     _no_live_runs(stack, job_id)
@@ -220,6 +220,7 @@ def test_a_run_that_never_ends_cannot_hold_its_redelivery_for_ever(fault_stack) 
     job = _ended(stack, job_id)
     assert job["took_s"] < 20, job["took_s"]
     _assert_readable_failure(job)
+    assert "the analyzer's run" in job["error"]
     assert "kept working on this event without ending" in job["error"]
     assert "gave up after 2 attempts" in job["error"]
     _dead_lettered(stack)
