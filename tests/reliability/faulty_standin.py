@@ -9,8 +9,9 @@
   PostgreSQL's index refuses: the commit itself fails for real);
 - ``STANDIN_FAULT=<stage>:<step>``, for what no input can cause: ``begin`` (every begin
   statement is refused), ``commit`` (every commit statement is refused, the failure's
-  own commit included), ``ack`` (the first ack of each delivery is lost after its
-  commit: the broker takes the delivery back).
+  own commit included), ``outage`` (the first commit statement finds the database
+  connection gone), ``ack`` (the first ack of each delivery is lost after its commit:
+  the broker takes the delivery back).
 
 Test code only: nothing here is in the product.
 """
@@ -64,6 +65,17 @@ def _inject(fault: str) -> None:
         db.begin_stage_runs = _refused  # type: ignore[assignment]
     elif fault == "commit":
         db.commit_stage_runs = _refused  # type: ignore[assignment]
+    elif fault == "outage":
+        real_commit = db.commit_stage_runs
+        cut: list[bool] = []
+
+        async def commit(conn: Any, commits: Any, **kwargs: Any) -> Any:
+            if not cut:
+                cut.append(True)
+                raise ConnectionResetError("injected: the database connection was lost")
+            return await real_commit(conn, commits, **kwargs)
+
+        db.commit_stage_runs = commit  # type: ignore[assignment]
     elif fault == "ack":
         real_ack = Acks.ack
         lost: set[str | None] = set()

@@ -169,6 +169,25 @@ def test_a_begin_refused_every_time_ends_through_the_delivery_limit(fault_stack)
     _dead_lettered(stack, or_more=True)
 
 
+def test_a_run_cut_off_by_a_database_outage_is_closed_and_its_redelivery_runs(
+    fault_stack,
+) -> None:
+    # Not a failed attempt (the database was away), but the run is over: closed once
+    # the database answers, so the redelivery runs at once instead of parking behind it.
+    stack = fault_stack(STANDIN_FAULT="analyzer:outage", STAGE_HEARTBEAT_S="2")
+    job_id = stack.submit(**BODY, description="any job")
+    job = _ended(stack, job_id)
+    assert job["status"] == "completed", job["error"]
+    assert not any("still works on this event" in x["message"] for x in job["logs"])
+    runs = stack.sql(
+        "SELECT outcome, delivery FROM stage_runs WHERE job_id = $1::uuid AND stage = 'analyzer' "
+        "ORDER BY id",
+        job_id,
+    )
+    assert [(r["outcome"], r["delivery"]) for r in runs] == [("abandoned", 1), ("generating", 2)]
+    assert job["took_s"] < 6  # a park would add 3 heartbeats (6 s)
+
+
 def test_an_ack_lost_after_the_commit_completes_the_job_once(fault_stack) -> None:
     stack = fault_stack(STANDIN_FAULT="analyzer:ack")
     ids = [stack.submit(**BODY, description=f"job {i}") for i in range(5)]
