@@ -11,11 +11,21 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
+from pydantic_core import PydanticSerializationError
 
 from shared.events import Event
+from shared.storable import (
+    LINE_LIMIT,
+    storable_json,
+    storable_json_text,
+    storable_obj,
+    storable_text,
+)
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "JOB_LOG_MAX_BYTES",
+    "JOB_LOG_MAX_LINES",
     "TERMINAL_STATUSES",
     "CommitResult",
     "Conn",
@@ -35,6 +45,7 @@ __all__ = [
     "commit_stage_runs",
     "create_pool",
     "enqueue",
+    "fail_job",
     "finish_stage_run",
     "get_artifact",
     "get_artifact_bytes",
@@ -60,8 +71,11 @@ Conn = Any
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
+    # Every json/jsonb parameter is encoded here, so cleaned here (`shared.storable`).
     for typ in ("json", "jsonb"):
-        await conn.set_type_codec(typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+        await conn.set_type_codec(
+            typ, encoder=storable_json, decoder=json.loads, schema="pg_catalog"
+        )
 
 
 async def _reset_connection(conn: asyncpg.Connection) -> None:
@@ -249,9 +263,14 @@ def event_json(event: Event) -> str:
     """An event's JSON, encoded once for both the outbox row and the message body.
 
     Statements take it as text and cast it to jsonb (``$n::text::jsonb``): a jsonb
-    parameter would be encoded again by the connection's codec.
+    parameter would be encoded again by the connection's codec. What jsonb cannot hold
+    (a NUL, a lone surrogate from a file name that is not UTF-8) is cleaned out
+    (`shared.storable`), so the event is stored and published the same.
     """
-    return event.model_dump_json()
+    try:
+        return storable_json_text(event.model_dump_json())
+    except PydanticSerializationError:  # lone surrogates: pydantic cannot write them
+        return json.dumps(storable_obj(event.model_dump(mode="json")))
 
 
 async def enqueue(conn: Conn, event: Event) -> OutboxRow:
@@ -292,7 +311,7 @@ async def set_job(
     sets = ["updated_at = clock_timestamp()"]
     args: list[Any] = [job_id]
     for name, value in columns.items():
-        args.append(value)
+        args.append(storable_text(value) if isinstance(value, str) else value)
         sets.append(f"{name} = ${len(args)}")
     if merge_result:
         args.append(dict(merge_result))
@@ -338,6 +357,62 @@ async def list_jobs(
     return [{k: v for k, v in dict(r).items() if k != "total"} for r in rows], total
 
 
+# A job's log holds at most this many lines / bytes of messages written while its stages
+# work (a build's output, a handler's lines); past either, lines are dropped and one
+# marker line counts them. Each run's outcome line (the commit's) is always stored.
+JOB_LOG_MAX_LINES = 10_000
+JOB_LOG_MAX_BYTES = 8 * 1024 * 1024
+
+_APPEND_LOGS = """
+WITH used AS (
+    SELECT count(*) AS lines, coalesce(sum(octet_length(message)), 0) AS bytes
+    FROM (SELECT message FROM job_logs WHERE job_id = $1 ORDER BY id LIMIT $7) AS first
+), given AS (
+    SELECT l.level, l.message, l.fields::jsonb AS fields, l.n,
+           sum(octet_length(l.message)) OVER (ORDER BY l.n) AS upto
+    FROM unnest($3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS l(level, message, fields, n)
+), judged AS (
+    SELECT g.*, used.lines + g.n <= $7 AND used.bytes + g.upto <= $8 AS fits
+    FROM given g CROSS JOIN used
+), kept AS (
+    INSERT INTO job_logs (job_id, service, level, message, fields, event_id)
+    SELECT $1, $2, level, message, fields, $6 FROM judged WHERE fits ORDER BY n
+    RETURNING 1
+), dropped AS (
+    SELECT count(*) AS lines, coalesce(sum(octet_length(message)), 0) AS bytes
+    FROM judged WHERE NOT fits
+), marker AS (
+    SELECT id, (fields->>'dropped_lines')::bigint AS lines,
+           (fields->>'dropped_bytes')::bigint AS bytes
+    FROM job_logs WHERE job_id = $1 AND fields ? 'job_log_full' LIMIT 1
+), counted AS (
+    SELECT coalesce(m.lines, 0) + d.lines AS lines, coalesce(m.bytes, 0) + d.bytes AS bytes
+    FROM dropped d LEFT JOIN marker m ON true WHERE d.lines > 0
+), updated AS (
+    UPDATE job_logs SET
+        message = format($9, c.lines, c.bytes),
+        fields = jsonb_build_object(
+            'job_log_full', true, 'dropped_lines', c.lines, 'dropped_bytes', c.bytes
+        )
+    FROM counted c WHERE job_logs.id = (SELECT id FROM marker)
+    RETURNING 1
+)
+INSERT INTO job_logs (job_id, service, level, message, fields, event_id)
+SELECT $1, $2, 'warning', format($9, c.lines, c.bytes),
+       jsonb_build_object(
+           'job_log_full', true, 'dropped_lines', c.lines, 'dropped_bytes', c.bytes
+       ),
+       $6
+-- Reading kept's count first makes its lines take their ids before the marker.
+FROM counted c WHERE NOT EXISTS (SELECT 1 FROM marker) AND (SELECT count(*) FROM kept) >= 0
+"""
+
+_LOG_FULL = (
+    "this job's log is full ({lines} lines or {bytes} bytes): %s more lines (%s bytes) "
+    "were not stored here; the service's own log has them"
+)
+
+
 async def add_log(
     conn: Conn,
     *,
@@ -348,17 +423,9 @@ async def add_log(
     fields: Mapping[str, Any] | None = None,
     event_id: UUID | None = None,
 ) -> None:
-    """Append one line to a job's log (callers redact first)."""
-    await conn.execute(
-        "INSERT INTO job_logs (job_id, service, level, message, fields, event_id) "
-        "VALUES ($1, $2, $3, $4, $5, $6)",
-        job_id,
-        service,
-        level,
-        message,
-        dict(fields or {}),
-        event_id,
-    )
+    """Append one line to a job's log (callers redact first); see `add_logs`."""
+    line = LogLine(level, message, dict(fields or {}))
+    await add_logs(conn, job_id=job_id, service=service, lines=[line], event_id=event_id)
 
 
 async def add_logs(
@@ -368,12 +435,27 @@ async def add_logs(
     service: str,
     lines: Sequence[LogLine],
     event_id: UUID | None = None,
+    max_lines: int = JOB_LOG_MAX_LINES,
+    max_bytes: int = JOB_LOG_MAX_BYTES,
 ) -> None:
-    """Append several lines to a job's log in one transaction, ids in the order given."""
-    await conn.executemany(
-        "INSERT INTO job_logs (job_id, service, level, message, fields, event_id) "
-        "VALUES ($1, $2, $3, $4, $5, $6)",
-        [(job_id, service, line.level, line.message, line.fields, event_id) for line in lines],
+    """Append lines to a job's log in one statement, ids in the order given.
+
+    Each message is made storable (`shared.storable`: no NUL, at most `LINE_LIMIT`
+    characters). A job's log stops growing at ``max_lines`` lines or ``max_bytes``
+    bytes of messages: what does not fit is counted in one marker line, updated as more
+    is dropped, so a build that prints forever cannot fill the database.
+    """
+    await conn.execute(
+        _APPEND_LOGS,
+        job_id,
+        service,
+        [line.level for line in lines],
+        [storable_text(line.message, LINE_LIMIT) for line in lines],
+        [storable_json(line.fields) for line in lines],
+        event_id,
+        max_lines,
+        max_bytes,
+        _LOG_FULL.format(lines=max_lines, bytes=max_bytes),
     )
 
 
@@ -544,12 +626,74 @@ async def beat_stage_runs(conn: Conn, *, run_ids: Sequence[int]) -> None:
 
 
 async def finish_stage_run(conn: Conn, *, run_id: int, outcome: str) -> None:
-    """Close a stage run with its outcome (retry, failed, …) without other writes."""
+    """Close a stage run with its outcome (retry, abandoned, …) without other writes.
+
+    A run already closed (by its commit) keeps the outcome it has.
+    """
     await conn.execute(
-        "UPDATE stage_runs SET finished_at = clock_timestamp(), outcome = $2 WHERE id = $1",
+        "UPDATE stage_runs SET finished_at = clock_timestamp(), outcome = $2 "
+        "WHERE id = $1 AND finished_at IS NULL",
         run_id,
         outcome,
     )
+
+
+_FAIL_JOB = """
+WITH closed AS (
+    UPDATE stage_runs SET finished_at = clock_timestamp(), outcome = 'failed'
+    WHERE id = $5 AND finished_at IS NULL
+    RETURNING 1
+), failed AS (
+    UPDATE jobs SET status = 'failed', stage = $2, error = $3,
+        finished_at = clock_timestamp(), updated_at = clock_timestamp()
+    WHERE id = $1 AND status <> ALL($4::text[])
+    RETURNING id
+), sent AS (
+    INSERT INTO outbox (event_id, job_id, routing_key, payload)
+    SELECT $6, id, $7, $8::text::jsonb FROM failed
+    RETURNING id, created_at
+), logged AS (
+    INSERT INTO job_logs (job_id, service, level, message, fields, event_id)
+    SELECT id, $2, 'error', $9, '{}'::jsonb, $10 FROM failed
+)
+SELECT id, created_at FROM sent
+"""
+
+
+async def fail_job(
+    conn: Conn,
+    *,
+    job_id: UUID,
+    stage: str,
+    reason: str,
+    event: Event,
+    run_id: int | None = None,
+    source_event_id: UUID | None = None,
+) -> list[OutboxRow]:
+    """Mark a job failed with the least that can be written: the fallback of a failed commit.
+
+    One statement: closes the run (if any, and still open), sets the job ``failed``
+    with ``reason`` (unless it already ended), writes ``event`` (its JobFailed) to the
+    outbox and one log line. Returns the outbox row, if the job was still going.
+    """
+    body = event_json(event)
+    rows = await conn.fetch(
+        _FAIL_JOB,
+        job_id,
+        stage,
+        storable_text(reason),
+        sorted(SETTLED_STATUSES),
+        run_id,
+        event.event_id,
+        event.routing_key,
+        body,
+        storable_text(f"{stage} failed: {reason}", LINE_LIMIT),
+        source_event_id,
+    )
+    return [
+        OutboxRow(r["id"], event.event_id, event.routing_key, body.encode(), r["created_at"])
+        for r in rows
+    ]
 
 
 @dataclass(frozen=True)
@@ -678,7 +822,7 @@ def _commit_args(
         commit.status,
         commit.job_stage,
         dict(commit.analysis) if commit.analysis is not None else None,
-        commit.error,
+        storable_text(commit.error) if commit.error is not None else None,
         dict(commit.merge_result) if commit.merge_result else None,
         commit.finished,
         commit.only_if_active,
@@ -691,10 +835,10 @@ def _commit_args(
         [e.routing_key for e in commit.events],
         bodies,
         commit.line.level,
-        commit.line.message,
+        storable_text(commit.line.message, LINE_LIMIT),
         commit.line.fields,
         commit.ended_line.level,
-        commit.ended_line.message,
+        storable_text(commit.ended_line.message, LINE_LIMIT),
         commit.ended_line.fields,
         commit.outcome,
         commit.run_id,
@@ -744,19 +888,33 @@ async def commit_stage_runs(
 
 
 def _artifact_columns(files: Mapping[str, str | bytes]) -> tuple[list[str], list[str], list[str]]:
-    """Paths, contents and encodings; bytes that are not UTF-8 text are kept base64."""
+    """Paths, contents and encodings; content that is not storable text is kept base64.
+
+    A file is stored whole or not at all (a cut file is a broken one), so a NUL or a
+    lone surrogate sends it to base64, like bytes that are not UTF-8.
+    """
     paths, contents, encodings = [], [], []
     for path, content in files.items():
-        text, encoding = content, "utf-8"
-        if isinstance(content, bytes):
-            try:
-                text = content.decode("utf-8")
-            except UnicodeDecodeError:
-                text, encoding = base64.b64encode(content).decode(), "base64"
-        paths.append(path)
-        contents.append(str(text))
+        text, encoding = _artifact_text(content)
+        paths.append(storable_text(path))
+        contents.append(text)
         encodings.append(encoding)
     return paths, contents, encodings
+
+
+def _artifact_text(content: str | bytes) -> tuple[str, str]:
+    if isinstance(content, str):
+        if storable_text(content, len(content)) is content:
+            return content, "utf-8"
+        # A NUL survives base64; a lone surrogate has no UTF-8 form and becomes '?'.
+        content = content.encode("utf-8", "replace")
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        text = "\x00"
+    if "\x00" in text:
+        return base64.b64encode(content).decode(), "base64"
+    return text, "utf-8"
 
 
 async def get_artifact_bytes(conn: Conn, *, job_id: UUID) -> dict[str, bytes]:

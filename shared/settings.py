@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     # within 3 heartbeats is left to that run (the broker's consumer timeout took the
     # delivery back; the stage did not die) and looked at again 3 heartbeats later.
     stage_heartbeat_s: float = Field(default=5.0, gt=0, le=600)
+    # A redelivery left to a live run this many times in a row counts as a failed attempt
+    # (a run that beats but never ends, say a hung handler): retried, then the job fails.
+    # 120 looks, 3 heartbeats apart, are 30 minutes at the default heartbeat.
+    stage_max_parks: int = Field(default=120, ge=1)
     # Group commit: statements that arrive while one round trip is out share the next.
     # Under load (the last batch held more than one) the next batch waits this long for
     # company; alone, a statement never waits.

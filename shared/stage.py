@@ -30,6 +30,16 @@ still beating and, instead of starting a second run, parks the redelivery in the
 retry queue to look again later; the first run commits and acks nothing (its channel is
 gone), and the parked copy comes back to find the event processed. A run whose process
 died stops beating: on the same host that is seen at once, elsewhere after 3 heartbeats.
+Parking is bounded: after STAGE_MAX_PARKS looks in a row the delivery counts as a failed
+attempt (a run that beats but never ends, such as a hung handler, cannot hold it forever).
+
+Every attempt ends. Whatever a stage cannot get past — its handler raising, PostgreSQL
+refusing its commit, the failure's own commit refused too — closes the run (so nothing
+waits behind it), then retries with backoff up to MAX_RETRIES and finally marks the job
+failed with a reason naming the stage and dead-letters the message; if even the failure
+cannot be committed, a smaller statement (`db.fail_job`) records it. Only the database or
+broker being away is not counted as an attempt: the delivery goes back once the database
+answers (the broker's delivery limit bounds that too).
 """
 
 from __future__ import annotations
@@ -37,8 +47,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
+import re
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -46,6 +58,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiormq
 import asyncpg
 from aio_pika.abc import AbstractIncomingMessage
 from prometheus_client import Counter
@@ -86,6 +99,49 @@ logger = logging.getLogger(__name__)
 
 class RunLost(RuntimeError):
     """The run being committed is not in the database (a crash lost its begin)."""
+
+
+# A batch one item spoiled is sent again item by item (`shared.batch`): PostgreSQL's
+# refusals, and values the driver cannot encode.
+_SPLIT_ON: tuple[type[BaseException], ...] = (asyncpg.PostgresError, ValueError, TypeError)
+
+
+def _outage(exc: BaseException) -> bool:
+    """Is this the database or the broker being away (hand the delivery back and wait)?
+
+    Anything else a stage raises is about this delivery (its input, its result) and
+    counts as a failed attempt. A value PostgreSQL or the driver refuses is the latter.
+    """
+    if isinstance(exc, ValueError | asyncpg.PostgresError) and not isinstance(
+        exc, asyncpg.PostgresConnectionError | asyncpg.exceptions.OperatorInterventionError
+    ):
+        return False
+    return isinstance(
+        exc,
+        OSError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.exceptions.OperatorInterventionError
+        | asyncpg.InterfaceError
+        | aiormq.exceptions.AMQPError,
+    )
+
+
+# Control characters other than line breaks and tabs (a terminal's escape sequences in
+# git's output, say): a reason is shown in terminals and pages, where they act or garble.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _readable(text: str) -> str:
+    """``text`` with control characters shown as U+FFFD (storing it cleans the rest)."""
+    return _CONTROLS.sub("\ufffd", text.replace("\r\n", "\n"))
+
+
+def _reason(exc: BaseException, limit: int = 1000) -> str:
+    """An exception as one line a user can read: its type and message, no traceback."""
+    text = " ".join(_readable(str(exc)).split()) or "(no message)"
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return f"{type(exc).__name__}: {text}"
 
 
 class PermanentError(Exception):
@@ -220,6 +276,8 @@ class StageRunner:
         self.relay = relay
         self.owner = process_owner()
         self._working: set[int] = set()  # ids of this process's runs in progress
+        # Runs whose attempt ended while the database was away: closed once it answers.
+        self._unclosed: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()  # deliveries being handled
         self._beater: asyncio.Task[None] | None = None
         # Deliveries finished together are acked together (one multiple-ack where safe).
@@ -231,7 +289,7 @@ class StageRunner:
         self._commit_conn = db.PinnedConnection(pool)
         self._begins: Batcher[db.StageBegin, db.StageStart] = Batcher(
             lambda begins: self._begin_conn.run(lambda conn: db.begin_stage_runs(conn, begins)),
-            split_on=(asyncpg.PostgresError,),
+            split_on=_SPLIT_ON,
             observe=BATCH_SIZE.labels(stage, "begin").observe,
             linger_s=settings.batch_linger_ms / 1000,
         )
@@ -242,7 +300,7 @@ class StageRunner:
                     lambda conn: db.commit_stage_runs(conn, commits, delete_outbox=published)
                 )
             ),
-            split_on=(asyncpg.PostgresError,),
+            split_on=_SPLIT_ON,
             observe=BATCH_SIZE.labels(stage, "commit").observe,
             linger_s=settings.batch_linger_ms / 1000,
         )
@@ -302,6 +360,7 @@ class StageRunner:
                 "stage %s: could not finish handling %s", self.stage, message.message_id
             )
             await self._wait_for_database()
+            await self._close_unclosed()
             if not message.processed:
                 with contextlib.suppress(Exception):  # a closed channel requeues it anyway
                     await self._acks.reject(message, requeue=True)
@@ -317,6 +376,16 @@ class StageRunner:
                 logger.warning("stage %s: database unavailable (%s); waiting", self.stage, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    async def _close_unclosed(self) -> None:
+        """Close the runs whose attempt ended without closing them, so none looks alive."""
+        for run_id in sorted(self._unclosed):
+            try:
+                await db.finish_stage_run(self.pool, run_id=run_id, outcome="abandoned")
+            except Exception as exc:  # still away: the next failure tries again
+                logger.warning("stage %s: run %d not closed yet: %s", self.stage, run_id, exc)
+                return
+            self._unclosed.discard(run_id)
 
     async def _settle(self, message: AbstractIncomingMessage, rows: list[db.OutboxRow]) -> None:
         """Hand the committed rows on, then ack; the work is safe in the database either way."""
@@ -378,7 +447,7 @@ class StageRunner:
             return
         log = JobLog(self.pool, job_id=event.job_id, service=self.stage, event_id=event.event_id)
         if start.live is not None:
-            await self._park(message, start.live, log, delivery)
+            await self._park(message, event, route, start.live, log, delivery)
             return
         if start.run_id is None:
             await log.info(f"{self.stage}: job already {start.job['status']}; nothing to do")
@@ -389,14 +458,45 @@ class StageRunner:
         self._working.add(run_id)
         try:
             await self._run(message, event, route, start.job, run_id, log, delivery)
+        except BaseException:
+            # The attempt ended without closing its run (the database or broker went
+            # away): close it once the database answers, so no redelivery parks behind it.
+            self._unclosed.add(run_id)
+            raise
         finally:
             self._working.discard(run_id)
 
     async def _park(
-        self, message: AbstractIncomingMessage, live: db.LiveRun, log: JobLog, delivery: int
+        self,
+        message: AbstractIncomingMessage,
+        event: Event,
+        route: Route,
+        live: db.LiveRun,
+        log: JobLog,
+        delivery: int,
     ) -> None:
-        """Leave a redelivered event to the run still working on it; look again later."""
+        """Leave a redelivered event to the run still working on it; look again later.
+
+        Only STAGE_MAX_PARKS times in a row: then the delivery counts as a failed attempt.
+        """
         parked = header_count(message, PARKED_HEADER, 0) + 1
+        if parked > self.settings.stage_max_parks:
+            reason = (
+                f"the {self.stage}'s run {live.id} ({live.owner}) kept working on this event "
+                "without ending "
+                f"while delivery {delivery} waited for it {parked - 1} times"
+            )
+            await self._retry_or_give_up(
+                message,
+                event,
+                route,
+                log=log,
+                attempt=header_count(message, ATTEMPT_HEADER, 1),
+                run_id=None,
+                reason=reason,
+                started=time.monotonic(),
+            )
+            return
         delay = self.lease_s
         text = (
             f"{self.stage}: delivery {delivery} arrived while run {live.id} "
@@ -443,17 +543,34 @@ class StageRunner:
         )
         STAGE_IN_PROGRESS.labels(self.stage).inc()
         started = time.monotonic()
+        failed = functools.partial(
+            self._retry_or_give_up,
+            message,
+            event,
+            route,
+            log=log,
+            attempt=ctx.attempt,
+            run_id=run_id,
+            started=started,
+        )
         try:
             outcome = await route.handler(event, ctx)
         except PermanentError as exc:
             outcome = self._failure(str(exc))
         except Exception as exc:
-            await self._retry_or_give_up(message, event, ctx, run_id, exc, started, route)
+            await failed(reason=_reason(exc))
             return
         finally:
             STAGE_IN_PROGRESS.labels(self.stage).dec()
 
-        committed = await self._commit(event, outcome, run_id, route, log)
+        try:
+            committed = await self._commit(event, outcome, run_id, route, log)
+        except Exception as exc:
+            if isinstance(exc, RunLost) or _outage(exc):
+                raise
+            # PostgreSQL refused what this attempt produced: a failed attempt like any.
+            await failed(reason=f"the {self.stage}'s result could not be stored ({_reason(exc)})")
+            return
         took = time.monotonic() - started
         await self._settle(message, committed.rows)
         # The service log line and the metrics wait until the next event is on its way.
@@ -475,6 +592,7 @@ class StageRunner:
             return None
 
     def _failure(self, reason: str) -> Outcome:
+        reason = _readable(reason)
         return Outcome(
             status="failed",
             stage=self.stage,
@@ -552,33 +670,112 @@ class StageRunner:
         self,
         message: AbstractIncomingMessage,
         event: Event,
-        ctx: StageContext,
-        run_id: int,
-        exc: Exception,
-        started: float,
         route: Route,
+        *,
+        log: JobLog,
+        attempt: int,
+        run_id: int | None,
+        reason: str,
+        started: float,
     ) -> None:
-        reason = f"{type(exc).__name__}: {exc}"
-        if ctx.attempt <= self.settings.max_retries:
-            delay = self.settings.retry_base_delay_ms / 1000 * 2 ** (ctx.attempt - 1)
-            await ctx.log.warning(
-                f"{self.stage}: attempt {ctx.attempt} failed ({reason}); retrying in {delay:g}s",
-                attempt=ctx.attempt,
+        """End a failed attempt: retry it later with backoff, or give up after the last."""
+        if attempt > self.settings.max_retries:
+            await self._give_up(
+                message,
+                event,
+                route,
+                log=log,
+                run_id=run_id,
+                started=started,
+                reason=f"gave up after {attempt} attempts; last error: {reason}",
             )
-            await self.broker.publish_retry(
-                message, queue=retry_queue_name(self.stage), attempt=ctx.attempt + 1, delay_s=delay
-            )
-            await db.finish_stage_run(self.pool, run_id=run_id, outcome="retry")
-            RETRIES.labels(self.stage).inc()
-            STAGE_DURATION.labels(self.stage, "retry").observe(time.monotonic() - started)
-            await self._acks.ack(message)
             return
-        final = f"gave up after {ctx.attempt} attempts; last error: {reason}"
-        committed = await self._commit(
-            event, self._failure(final), run_id, route, ctx.log, replayable=True
+        delay = self.settings.retry_base_delay_ms / 1000 * 2 ** (attempt - 1)
+        if run_id is not None:
+            # The attempt is over: its run must not look alive to the retry (it would park).
+            await db.finish_stage_run(self.pool, run_id=run_id, outcome="retry")
+        await log.warning(
+            f"{self.stage}: attempt {attempt} failed ({reason}); retrying in {delay:g}s",
+            attempt=attempt,
         )
+        await self.broker.publish_retry(
+            message,
+            queue=retry_queue_name(self.stage),
+            attempt=attempt + 1,
+            delay_s=delay,
+            headers={PARKED_HEADER: 0},
+        )
+        RETRIES.labels(self.stage).inc()
+        STAGE_DURATION.labels(self.stage, "retry").observe(time.monotonic() - started)
+        await self._acks.ack(message)
+
+    async def _give_up(
+        self,
+        message: AbstractIncomingMessage,
+        event: Event,
+        route: Route,
+        *,
+        log: JobLog,
+        run_id: int | None,
+        reason: str,
+        started: float,
+    ) -> None:
+        """Mark the job failed (replayable: not marked processed) and dead-letter the message."""
+        committed: _Committed | None = None
+        if run_id is not None:
+            try:
+                committed = await self._commit(
+                    event, self._failure(reason), run_id, route, log, replayable=True
+                )
+            except Exception as exc:
+                if _outage(exc):
+                    raise
+                logger.error(
+                    "stage %s: the failure of %s not committed: %s",
+                    self.stage,
+                    event.event_id,
+                    _reason(exc),
+                )
+                reason = f"{reason}; recording that failed too ({_reason(exc)})"
+        if committed is None:
+            committed = await self._fail_plainly(event, run_id, reason, log)
         DEAD_LETTERED.labels(self.stage).inc()
         STAGE_DURATION.labels(self.stage, "failed").observe(time.monotonic() - started)
-        committed.report(ctx.log)  # before the reject, which may fail on a closed channel
+        committed.report(log)  # before the reject, which may fail on a closed channel
         self.relay.hand_off(committed.rows)
         await self._acks.reject(message, requeue=False)
+
+    async def _fail_plainly(
+        self, event: Event, run_id: int | None, reason: str, log: JobLog
+    ) -> _Committed:
+        """The least statement that marks the job failed (`db.fail_job`).
+
+        For when the failure's own commit was refused. If even this is refused, the job
+        is left to the dead-letter bookkeeping, which marks it failed from the message.
+        """
+        failed = JobFailed(job_id=event.job_id, stage=self.stage, reason=reason)
+        try:
+            rows = await db.fail_job(
+                self.pool,
+                job_id=event.job_id,
+                stage=self.stage,
+                reason=reason,
+                event=failed,
+                run_id=run_id,
+                source_event_id=event.event_id,
+            )
+        except Exception as exc:
+            if _outage(exc):
+                raise
+            logger.error(
+                "stage %s: job %s not marked failed (%s); the dead-letter bookkeeping will",
+                self.stage,
+                event.job_id,
+                _reason(exc),
+            )
+            return _Committed(rows=[])
+        return _Committed(
+            rows=rows,
+            line=log.line("error", f"{self.stage} failed: {reason}"),
+            outcome=JOB_OUTCOMES.labels("failed", self.stage) if rows else None,
+        )

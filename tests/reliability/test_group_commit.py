@@ -120,7 +120,8 @@ async def test_one_bad_commit_in_a_batch_fails_only_itself(pool) -> None:
     jobs = await _jobs(pool, 5)
     starts = await db.begin_stage_runs(pool, [_begin(j) for j in jobs])
     commits = [_commit(j, s.run_id) for j, s in zip(jobs, starts, strict=True)]
-    commits[2] = _commit(jobs[2], starts[2].run_id, message="a NUL \x00 PostgreSQL refuses")
+    # A path too long for the artifacts index: PostgreSQL refuses that commit.
+    commits[2].artifacts = {"".join(uuid.uuid4().hex for _ in range(400)): "refused"}
     batcher: Batcher[db.StageCommit, db.CommitResult] = Batcher(
         lambda cs: db.commit_stage_runs(pool, cs), split_on=(asyncpg.PostgresError,)
     )

@@ -124,6 +124,8 @@ class FastImport:
 class _RepoPolicy:
     token: str | None = None
     delay_s: float = 0.0
+    # Break off mid-pack: half the first pack packet, this on the progress band, then close.
+    break_pack: bytes | None = None
 
 
 @dataclass
@@ -163,8 +165,13 @@ class GitServer:
         token: str | None = None,
         delay_s: float = 0.0,
         empty: bool = False,
+        break_pack: bytes | None = None,
     ) -> str:
-        """Create (or replace) a bare repository with one commit of ``files``; returns its URL."""
+        """Create (or replace) a bare repository with one commit of ``files``; returns its URL.
+
+        With ``break_pack`` a fetch gets half a pack, then ``break_pack`` as the server's
+        progress output (git prints it as ``remote: …``), then the connection closes.
+        """
         bare = self.root / f"{name}.git"
         if bare.exists():
             shutil.rmtree(bare)
@@ -176,7 +183,9 @@ class GitServer:
                 shutil.rmtree(work)
             commit_files(work, files)
             _git("clone", "-q", "--bare", str(work), str(bare))
-        return self._serve_repo(name, bare, token=token, delay_s=delay_s)
+        self._serve_repo(name, bare, token=token, delay_s=delay_s)
+        self.policies[name].break_pack = break_pack
+        return self.url(name)
 
     def create_repo_from_fast_import(
         self,
@@ -316,7 +325,30 @@ class GitServer:
                 h.send_header(key, value)
         h.send_header("Content-Length", str(len(payload)))
         h.end_headers()
+        if policy.break_pack is not None and parts.path.endswith("/git-upload-pack"):
+            h.wfile.write(_broken_off(payload, policy.break_pack))
+            h.close_connection = True  # short of its Content-Length: the client sees it cut
+            return
         h.wfile.write(payload)
+
+
+def _pkt(data: bytes) -> bytes:
+    return b"%04x%s" % (len(data) + 4, data)
+
+
+def _broken_off(payload: bytes, message: bytes) -> bytes:
+    """The pkt-lines of an upload-pack answer up to half its first pack packet, then
+    ``message`` on sideband 2 (progress); nothing after."""
+    out, at = bytearray(), 0
+    while at + 4 <= len(payload):
+        size = int(payload[at : at + 4], 16)
+        data = payload[at + 4 : at + size] if size > 4 else b""
+        if data[:1] == b"\x01":  # sideband 1: pack data
+            out += _pkt(data[: max(2, len(data) // 2)]) + _pkt(b"\x02" + message)
+            break
+        out += payload[at : at + max(size, 4)]
+        at += max(size, 4)
+    return bytes(out)
 
 
 def _authorized(header: str | None, token: str) -> bool:

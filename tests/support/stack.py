@@ -152,6 +152,8 @@ class Stack:
     _starts: dict[str, int] = field(default_factory=dict)
     # Stage processes run the stand-in stages (tests/support/standin.py) instead.
     standin: bool = False
+    # The module run for a stand-in stage (one that adds faults, say).
+    standin_module: str = "tests.support.standin"
 
     @property
     def url(self) -> str:
@@ -200,7 +202,7 @@ class Stack:
         log = self.log_path(service).open("wb")
         module = ["-m", f"services.{service}"]
         if self.standin and service != "gateway":
-            module = ["-m", "tests.support.standin", service]
+            module = ["-m", self.standin_module, service]
         self.procs[service] = subprocess.Popen(
             [sys.executable, *module],
             cwd=ROOT,
