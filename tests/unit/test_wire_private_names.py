@@ -41,7 +41,8 @@ async def test_aio_pika_robust_connection_still_keeps_its_kwargs() -> None:
         await connection.close()  # never opened; keeps its finalizer quiet
 
 
-def test_aiormq_still_has_a_frame_buffer_size_and_a_write_queue() -> None:
+async def test_aiormq_still_has_a_frame_buffer_size_and_a_write_queue() -> None:
+    # Inside the running loop, as a connection is always made (aiormq binds it there).
     assert isinstance(getattr(aiormq.Connection, "FRAME_BUFFER_SIZE", None), int), _missing(
         "aiormq.Connection.FRAME_BUFFER_SIZE"
     )
