@@ -1,4 +1,4 @@
-"""Sockets whose writes of one event-loop turn leave in one write (AMQP and HTTP).
+"""Sockets whose writes of one event-loop turn leave in one write (the AMQP connection).
 
 aiormq writes every publish and every ack to the socket on its own, so each is a send
 system call, a loopback TCP segment and a wake-up of RabbitMQ. Under load a stage sends
