@@ -204,3 +204,15 @@ def test_a_region_the_policy_does_not_allow_is_refused_with_the_allowed_ones() -
         "region 'ap-south-1' is not allowed" in str(v) and "ca-central-1" in str(v)
         for v in violations
     ), violations
+
+
+@pytest.mark.parametrize("own", ["Makefile", "makefile", "GNUmakefile"])
+def test_the_vm_runs_make_up_even_when_the_repository_has_its_own_make_file(own) -> None:
+    # Issue 23 point 5: the instance runs plain `make up`, and it is ours (GNUmakefile).
+    base = STACKS["python-flask"]
+    analysis = base.model_copy(update={"target": "aws-ec2", "tree": [*base.tree, own]})
+    bundle = generate_bundle(analysis, job_id=JOB)
+    script = bundle["terraform/aws-ec2/user_data.sh"]
+    assert "HOST_PORT=8080 make up" in script and "make -f" not in script
+    assert bundle["GNUmakefile"].endswith("include autodeploy.mk\n")
+    assert "autodeploy.mk" in bundle
