@@ -25,10 +25,18 @@ $(VENV)/.installed: pyproject.toml $(LOCK)
 venv: $(VENV)/.installed ## create the virtualenv from the lock file
 	@$(VENV)/bin/pip check -q >/dev/null || $(VENV)/bin/pip check
 
-lock: venv ## re-resolve pyproject.toml's dependencies into the lock file (then review and commit it)
-	$(VENV)/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --extra dev \
-	  --no-emit-index-url --no-emit-find-links --no-emit-trusted-host --upgrade \
-	  -o $(LOCK) pyproject.toml
+# The service images install from the runtime lock (no dev extra) and the verifier's also
+# from the browser lock (playwright at the dev lock's version); both are resolved under the
+# dev lock, so an image runs exactly the versions the tests ran.
+RUNTIME_LOCK := requirements.lock
+BROWSER_LOCK := requirements-browser.lock
+PIP_COMPILE = $(VENV)/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras \
+	  --no-emit-index-url --no-emit-find-links --no-emit-trusted-host --upgrade
+
+lock: venv ## re-resolve pyproject.toml's dependencies into the lock files (then review and commit them)
+	$(PIP_COMPILE) --extra dev -o $(LOCK) pyproject.toml
+	$(PIP_COMPILE) -c $(LOCK) -o $(RUNTIME_LOCK) pyproject.toml
+	grep -m1 '^playwright==' $(LOCK) | cut -d' ' -f1 | $(PIP_COMPILE) -c $(LOCK) -o $(BROWSER_LOCK) -
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

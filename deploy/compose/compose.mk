@@ -22,3 +22,9 @@ DOCKER_GID ?= $(shell stat -c %g /var/run/docker.sock 2>/dev/null)
 ifneq ($(DOCKER_GID),)
 export DOCKER_GID
 endif
+
+# Run before every build: stages the host's terraform into the provisioner's build context
+# when it is the version (and binary) deploy/terraform/pin.env pins, else says why not and
+# the image builds without it. A recipe line, not a target, so no including Makefile's
+# default goal changes.
+STAGE_TERRAFORM := bash $(STACK_ROOT)/scripts/stage-terraform.sh

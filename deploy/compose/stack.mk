@@ -10,6 +10,7 @@ SCALE_FLAGS = $(if $(SCALE_ANALYZER),--scale analyzer=$(SCALE_ANALYZER)) \
 .PHONY: up down logs ps
 
 up: ## the whole system in Docker compose (SCALE_ANALYZER=4 … runs more copies of a stage)
+	@$(STAGE_TERRAFORM)
 	$(COMPOSE) up -d --build $(strip $(SCALE_FLAGS))
 	@echo "autodeploy is up:"
 	@echo "  API and dashboard  http://127.0.0.1:8000/  (docs: /docs)"

@@ -1,4 +1,4 @@
-"""`python -m services.provisioner`: run the provisioner stage (and the stale-job reaper)."""
+"""`python -m services.provisioner`: the provisioner stage (Terraform checked, reaper started)."""
 
 from services.provisioner.handlers import on_start, routes
 from shared.service import run_stage_service

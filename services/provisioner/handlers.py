@@ -12,6 +12,7 @@ import asyncpg
 import yaml
 
 from services.analyzer.clone import CloneLimits, clone_repository, repository_token
+from services.provisioner import terraform_pin
 from services.provisioner.cloud import (
     checked_terraform_files,
     deploy_cloud,
@@ -259,7 +260,8 @@ async def handle_teardown(event: JobTeardownRequested, ctx: StageContext) -> Out
 async def on_start(
     settings: Settings, pool: asyncpg.Pool, broker: Broker, relay: OutboxRelay
 ) -> None:
-    """Start the stale-job reaper (once now, then periodically)."""
+    """Check the pinned Terraform (one log line), then start the stale-job reaper."""
+    await terraform_pin.on_start(settings)
     await start_reaper(settings, local_engine(settings), pool)
 
 

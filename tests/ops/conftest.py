@@ -85,24 +85,41 @@ def dashboard_exprs(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
 
 # --- images -------------------------------------------------------------------------------
 
+DOCKERFILE = ROOT / "Dockerfile"
+STAGE_TERRAFORM = ROOT / "scripts" / "stage-terraform.sh"
+TERRAFORM_PIN = ROOT / "deploy" / "terraform" / "pin.env"
+STAGED_TERRAFORM = "deploy/terraform/bin/terraform"
+
+
+def terraform_pin() -> dict[str, str]:
+    """deploy/terraform/pin.env's KEY=value lines."""
+    pairs = (
+        line.split("=", 1)
+        for line in TERRAFORM_PIN.read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    return {key: value for key, value in pairs}
+
 
 def _copy_sources(dockerfile: Path) -> set[str]:
+    """What the Dockerfile COPYs from the context (globs expanded, stage copies skipped)."""
     sources: set[str] = set()
     for line in dockerfile.read_text().splitlines():
         words = line.split()
-        if words and words[0].upper() == "COPY":
-            sources.update(w.rstrip("/") for w in words[1:-1] if not w.startswith("--"))
+        if not words or words[0].upper() != "COPY" or any(w.startswith("--from") for w in words):
+            continue
+        for word in words[1:-1]:
+            sources.update(str(p.relative_to(ROOT)) for p in ROOT.glob(word.rstrip("/")))
     return sources
 
 
-def build_context() -> io.BytesIO:
-    """A tar of exactly what the service Dockerfiles COPY (what a root .dockerignore keeps)."""
-    sources: set[str] = set()
-    for name in SERVICES:
-        sources |= _copy_sources(ROOT / "services" / name / "Dockerfile")
-    sources |= {f"services/{name}/Dockerfile" for name in SERVICES}
+def build_context(terraform: Path | None) -> bytes:
+    """A tar of exactly what the Dockerfile COPYs (what a root .dockerignore keeps), with
+    `terraform` where scripts/stage-terraform.sh would have staged it."""
+    sources = _copy_sources(DOCKERFILE) - {STAGED_TERRAFORM}
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.add(DOCKERFILE, arcname="Dockerfile")
         for source in sorted(sources):
             tar.add(
                 ROOT / source,
@@ -113,8 +130,33 @@ def build_context() -> io.BytesIO:
                     else info
                 ),
             )
-    buf.seek(0)
-    return buf
+        if terraform is not None:
+            tar.add(terraform, arcname=STAGED_TERRAFORM)
+    return buf.getvalue()
+
+
+def stage_terraform(
+    dest: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run scripts/stage-terraform.sh into `dest`, as `make up` does into the context."""
+    return subprocess.run(
+        ["bash", str(STAGE_TERRAFORM), str(dest)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def staged_terraform(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path | None, str]:
+    """The host's terraform as the build would carry it (or None), and the script's word."""
+    dest = tmp_path_factory.mktemp("terraform-context")
+    proc = stage_terraform(dest)
+    assert proc.returncode == 0, proc.stderr
+    staged = dest / "terraform"
+    return (staged if staged.exists() else None), (proc.stdout + proc.stderr).strip()
 
 
 @pytest.fixture(scope="session")
@@ -146,22 +188,26 @@ def python_base_image() -> str:
 
 
 @pytest.fixture(scope="session")
-def service_images(python_base_image: str) -> Iterator[dict[str, str]]:
-    """The five service images, built from their Dockerfiles on the local base image."""
+def service_images(
+    python_base_image: str, staged_terraform: tuple[Path | None, str]
+) -> Iterator[dict[str, str]]:
+    """The five service images, each built from its target of the root Dockerfile."""
     import docker
     import docker.errors
 
     client = docker.from_env(timeout=1800)
+    context = build_context(staged_terraform[0])
     images: dict[str, str] = {}
-    # The dependency layers are identical in all five Dockerfiles, so only the first
-    # build installs them; the rest hit the cache.
+    # Every target starts from the same base stage, so only the first build installs the
+    # dependencies; the rest hit the cache.
     for name in SERVICES:
         tag = f"autodeploy-ops/{name}:{IMAGE_TAG}"
         try:
             client.images.build(
-                fileobj=build_context(),
+                fileobj=io.BytesIO(context),
                 custom_context=True,
-                dockerfile=f"services/{name}/Dockerfile",
+                dockerfile="Dockerfile",
+                target=name,
                 buildargs={"PYTHON_IMAGE": python_base_image},
                 tag=tag,
                 rm=True,
@@ -169,7 +215,7 @@ def service_images(python_base_image: str) -> Iterator[dict[str, str]]:
             )
         except docker.errors.BuildError as exc:
             log = "".join(str(chunk.get("stream", chunk)) for chunk in exc.build_log)
-            pytest.fail(f"services/{name}/Dockerfile does not build:\n{log[-4000:]}")
+            pytest.fail(f"the Dockerfile's {name} target does not build:\n{log[-4000:]}")
         images[name] = tag
     yield images
     client.close()

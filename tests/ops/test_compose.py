@@ -123,18 +123,19 @@ def test_stages_can_be_scaled_out(compose) -> None:
         assert "hostname" not in service, stage
 
 
-def test_each_service_is_built_from_its_own_dockerfile(compose) -> None:
+def test_each_service_is_built_from_its_target_of_the_one_dockerfile(compose) -> None:
+    # Issue 24: one Dockerfile at the root, a target per service, instead of five copies.
+    dockerfile = (ROOT / "Dockerfile").read_text().splitlines()
+    targets = {line.split()[-1]: line for line in dockerfile if line.startswith("FROM ")}
     for name in SERVICES:
         build = compose["services"][name]["build"]
         assert Path(build["context"]).resolve() == ROOT
-        assert build["dockerfile"] == f"services/{name}/Dockerfile"
+        assert (build["dockerfile"], build["target"]) == ("Dockerfile", name)
         assert "PYTHON_IMAGE" in build["args"]
-        from_lines = [
-            line
-            for line in (ROOT / build["dockerfile"]).read_text().splitlines()
-            if line.startswith(("FROM", "ARG PYTHON_IMAGE"))
-        ]
-        assert from_lines == ["ARG PYTHON_IMAGE=python:3.11-slim", "FROM ${PYTHON_IMAGE}"]
+        assert name in targets, f"the Dockerfile has no {name} target"
+    assert "ARG PYTHON_IMAGE=python:3.11-slim" in dockerfile
+    assert targets["base"] == "FROM ${PYTHON_IMAGE} AS base"
+    assert not list(ROOT.glob("services/*/Dockerfile"))
     # The migration runs from the gateway's image, which carries alembic and migrations/.
     assert compose["services"]["migrate"]["image"] == compose["services"]["gateway"]["image"]
 

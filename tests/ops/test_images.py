@@ -1,11 +1,15 @@
-"""Issue 7: the five service images build on the local engine and run as non-root."""
+"""Issue 7: the five service images build on the local engine and run as non-root; issue 24:
+from one Dockerfile and the lock; issue 23: the provisioner's carries the pinned Terraform."""
 
 from __future__ import annotations
+
+import json
 
 import docker
 import pytest
 
-from tests.ops.conftest import SERVICES
+from tests.ops.conftest import ROOT, SERVICES, terraform_pin
+from tests.ops.test_locks import locked
 
 # The first test builds the five images; a cold build of the verifier's installs Chromium
 # (minutes on a small machine). Later builds hit the layer cache.
@@ -81,3 +85,36 @@ def test_verifier_image_runs_a_browser_check(service_images) -> None:
     # browser check of a brief failed.
     out = _run(service_images["verifier"], "python", "-c", BROWSER_CHECK)
     assert out.strip().splitlines()[-1] == "['pass', 'fail']", out
+
+
+def test_images_carry_exactly_the_locked_versions(service_images) -> None:
+    # Issue 24: `pip install --require-hashes -r requirements.lock`, so an image built
+    # later runs what the tests ran; the verifier's adds the dev lock's playwright.
+    runtime = {name: pin[0] for name, pin in locked(ROOT / "requirements.lock").items()}
+    browser = {name: pin[0] for name, pin in locked(ROOT / "requirements-browser.lock").items()}
+    for service, expected in (("gateway", runtime), ("verifier", {**runtime, **browser})):
+        out = _run(service_images[service], "python", "-m", "pip", "list", "--format=json")
+        installed = {p["name"].lower().replace("_", "-"): p["version"] for p in json.loads(out)}
+        assert {n: v for n, v in expected.items() if installed.get(n) != v} == {}, service
+    assert "playwright" not in runtime
+
+
+def test_provisioner_image_carries_the_pinned_terraform(service_images, staged_terraform) -> None:
+    # Issue 23 point 3: the compose stack can apply. The image takes the host's binary
+    # (scripts/stage-terraform.sh), so a host without the pinned one cannot give it.
+    staged, said = staged_terraform
+    if staged is None:
+        pytest.skip(f"this host gives the image no terraform: {said}")
+    pinned = terraform_pin()["TERRAFORM_VERSION"]
+    image = service_images["provisioner"]
+    out = _run(image, "sh", "-c", "CHECKPOINT_DISABLE=1 terraform version -json")
+    assert json.loads(out)["terraform_version"] == pinned
+    # And the provisioner's start-up check, in its image, finds it as the pinned one.
+    check = (
+        "import logging, sys; "
+        "logging.basicConfig(stream=sys.stdout, level=logging.INFO, format='%(message)s'); "
+        "from services.provisioner.terraform_pin import check_terraform; "
+        "check_terraform('terraform')"
+    )
+    out = _run(image, "python", "-c", check)
+    assert f"terraform {pinned} at /usr/local/bin/terraform, the pinned version" in out, out
