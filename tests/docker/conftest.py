@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import time
@@ -16,6 +15,7 @@ import httpx
 import pytest
 
 from services.provisioner.docker_local import DockerLocal, job_labels
+from shared.images import load_base_image_overrides
 
 ROOT = Path(__file__).resolve().parents[2]
 OVERRIDES = ROOT / "deploy" / "base-images" / "overrides.json"
@@ -37,7 +37,7 @@ def docker_client() -> Iterator[docker.DockerClient]:
 @pytest.fixture(scope="session")
 def overrides() -> dict[str, str]:
     """Official image name -> local base image, as the generator's override setting reads it."""
-    return dict(json.loads(OVERRIDES.read_text()))
+    return load_base_image_overrides(str(OVERRIDES))
 
 
 @pytest.fixture(scope="session")
