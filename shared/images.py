@@ -19,6 +19,7 @@ __all__ = [
     "RUNTIMES_KEY",
     "LocalImage",
     "apply_base_image_overrides",
+    "dockerfile_base_images",
     "load_base_image_overrides",
     "load_base_image_runtimes",
     "override_dockerfile_images",
@@ -254,6 +255,23 @@ def apply_base_image_overrides(image: str, overrides: Mapping[str, str]) -> str:
         if image.startswith(prefix) and (best is None or len(prefix) > best[0]):
             best = (len(prefix), value + image[len(prefix) :])
     return best[1] if best else image
+
+
+def dockerfile_base_images(dockerfile: str) -> list[str]:
+    """The images a Dockerfile's ``FROM`` lines name, earlier build stages left out."""
+    stages: set[str] = set()
+    images: list[str] = []
+    for line in dockerfile.splitlines():
+        match = _FROM_RE.match(line)
+        if not match:
+            continue
+        image = match.group("image")
+        if image.lower() not in stages and image not in images and "$" not in image:
+            images.append(image)
+        stage = _STAGE_RE.search(match.group("tail"))
+        if stage:
+            stages.add(stage.group("stage").lower())
+    return images
 
 
 def override_dockerfile_images(dockerfile: str, overrides: Mapping[str, str]) -> str:

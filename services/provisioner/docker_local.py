@@ -22,6 +22,12 @@ from urllib.parse import urlsplit
 import docker
 import docker.errors
 
+from shared.images import (
+    apply_base_image_overrides,
+    dockerfile_base_images,
+    override_dockerfile_images,
+)
+
 __all__ = [
     "JOB_LABEL",
     "SUPPORTED_SERVICES",
@@ -196,10 +202,19 @@ class DockerLocal:
         on_log: Callable[[str], None],
         buildargs: Mapping[str, str] | None = None,
         timeout_s: int = 1800,
+        image_overrides: Mapping[str, str] | None = None,
     ) -> str:
-        """Build ``context_dir`` into ``tag``, streaming output lines to ``on_log``; image id."""
+        """Build ``context_dir`` into ``tag``, streaming output lines to ``on_log``; image id.
+
+        ``image_overrides`` (BASE_IMAGE_OVERRIDES) rewrites the ``FROM`` lines of a
+        Dockerfile the repository brought, so it builds from the local or mirrored images
+        too; a base image still missing on the engine is named if the build fails.
+        """
         if not (context_dir / dockerfile).is_file():
             raise DeployError(f"no {dockerfile} in build context {context_dir}")
+        if image_overrides:
+            dockerfile = _localised_dockerfile(context_dir, dockerfile, image_overrides, on_log)
+        missing = self._missing_images(context_dir / dockerfile)
         tail: deque[str] = deque(maxlen=_ERROR_TAIL_LINES)
         image_id: str | None = None
         try:
@@ -221,7 +236,7 @@ class DockerLocal:
                     detail = chunk.get("errorDetail") or {}
                     message = str(chunk.get("error") or detail.get("message") or chunk).strip()
                     _emit(on_log, tail, message)
-                    raise DeployError(_build_failure(tag, message, tail))
+                    raise DeployError(_missing_note(missing) + _build_failure(tag, message, tail))
                 text = chunk.get("stream") or chunk.get("status")
                 if text:
                     for line in str(text).splitlines():
@@ -240,6 +255,20 @@ class DockerLocal:
             raise DeployError(_build_failure(tag, f"{type(exc).__name__}: {exc}", tail)) from exc
         logger.info("built %s as %s", tag, image_id)
         return image_id
+
+    def _missing_images(self, dockerfile: Path) -> list[str]:
+        """Base images of ``dockerfile`` that the engine does not hold (it would pull them)."""
+        missing = []
+        for image in dockerfile_base_images(dockerfile.read_text(errors="replace")):
+            if image.lower() == "scratch":
+                continue
+            try:
+                self.client.images.get(image)
+            except docker.errors.ImageNotFound:
+                missing.append(image)
+            except docker.errors.DockerException:
+                continue  # the build itself reports an engine that does not answer
+        return missing
 
     # --- containers -----------------------------------------------------------------
 
@@ -496,6 +525,33 @@ class DockerLocal:
 def _emit(on_log: Callable[[str], None], tail: deque[str], line: str) -> None:
     tail.append(line)
     on_log(line)
+
+
+def _localised_dockerfile(
+    context_dir: Path, dockerfile: str, overrides: Mapping[str, str], on_log: Callable[[str], None]
+) -> str:
+    """A copy of ``dockerfile`` with its base images mapped, beside it; its name."""
+    text = (context_dir / dockerfile).read_text(errors="replace")
+    mapped = override_dockerfile_images(text, overrides)
+    if mapped == text:
+        return dockerfile
+    for before in dockerfile_base_images(text):
+        after = apply_base_image_overrides(before, overrides)
+        if before != after:
+            on_log(f"base image {before} -> {after} (BASE_IMAGE_OVERRIDES)")
+    name = f"{dockerfile}.autodeploy-images"
+    (context_dir / name).write_text(mapped)
+    return name
+
+
+def _missing_note(missing: list[str]) -> str:
+    if not missing:
+        return ""
+    return (
+        f"base image {', '.join(missing)} is not on this Docker engine and could not be "
+        "pulled; map it in BASE_IMAGE_OVERRIDES to a local image (make images builds "
+        "python, node, nginx, postgres and redis ones) or make the registry reachable. "
+    )
 
 
 def _build_failure(tag: str, message: str, tail: deque[str]) -> str:

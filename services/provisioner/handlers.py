@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import posixpath
 import shutil
 import tarfile
 from dataclasses import asdict
@@ -141,6 +142,9 @@ async def _deploy_local(
             network = f"autodeploy-{event.job_id}"
             env.update(await _start_services(ctx, engine, wanted, labels=labels, network=network))
         await ctx.log.info(f"provisioner: building image {tag}")
+        # The generator already mapped the base images of a Dockerfile it wrote.
+        generated = posixpath.normpath(posixpath.join(context, dockerfile)) in files
+        overrides = load_base_image_overrides(ctx.settings.base_image_overrides)
         async with ThreadLines(ctx.log, source="docker build") as on_log:
             image_id = await asyncio.to_thread(
                 engine.build,
@@ -149,6 +153,7 @@ async def _deploy_local(
                 dockerfile=dockerfile,
                 labels=labels,
                 on_log=on_log,
+                image_overrides=None if generated else overrides,
             )
         app = await asyncio.to_thread(
             engine.run,
