@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import docker
 import docker.errors
 
+from services.provisioner.compose_project import ComposeService
 from shared.images import (
     apply_base_image_overrides,
     dockerfile_base_images,
@@ -353,6 +354,107 @@ class DockerLocal:
             url=url,
             network=network,
         )
+
+    def run_compose_project(
+        self,
+        root: Path,
+        services: list[ComposeService],
+        *,
+        front: ComposeService,
+        project: str,
+        labels: dict[str, str],
+        on_log: Callable[[str], None],
+        image_overrides: Mapping[str, str] | None = None,
+    ) -> RunningApp:
+        """Build and start every service of a repository's compose project; the front's URL.
+
+        Services share one job network and reach each other by service name, as under
+        docker compose. Built services get the base-image mapping; an ``image:`` service
+        must be on the engine (after the mapping), since nothing is pulled.
+        """
+        overrides = image_overrides or {}
+        images = {
+            svc.name: self._compose_image(root, svc, project, labels, on_log, overrides)
+            for svc in services
+        }
+        self.ensure_network(project, labels=labels)
+        app: RunningApp | None = None
+        for svc in services:
+            name = f"{project}-{svc.name}".lower()
+            on_log(f"starting compose service {svc.name} from {images[svc.name]}")
+            if svc is front:
+                app = self.run(
+                    images[svc.name],
+                    name=name,
+                    container_port=front.container_ports[0],
+                    env=svc.environment,
+                    labels=labels,
+                    network=project,
+                    network_aliases=[svc.name],
+                    command=svc.command,
+                    startup_grace_s=0,
+                )
+                continue
+            self._remove_stale(name, labels)
+            volumes = {}
+            for volume, path in svc.volumes.items():
+                full = f"{project}-{volume}".lower()
+                self.client.volumes.create(full, labels=dict(labels))
+                volumes[full] = {"bind": path, "mode": "rw"}
+            try:
+                self.client.containers.run(
+                    images[svc.name],
+                    command=svc.command,
+                    name=name,
+                    detach=True,
+                    environment=dict(svc.environment),
+                    labels=dict(labels),
+                    network=project,
+                    networking_config=self._aliases(project, [svc.name]),
+                    volumes=volumes,
+                    init=True,
+                )
+            except docker.errors.DockerException as exc:
+                raise DeployError(f"could not start compose service {svc.name}: {exc}") from exc
+        assert app is not None
+        return app
+
+    def _compose_image(
+        self,
+        root: Path,
+        svc: ComposeService,
+        project: str,
+        labels: dict[str, str],
+        on_log: Callable[[str], None],
+        overrides: Mapping[str, str],
+    ) -> str:
+        if svc.build_context is not None:
+            tag = f"autodeploy/{project}-{svc.name}:latest".lower()
+            on_log(f"building compose service {svc.name} ({svc.build_context}/{svc.dockerfile})")
+            self.build(
+                root / svc.build_context,
+                tag=tag,
+                dockerfile=svc.dockerfile,
+                labels=labels,
+                on_log=on_log,
+                image_overrides=overrides,
+            )
+            return tag
+        assert svc.image is not None
+        mapped = apply_base_image_overrides(svc.image, overrides)
+        try:
+            self.client.images.get(mapped)
+        except docker.errors.ImageNotFound:
+            via = f" (mapped to {mapped})" if mapped != svc.image else ""
+            raise DeployError(
+                f"compose service {svc.name} needs image {svc.image}{via}, which is not on "
+                "this Docker engine, and nothing is pulled here; map it in "
+                "BASE_IMAGE_OVERRIDES to a local image (make images builds postgres and "
+                "redis ones) or build it first"
+            ) from None
+        except docker.errors.DockerException as exc:
+            raise DeployError(f"could not inspect image {mapped}: {exc}") from exc
+        return mapped
 
     def start_service(
         self,

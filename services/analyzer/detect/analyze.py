@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import posixpath
 import re
 from pathlib import Path
 from typing import get_args
@@ -305,6 +306,9 @@ def _describe_app(
     dock = detect_docker(snap, app.root)
     analysis.docker = dock.docker
     analysis.reasons.extend(dock.reasons)
+    if dock.compose_project and dock.docker and dock.docker.compose_file:
+        analysis.framework = "compose"
+        analysis.app_root = posixpath.dirname(dock.docker.compose_file) or "."
     proc = detect_procfile(snap, app.root)
 
     # Start command: the author's own Procfile or Dockerfile first, then what the stack implies.
