@@ -21,7 +21,8 @@ from shared.analysis import (
 
 from ._common import is_secret_name
 from ._fs import RepoSnapshot, walk_repository
-from ._model import AppFinding, BindHit, EnvHit, PortHit, PortSource, ServiceHit
+from ._model import AppContext, AppFinding, BindHit, EnvHit, PortHit, PortSource, ServiceHit
+from .bindswitch import find_bind_switches
 from .description import parse_description
 from .docker import DockerFindings, ProcfileFinding, detect_docker, detect_procfile
 from .roots import choose_app, discover_roots, findings_for_root
@@ -349,6 +350,7 @@ def _describe_app(
     analysis.bind_address, analysis.binds_loopback = addr, loopback
     if bind_why:
         analysis.reasons.append(bind_why)
+    _apply_bind_switches(analysis, AppContext(snap, app.root))
 
     analysis.env_vars = _merge_env([*app.env, *dock.env])
     analysis.services = _merge_services([*app.services, *dock.services], request)
@@ -371,6 +373,18 @@ def _describe_app(
         compose_service_count=dock.compose_service_count,
         cloud_credentials=cloud,
     )
+
+
+def _apply_bind_switches(analysis: Analysis, ctx: AppContext) -> None:
+    """Set the platform variable a conditional bind reads, so the app binds 0.0.0.0."""
+    for switch in find_bind_switches(ctx):
+        env = analysis.description.env
+        value = env.setdefault(switch.name, switch.value)
+        analysis.reasons.append(
+            f"{_ev_text(switch.evidence)} binds 0.0.0.0 only when {switch.name} is set: "
+            f"the deployment sets {switch.name}={value}"
+        )
+        analysis.bind_address, analysis.binds_loopback = "0.0.0.0", False
 
 
 def _implied_binds(command: str, evidence: Evidence, code_binds: list[BindHit]) -> list[BindHit]:
