@@ -301,14 +301,22 @@ _TAG_RE = re.compile(r"^(?P<repo>[^:@]+):(?P<version>\d+(?:\.\d+)*)(?P<variant>.
 
 
 def _less_specific(image: str) -> Iterator[str]:
-    """``image``, then the same tag with fewer version parts and no alpine release number."""
+    """``image``, then the same tag less precise: fewer version parts, then fewer variant words.
+
+    ``python:3.11.3-slim-buster`` -> ``python:3.11-slim-buster`` -> ``python:3.11-slim`` ->
+    ``python:3.11``: a distribution codename no rule names (buster) still finds the
+    version's image. Alpine release numbers are dropped first (``alpine3.19`` -> ``alpine``).
+    """
     yield image
     match = _TAG_RE.match(image)
     if not match:
         return
     parts = match.group("version").split(".")
     variant = re.sub(r"alpine\d+(?:\.\d+)*", "alpine", match.group("variant"))
-    for keep in range(len(parts), 0, -1):
-        name = f"{match.group('repo')}:{'.'.join(parts[:keep])}{variant}"
-        if name != image:
-            yield name
+    words = variant.split("-")  # "-slim-buster" -> ["", "slim", "buster"]
+    for cut in range(len(words), 0, -1):
+        trimmed = "-".join(words[:cut])
+        for keep in range(len(parts), 0, -1):
+            name = f"{match.group('repo')}:{'.'.join(parts[:keep])}{trimmed}"
+            if name != image:
+                yield name

@@ -52,6 +52,7 @@ def test_pick_image_exact_else_nearest_newer(
     [
         ("python:3.12-slim", PY313.ref),
         ("python:3.11.4-slim-bookworm", PY311.ref),
+        ("python:3.11.3-slim-buster", PY311.ref),
         ("python:3.10-alpine", PY311.ref),
         ("python:3", PY313.ref),
         ("python:3.13", PY313.ref),
