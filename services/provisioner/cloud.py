@@ -34,6 +34,7 @@ from services.provisioner.terraform import (
 )
 from services.provisioner.workspace import local_engine, write_tree
 from shared.events import JobGenerated
+from shared.images import load_base_image_overrides
 from shared.logs import ThreadLines
 from shared.registry import RegistryAuth, RegistryError, ecr_auth, push_image
 from shared.stage import PermanentError, StageContext
@@ -109,6 +110,8 @@ async def _push(
             dockerfile=dockerfile,
             labels=job_labels(event.job_id),
             on_log=on_build,
+            # A repository's own Dockerfile builds from the mapped base images too.
+            image_overrides=load_base_image_overrides(settings.base_image_overrides),
         )
     auth: RegistryAuth | None = None
     if uses_ecr:

@@ -31,7 +31,13 @@ from urllib.parse import urlsplit
 import docker
 import docker.errors
 
+from services.provisioner.compose_project import ComposeService
 from shared.build_policy import check_dockerfile
+from shared.images import (
+    apply_base_image_overrides,
+    dockerfile_base_images,
+    override_dockerfile_images,
+)
 
 __all__ = [
     "CREATED_LABEL",
@@ -255,14 +261,22 @@ class DockerLocal:
         labels: dict[str, str],
         on_log: Callable[[str], None],
         buildargs: Mapping[str, str] | None = None,
+        image_overrides: Mapping[str, str] | None = None,
     ) -> str:
         """Build ``context_dir`` into ``tag``, streaming output lines to ``on_log``; image id.
 
         The Dockerfile is checked first, whatever stage wrote it: the engine itself would
-        fetch a remote ``ADD`` from the host's network. The build gets the memory and CPU
-        limits and at most ``limits.build_timeout_s`` seconds in all.
+        fetch a remote ``ADD`` from the host's network. ``image_overrides``
+        (BASE_IMAGE_OVERRIDES) rewrites the ``FROM`` lines of a Dockerfile the repository
+        brought, so it builds from the local or mirrored images too; a base image still
+        missing on the engine is named if the build fails. The build gets the memory and
+        CPU limits and at most ``limits.build_timeout_s`` seconds in all.
         """
         dockerfile_path = _checked_dockerfile(context_dir, dockerfile)
+        if image_overrides:
+            dockerfile = _localised_dockerfile(context_dir, dockerfile, image_overrides, on_log)
+            dockerfile_path = _checked_dockerfile(context_dir, dockerfile)
+        missing = self._missing_images(dockerfile_path)
         tail: deque[str] = deque(maxlen=_ERROR_TAIL_LINES)
         timeout_s = self.limits.build_timeout_s
         watchdog = _BuildWatchdog(self.client, timeout_s)
@@ -289,7 +303,7 @@ class DockerLocal:
                     detail = chunk.get("errorDetail") or {}
                     message = str(chunk.get("error") or detail.get("message") or chunk).strip()
                     _emit(on_log, tail, message)
-                    raise DeployError(_build_failure(tag, message, tail))
+                    raise DeployError(_missing_note(missing) + _build_failure(tag, message, tail))
                 text = chunk.get("stream") or chunk.get("status")
                 if text:
                     for line in str(text).splitlines():
@@ -319,6 +333,20 @@ class DockerLocal:
             watchdog.stop()
         logger.info("built %s as %s", tag, image_id)
         return image_id
+
+    def _missing_images(self, dockerfile: Path) -> list[str]:
+        """Base images of ``dockerfile`` that the engine does not hold (it would pull them)."""
+        missing = []
+        for image in dockerfile_base_images(dockerfile.read_text(errors="replace")):
+            if image.lower() == "scratch":
+                continue
+            try:
+                self.client.images.get(image)
+            except docker.errors.ImageNotFound:
+                missing.append(image)
+            except docker.errors.DockerException:
+                continue  # the build itself reports an engine that does not answer
+        return missing
 
     # --- containers -----------------------------------------------------------------
 
@@ -404,6 +432,107 @@ class DockerLocal:
             url=url,
             network=network,
         )
+
+    def run_compose_project(
+        self,
+        root: Path,
+        services: list[ComposeService],
+        *,
+        front: ComposeService,
+        project: str,
+        labels: dict[str, str],
+        on_log: Callable[[str], None],
+        image_overrides: Mapping[str, str] | None = None,
+    ) -> RunningApp:
+        """Build and start every service of a repository's compose project; the front's URL.
+
+        Services share one job network and reach each other by service name, as under
+        docker compose. Built services get the base-image mapping; an ``image:`` service
+        must be on the engine (after the mapping), since nothing is pulled.
+        """
+        overrides = image_overrides or {}
+        images = {
+            svc.name: self._compose_image(root, svc, project, labels, on_log, overrides)
+            for svc in services
+        }
+        self.ensure_network(project, labels=labels)
+        app: RunningApp | None = None
+        for svc in services:
+            name = f"{project}-{svc.name}".lower()
+            on_log(f"starting compose service {svc.name} from {images[svc.name]}")
+            if svc is front:
+                app = self.run(
+                    images[svc.name],
+                    name=name,
+                    container_port=front.container_ports[0],
+                    env=svc.environment,
+                    labels=labels,
+                    network=project,
+                    network_aliases=[svc.name],
+                    command=svc.command,
+                    startup_grace_s=0,
+                )
+                continue
+            self._remove_stale(name, labels)
+            volumes = {}
+            for volume, path in svc.volumes.items():
+                full = f"{project}-{volume}".lower()
+                self.client.volumes.create(full, labels=dict(labels))
+                volumes[full] = {"bind": path, "mode": "rw"}
+            try:
+                self.client.containers.run(
+                    images[svc.name],
+                    command=svc.command,
+                    name=name,
+                    detach=True,
+                    environment=dict(svc.environment),
+                    labels=dict(labels),
+                    network=project,
+                    networking_config=self._aliases(project, [svc.name]),
+                    volumes=volumes,
+                    init=True,
+                )
+            except docker.errors.DockerException as exc:
+                raise DeployError(f"could not start compose service {svc.name}: {exc}") from exc
+        assert app is not None
+        return app
+
+    def _compose_image(
+        self,
+        root: Path,
+        svc: ComposeService,
+        project: str,
+        labels: dict[str, str],
+        on_log: Callable[[str], None],
+        overrides: Mapping[str, str],
+    ) -> str:
+        if svc.build_context is not None:
+            tag = f"autodeploy/{project}-{svc.name}:latest".lower()
+            on_log(f"building compose service {svc.name} ({svc.build_context}/{svc.dockerfile})")
+            self.build(
+                root / svc.build_context,
+                tag=tag,
+                dockerfile=svc.dockerfile,
+                labels=labels,
+                on_log=on_log,
+                image_overrides=overrides,
+            )
+            return tag
+        assert svc.image is not None
+        mapped = apply_base_image_overrides(svc.image, overrides)
+        try:
+            self.client.images.get(mapped)
+        except docker.errors.ImageNotFound:
+            via = f" (mapped to {mapped})" if mapped != svc.image else ""
+            raise DeployError(
+                f"compose service {svc.name} needs image {svc.image}{via}, which is not on "
+                "this Docker engine, and nothing is pulled here; map it in "
+                "BASE_IMAGE_OVERRIDES to a local image (make images builds postgres and "
+                "redis ones) or build it first"
+            ) from None
+        except docker.errors.DockerException as exc:
+            raise DeployError(f"could not inspect image {mapped}: {exc}") from exc
+        return mapped
 
     def start_service(
         self,
@@ -673,6 +802,33 @@ class _BuildWatchdog:
 def _emit(on_log: Callable[[str], None], tail: deque[str], line: str) -> None:
     tail.append(line)
     on_log(line)
+
+
+def _localised_dockerfile(
+    context_dir: Path, dockerfile: str, overrides: Mapping[str, str], on_log: Callable[[str], None]
+) -> str:
+    """A copy of ``dockerfile`` with its base images mapped, beside it; its name."""
+    text = (context_dir / dockerfile).read_text(errors="replace")
+    mapped = override_dockerfile_images(text, overrides)
+    if mapped == text:
+        return dockerfile
+    for before in dockerfile_base_images(text):
+        after = apply_base_image_overrides(before, overrides)
+        if before != after:
+            on_log(f"base image {before} -> {after} (BASE_IMAGE_OVERRIDES)")
+    name = f"{dockerfile}.autodeploy-images"
+    (context_dir / name).write_text(mapped)
+    return name
+
+
+def _missing_note(missing: list[str]) -> str:
+    if not missing:
+        return ""
+    return (
+        f"base image {', '.join(missing)} is not on this Docker engine and could not be "
+        "pulled; map it in BASE_IMAGE_OVERRIDES to a local image (make images builds "
+        "python, node, nginx, postgres and redis ones) or make the registry reachable. "
+    )
 
 
 def _build_failure(tag: str, message: str, tail: deque[str]) -> str:

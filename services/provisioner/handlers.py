@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import posixpath
 import shutil
 from dataclasses import asdict
 from pathlib import Path
@@ -19,6 +20,7 @@ from services.provisioner.cloud import (
     teardown_cloud,
     terraform_files,
 )
+from services.provisioner.compose_project import ComposeError, front_service, parse_compose
 from services.provisioner.docker_local import (
     SUPPORTED_SERVICES,
     DeployError,
@@ -149,9 +151,53 @@ async def handle_generated(event: JobGenerated, ctx: StageContext) -> Outcome:
     )
 
 
+async def _deploy_compose_project(
+    event: JobGenerated, ctx: StageContext, workdir: Path, compose_file: str
+) -> dict[str, Any]:
+    """Run the repository's own multi-service compose file as the job's project."""
+    engine = local_engine(ctx.settings)
+    try:
+        text = (workdir / compose_file).read_text()
+        services = parse_compose(text, compose_file)
+        front = front_service(services)
+    except (OSError, ComposeError) as exc:
+        raise PermanentError(f"the repository's {compose_file} cannot be deployed: {exc}") from exc
+    await ctx.log.info(
+        f"provisioner: deploying {compose_file} as a compose project: "
+        + ", ".join(s.name for s in services)
+        + f"; front service {front.name} (container port {front.container_ports[0]})"
+    )
+    project = f"autodeploy-{event.job_id}"
+    try:
+        async with ThreadLines(ctx.log, source="compose") as on_log:
+            app = await asyncio.to_thread(
+                engine.run_compose_project,
+                workdir,
+                services,
+                front=front,
+                project=project,
+                labels=job_labels(event.job_id),
+                on_log=on_log,
+                image_overrides=load_base_image_overrides(ctx.settings.base_image_overrides),
+            )
+    except DeployError as exc:
+        raise PermanentError(str(exc)) from exc
+    return {
+        "target": "local",
+        "image": app.image,
+        "compose_project": project,
+        "services": [s.name for s in services],
+        "front_service": front.name,
+        **asdict(app),
+    }
+
+
 async def _deploy_local(
     event: JobGenerated, ctx: StageContext, workdir: Path, files: dict[str, str]
 ) -> dict[str, Any]:
+    docker_setup = event.analysis.docker
+    if event.analysis.framework == "compose" and docker_setup and docker_setup.compose_file:
+        return await _deploy_compose_project(event, ctx, workdir, docker_setup.compose_file)
     engine = local_engine(ctx.settings)
     labels = job_labels(event.job_id)
     default_port = event.analysis.port.value if event.analysis.port else 8080
@@ -165,6 +211,9 @@ async def _deploy_local(
             network = f"autodeploy-{event.job_id}"
             env.update(await _start_services(ctx, engine, wanted, labels=labels, network=network))
         await ctx.log.info(f"provisioner: building image {tag}")
+        # The generator already mapped the base images of a Dockerfile it wrote.
+        generated = posixpath.normpath(posixpath.join(context, dockerfile)) in files
+        overrides = load_base_image_overrides(ctx.settings.base_image_overrides)
         async with ThreadLines(ctx.log, source="docker build") as on_log:
             image_id = await asyncio.to_thread(
                 engine.build,
@@ -173,6 +222,7 @@ async def _deploy_local(
                 dockerfile=dockerfile,
                 labels=labels,
                 on_log=on_log,
+                image_overrides=None if generated else overrides,
             )
         app = await asyncio.to_thread(
             engine.run,

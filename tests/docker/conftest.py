@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.server
-import json
 import os
 import subprocess
 import threading
@@ -18,6 +17,7 @@ import httpx
 import pytest
 
 from services.provisioner.docker_local import DockerLocal, job_labels
+from shared.images import load_base_image_overrides
 
 ROOT = Path(__file__).resolve().parents[2]
 OVERRIDES = ROOT / "deploy" / "base-images" / "overrides.json"
@@ -39,7 +39,7 @@ def docker_client() -> Iterator[docker.DockerClient]:
 @pytest.fixture(scope="session")
 def overrides() -> dict[str, str]:
     """Official image name -> local base image, as the generator's override setting reads it."""
-    return dict(json.loads(OVERRIDES.read_text()))
+    return load_base_image_overrides(str(OVERRIDES))
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import posixpath
 import re
 from pathlib import Path
 from typing import get_args
@@ -20,7 +21,8 @@ from shared.analysis import (
 
 from ._common import is_secret_name
 from ._fs import RepoSnapshot, walk_repository
-from ._model import AppFinding, BindHit, EnvHit, PortHit, PortSource, ServiceHit
+from ._model import AppContext, AppFinding, BindHit, EnvHit, PortHit, PortSource, ServiceHit
+from .bindswitch import find_bind_switches
 from .description import parse_description
 from .docker import DockerFindings, ProcfileFinding, detect_docker, detect_procfile
 from .roots import choose_app, discover_roots, findings_for_root
@@ -320,6 +322,9 @@ def _describe_app(
     dock = detect_docker(snap, app.root)
     analysis.docker = dock.docker
     analysis.reasons.extend(dock.reasons)
+    if dock.compose_project and dock.docker and dock.docker.compose_file:
+        analysis.framework = "compose"
+        analysis.app_root = posixpath.dirname(dock.docker.compose_file) or "."
     proc = detect_procfile(snap, app.root)
     if proc is not None and _BUILDPACK_LAUNCHER.match(proc.command):
         # heroku-php-apache2/nginx exist only inside Heroku's buildpack; the stack's own
@@ -371,6 +376,7 @@ def _describe_app(
     analysis.bind_address, analysis.binds_loopback = addr, loopback
     if bind_why:
         analysis.reasons.append(bind_why)
+    _apply_bind_switches(analysis, AppContext(snap, app.root))
 
     analysis.env_vars = _merge_env([*app.env, *dock.env, *start_env])
     analysis.services = _merge_services([*app.services, *dock.services], request)
@@ -413,6 +419,18 @@ def _start_command_port(
         port,
         f"{server}, started by {where} ({_ev_text(evidence)}), listens on {port} by default",
     )
+
+
+def _apply_bind_switches(analysis: Analysis, ctx: AppContext) -> None:
+    """Set the platform variable a conditional bind reads, so the app binds 0.0.0.0."""
+    for switch in find_bind_switches(ctx):
+        env = analysis.description.env
+        value = env.setdefault(switch.name, switch.value)
+        analysis.reasons.append(
+            f"{_ev_text(switch.evidence)} binds 0.0.0.0 only when {switch.name} is set: "
+            f"the deployment sets {switch.name}={value}"
+        )
+        analysis.bind_address, analysis.binds_loopback = "0.0.0.0", False
 
 
 def _implied_binds(command: str, evidence: Evidence, code_binds: list[BindHit]) -> list[BindHit]:

@@ -61,6 +61,9 @@ class DockerFindings:
     command: str | None = None
     command_evidence: Evidence | None = None
     compose_service_count: int = 0
+    # The compose file runs the app as several services, some built from the repository:
+    # it deploys as that project (stack `compose`), not as one service picked out of it.
+    compose_project: bool = False
     reasons: list[str] = field(default_factory=list)
 
 
@@ -190,6 +193,18 @@ def _compose(snap: RepoSnapshot, rel: str, app_root: str, out: DockerFindings) -
     app_service = app_service or next(
         (str(n) for n, s in services.items() if isinstance(s, dict) and s.get("ports")), None
     )
+    built = [str(n) for n, s in services.items() if isinstance(s, dict) and "build" in s]
+    publishing = [n for n, s in services.items() if isinstance(s, dict) and s.get("ports")]
+    # Several services built here, or the app lives below the compose file's folder: the
+    # repository is organised around the compose file. An app beside its compose file that
+    # only adds a database stays that app (its backing services start beside it).
+    around_compose = len(built) >= 2 or (bool(built) and app_root != compose_dir)
+    if len(services) >= 2 and publishing and around_compose:
+        out.compose_project = True
+        out.reasons.append(
+            f"{rel} runs {len(services)} services ({', '.join(map(str, services))}), "
+            f"{', '.join(built)} built from this repository: it deploys as that compose project"
+        )
     svc = services.get(app_service) if app_service is not None else None
     if isinstance(svc, dict):
         idx = text.find(f"{app_service}:")

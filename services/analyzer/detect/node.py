@@ -181,21 +181,7 @@ def detect(ctx: AppContext) -> AppFinding | None:
     assert isinstance(scripts, dict)
     pm = package_manager_for(ctx, pkg)
     finding.package_manager = pm
-    engines = pkg.get("engines")
-    if isinstance(engines, dict) and isinstance(engines.get("node"), str):
-        m = re.search(r"\d+(?:\.\d+)*", engines["node"])
-        if m:
-            finding.runtime_version = m.group(0)
-            finding.runtime_evidence = evidence_at(
-                ctx.rel("package.json"), text, text.find('"engines"')
-            )
-    if finding.runtime_version is None:
-        for name in (".nvmrc", ".node-version"):
-            rt = ctx.read(name)
-            if rt and (m := re.search(r"\d+(?:\.\d+)*", rt)):
-                finding.runtime_version = m.group(0)
-                finding.runtime_evidence = evidence_at(ctx.rel(name), rt, m.start())
-                break
+    _runtime(ctx, finding, pkg, text)
 
     sources = ctx.sources(_SUFFIXES, priority=_PRIORITY, limit=40)
     finding.services.extend(services_from_deps(deps, _SERVICES))
@@ -359,3 +345,42 @@ def _not_a_service(
         finding.non_service.append(
             f"{ctx.rel('package.json')} describes {what} with no web framework or server"
         )
+
+
+# `.nvmrc` may name an LTS line by its codename (`lts/iron`); these are the even majors.
+_LTS_CODENAMES = {"hydrogen": "18", "iron": "20", "jod": "22", "krypton": "24"}
+
+
+def _runtime(ctx: AppContext, finding: AppFinding, pkg: dict[str, Any], text: str) -> None:
+    """The Node version the repository declares, with the file and line it came from.
+
+    package.json's engines.node, then Volta's pin, then .nvmrc/.node-version (a version
+    or an `lts/<codename>`), then asdf/mise's .tool-versions ("nodejs 22.1.0").
+    """
+    number = re.compile(r"\d+(?:\.\d+)*")
+    for section, key in (("engines", "node"), ("volta", "node")):
+        block = pkg.get(section)
+        value = block.get(key) if isinstance(block, dict) else None
+        if isinstance(value, str) and (m := number.search(value)):
+            finding.runtime_version = m.group(0)
+            finding.runtime_evidence = evidence_at(
+                ctx.rel("package.json"), text, text.find(f'"{section}"')
+            )
+            return
+    for name in (".nvmrc", ".node-version"):
+        rt = ctx.read(name)
+        if not rt:
+            continue
+        codename = re.search(r"lts/([a-z]+)", rt.lower())
+        if codename and codename.group(1) in _LTS_CODENAMES:
+            finding.runtime_version = _LTS_CODENAMES[codename.group(1)]
+            finding.runtime_evidence = evidence_at(ctx.rel(name), rt, codename.start())
+            return
+        if m := number.search(rt):
+            finding.runtime_version = m.group(0)
+            finding.runtime_evidence = evidence_at(ctx.rel(name), rt, m.start())
+            return
+    rt = ctx.read(".tool-versions")
+    if rt and (m := re.search(r"^nodejs\s+(\d+(?:\.\d+)*)", rt, re.MULTILINE)):
+        finding.runtime_version = m.group(1)
+        finding.runtime_evidence = evidence_at(ctx.rel(".tool-versions"), rt, m.start())

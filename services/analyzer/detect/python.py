@@ -278,6 +278,7 @@ def _module(ctx: AppContext, rel: str) -> str:
 
 
 def _runtime(ctx: AppContext, finding: AppFinding, pyproject: dict[str, Any]) -> None:
+    """The Python version the repository declares, most specific file first, with evidence."""
     version_re = re.compile(r"(\d+\.\d+(?:\.\d+)?)")
     for name in (".python-version", "runtime.txt"):
         text = ctx.read(name)
@@ -285,17 +286,28 @@ def _runtime(ctx: AppContext, finding: AppFinding, pyproject: dict[str, Any]) ->
             finding.runtime_version = m.group(1)
             finding.runtime_evidence = evidence_at(ctx.rel(name), text, m.start())
             return
+    # asdf/mise: a line "python 3.13.1".
+    text = ctx.read(".tool-versions")
+    if text and (m := re.search(r"^python\s+(\d+\.\d+(?:\.\d+)?)", text, re.MULTILINE)):
+        finding.runtime_version = m.group(1)
+        finding.runtime_evidence = evidence_at(ctx.rel(".tool-versions"), text, m.start())
+        return
     project = pyproject.get("project")
     req = project.get("requires-python") if isinstance(project, dict) else None
+    tool = pyproject.get("tool")
+    poetry = tool.get("poetry") if isinstance(tool, dict) else None
+    poetry_deps = poetry.get("dependencies") if isinstance(poetry, dict) else None
+    if not isinstance(req, str) and isinstance(poetry_deps, dict):
+        req = poetry_deps.get("python")  # Poetry: python = "^3.12"
     if isinstance(req, str) and (m := version_re.search(req)):
         finding.runtime_version = m.group(1)
         text = ctx.read("pyproject.toml") or ""
-        finding.runtime_evidence = evidence_at(
-            ctx.rel("pyproject.toml"), text, text.find("requires-python")
-        )
+        key = "requires-python" if "requires-python" in text else "python"
+        finding.runtime_evidence = evidence_at(ctx.rel("pyproject.toml"), text, text.find(key))
         return
     text = ctx.read("Pipfile")
-    if text and (m := re.search(r"python_version\s*=\s*\"(\d+\.\d+)", text)):
+    pipfile_re = r"python_(?:full_)?version\s*=\s*[\"'](\d+\.\d+)"
+    if text and (m := re.search(pipfile_re, text)):
         finding.runtime_version = m.group(1)
         finding.runtime_evidence = evidence_at(ctx.rel("Pipfile"), text, m.start())
 

@@ -8,7 +8,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from .context import SPA_FRAMEWORKS, Context, UnsupportedStackError, default_port_for
-from .images import IMAGES
+from .images import IMAGES, declared_base_image
 from .quoting import json_array
 
 __all__ = ["NGINX_TEMPLATE_PATH", "DockerPlan", "dockerignore", "plan_dockerfile"]
@@ -195,6 +195,12 @@ def _python_deps(ctx: Context) -> tuple[str, bool]:
     return "", False
 
 
+def _runtime_image(ctx: Context, kind: str) -> str:
+    """The base image for the runtime version the repository declares (else the default)."""
+    declared = ctx.runtime_major_minor or ()
+    return declared_base_image(kind, tuple(part for part in declared if part is not None))
+
+
 def _python(ctx: Context) -> DockerPlan:
     fw = ctx.framework
     quote = shlex.quote
@@ -271,11 +277,7 @@ def _python(ctx: Context) -> DockerPlan:
     if "mysql" in ctx.services:
         build_libs += ["default-libmysqlclient-dev", "pkg-config"]
         run_libs.append("default-mysql-client-core")
-    base = IMAGES["python"]
-    if ctx.runtime_major_minor and ctx.runtime_major_minor[0] == 3 and ctx.runtime_major_minor[1]:
-        minor = ctx.runtime_major_minor[1]
-        if 9 <= minor <= 13:
-            base = f"python:3.{minor}-slim"
+    base = _runtime_image(ctx, "python")
     text = _header(ctx, f"Python ({fw or 'plain'})", why)
     text += (
         "# Two stages: packages compile in a throwaway image with a toolchain and the runtime\n"
@@ -424,7 +426,7 @@ def _node_spa(ctx: Context) -> DockerPlan:
         dirs = [ctx.static_dir, *(d for d in dirs if d != ctx.static_dir)]
     candidates = " ".join(shlex.quote(d) for d in dirs)
     build = (
-        f"FROM {IMAGES['node']} AS build\n"
+        f"FROM {_runtime_image(ctx, 'node')} AS build\n"
         'SHELL ["/bin/bash", "-o", "pipefail", "-c"]\n'
         "WORKDIR /app\n"
         "# Dependency manifests first, so this layer is rebuilt only when they change.\n"
@@ -510,18 +512,19 @@ def _node_server(ctx: Context) -> DockerPlan:
             "reads HOST (Fastify's listen({host}) and most templates do)."
         )
     health = _healthcheck(["node", "-e", _NODE_HEALTH % ctx.health_path])
+    base = _runtime_image(ctx, "node")
     if needs_build:
         install, prune = _node_install(ctx, production=False)
         text = _header(ctx, f"Node ({fw or 'plain'})", why) + (
             "# Build stage has dev dependencies for the compiler; they are pruned before the\n"
             "# files are copied into the runtime stage.\n"
-            f"FROM {IMAGES['node']} AS build\n"
+            f"FROM {base} AS build\n"
             "WORKDIR /app\n"
             "# Dependency manifests first, so this layer is rebuilt only when they change.\n"
             + install
             + "COPY . .\n"
             f"RUN {_node_build_command(ctx)} \\\n && {prune}\n"
-            f"\nFROM {IMAGES['node']}\n"
+            f"\nFROM {base}\n"
             f"ENV {' '.join(env)} PORT={port}\n"
             "WORKDIR /app\n"
             "COPY --from=build --chown=node:node /app /app\n"
@@ -530,7 +533,7 @@ def _node_server(ctx: Context) -> DockerPlan:
         install, _ = _node_install(ctx, production=True)
         text = _header(ctx, f"Node ({fw or 'plain'})", why) + (
             "# No build step: one stage with production dependencies only.\n"
-            f"FROM {IMAGES['node']}\n"
+            f"FROM {base}\n"
             f"ENV {' '.join(env)} PORT={port}\n"
             "WORKDIR /app\n"
             "# Dependency manifests first, so this layer is rebuilt only when they change.\n"
@@ -545,7 +548,7 @@ def _node_server(ctx: Context) -> DockerPlan:
         + health
         + _cmd(shell)
     )
-    return DockerPlan(f"node-{fw or 'plain'}", text, port, [IMAGES["node"]])
+    return DockerPlan(f"node-{fw or 'plain'}", text, port, [base])
 
 
 def _go(ctx: Context) -> DockerPlan:

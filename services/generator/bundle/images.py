@@ -1,14 +1,17 @@
-"""Pinned base images and the registry override that air-gapped machines need."""
+"""Pinned base images; the override that air-gapped machines need lives in shared.images."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
+
+from shared.images import apply_base_image_overrides, override_dockerfile_images, version_tuple
 
 __all__ = [
     "BACKING_IMAGES",
     "IMAGES",
     "apply_base_image_overrides",
+    "base_image_note",
+    "declared_base_image",
     "override_dockerfile_images",
 ]
 
@@ -44,57 +47,55 @@ BACKING_IMAGES: dict[str, str] = {
     "elasticsearch": "elasticsearch:8.15.3",
 }
 
-_FROM_RE = re.compile(
-    r"^(?P<head>\s*FROM\s+(?:--platform=\S+\s+)?)(?P<image>\S+)(?P<tail>.*)$", re.IGNORECASE
-)
-_STAGE_RE = re.compile(r"\bAS\s+(?P<stage>\S+)", re.IGNORECASE)
+
+# Release lines with an official slim image; a declared version outside them (Python 2,
+# an end-of-life Node) gets the default image rather than one that cannot exist.
+_DECLARED_LINES = {"python": (2, (3, 8), (3, 14)), "node": (1, (18,), (26,))}
 
 
-def _has_registry_host(image: str) -> bool:
-    first, sep, _ = image.partition("/")
-    return bool(sep) and ("." in first or ":" in first or first == "localhost")
+def declared_base_image(kind: str, version: tuple[int, ...]) -> str:
+    """The official image for the runtime version a repository declares, else the default.
 
-
-def apply_base_image_overrides(image: str, overrides: Mapping[str, str]) -> str:
-    """Map ``image`` through ``overrides``: exact names first, then the longest ``prefix*`` rule.
-
-    ``{"python:3.12-slim": "autodeploy-local/python:3.12-slim"}`` replaces one image;
-    ``{"*": "mirror.example:5000/library/"}`` prepends a registry to every Docker Hub
-    image (images already naming a registry host are left alone by ``*``);
-    ``{"mcr.microsoft.com/*": "mirror.example:5000/mcr/"}`` swaps one registry prefix.
+    ``("python", (3, 13))`` -> ``python:3.13-slim``; ``("node", (22, 1))`` -> ``node:22-slim``.
     """
-    if image in overrides:
-        return overrides[image]
-    best: tuple[int, str] | None = None
-    for key, value in overrides.items():
-        if not key.endswith("*"):
-            continue
-        prefix = key[:-1]
-        if prefix == "" and _has_registry_host(image):
-            continue
-        if image.startswith(prefix) and (best is None or len(prefix) > best[0]):
-            best = (len(prefix), value + image[len(prefix) :])
-    return best[1] if best else image
+    if kind not in _DECLARED_LINES:
+        return IMAGES[kind]
+    precision, low, high = _DECLARED_LINES[kind]
+    line = version[:precision]
+    if len(line) < precision or not low <= line <= high:
+        return IMAGES[kind]
+    return f"{kind}:{'.'.join(map(str, line))}-slim"
 
 
-def override_dockerfile_images(dockerfile: str, overrides: Mapping[str, str]) -> str:
-    """Rewrite every ``FROM`` line that names an image rather than an earlier build stage."""
-    if not overrides:
-        return dockerfile
-    stages: set[str] = set()
-    out: list[str] = []
-    for line in dockerfile.splitlines():
-        match = _FROM_RE.match(line)
-        if match:
-            image = match.group("image")
-            if image.lower() not in stages:
-                line = (
-                    match.group("head")
-                    + apply_base_image_overrides(image, overrides)
-                    + (match.group("tail"))
-                )
-            stage = _STAGE_RE.search(match.group("tail"))
-            if stage:
-                stages.add(stage.group("stage").lower())
-        out.append(line)
-    return "\n".join(out) + ("\n" if dockerfile.endswith("\n") else "")
+def base_image_note(
+    kind: str,
+    requested: str | None,
+    overrides: Mapping[str, str],
+    runtimes: Mapping[str, str],
+) -> str | None:
+    """One job-log line naming the runtime asked for and the image that provides it.
+
+    "python 3.12 requested; using local image autodeploy-local/python:3.13-slim
+    (python 3.13.5), the nearest newer" — None for stacks without a versioned runtime.
+    """
+    if kind in ("javascript", "typescript"):
+        kind = "node"
+    if kind not in _DECLARED_LINES:
+        return None
+    precision = _DECLARED_LINES[kind][0]
+    asked = version_tuple(requested or "")
+    official = declared_base_image(kind, asked)
+    head = f"{kind} {requested} requested" if asked else f"no {kind} version declared"
+    local = apply_base_image_overrides(official, overrides)
+    if local == official:
+        return f"{head}; base image {official}"
+    runs = runtimes.get(local)
+    if runs is None:
+        return f"{head}; base image {official} mapped to {local} (what it runs is not recorded)"
+    text = f"{head}; using local image {local} ({runs})"
+    got = version_tuple(runs.rpartition(" ")[2])[:precision]
+    if not asked or got == asked[:precision]:
+        return text
+    if got > asked[:precision]:
+        return text + ", the nearest newer"
+    return text + ", OLDER than requested: no local image is as new (make images builds them)"

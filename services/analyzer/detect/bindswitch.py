@@ -1,0 +1,61 @@
+"""Binds that depend on a platform variable: binds 0.0.0.0 only when RENDER (DYNO...) is set.
+
+Apps written for a PaaS often bind loopback unless the platform's variable is set (Render's
+RENDER, Heroku's DYNO, a NODE_ENV of "production"). Setting HOST does nothing for them; the
+variable the condition reads does. This module reads the condition from the code and says
+which variable, with which value, makes the app bind every interface.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from shared.analysis import Evidence
+
+from ._model import AppContext, evidence_at
+
+__all__ = ["BindSwitch", "find_bind_switches"]
+
+_WILDCARD = r"""["'](?:0\.0\.0\.0|::)["']"""
+_LOOPBACK = r"""["'](?:localhost|127\.0\.0\.1|::1)["']"""
+# An environment read, optionally compared with a literal: process.env.X, process.env["X"],
+# "X" in process.env, os.environ.get("X"), os.getenv("X"), os.environ["X"], "X" in os.environ.
+_ENV_READ = (
+    r"""(?:process\.env\.(?P<js>[A-Z][A-Z0-9_]*)"""
+    r"""|process\.env\[["'](?P<jsk>[A-Z][A-Z0-9_]*)["']\]"""
+    r"""|["'](?P<jsin>[A-Z][A-Z0-9_]*)["']\s+in\s+(?:process\.env|os\.environ)"""
+    r"""|os\.(?:environ\.get|getenv)\(\s*["'](?P<py>[A-Z][A-Z0-9_]*)["'][^)]*\)"""
+    r"""|os\.environ\[["'](?P<pyk>[A-Z][A-Z0-9_]*)["']\])"""
+    r"""(?:\s*(?:===?|==)\s*["'](?P<value>[\w.-]+)["'])?"""
+)
+# JavaScript: (COND) ? "0.0.0.0" : "localhost"
+_JS_TERNARY = re.compile(rf"\(?\s*{_ENV_READ}\s*\)?\s*\?\s*{_WILDCARD}\s*:\s*{_LOOPBACK}")
+# Python: "0.0.0.0" if COND else "127.0.0.1"
+_PY_CONDITIONAL = re.compile(rf"{_WILDCARD}\s+if\s+{_ENV_READ}\s+else\s+{_LOOPBACK}")
+_SUFFIXES = (".js", ".mjs", ".cjs", ".ts", ".py")
+
+
+@dataclass(frozen=True)
+class BindSwitch:
+    """Setting ``name`` to ``value`` makes the app bind all interfaces (evidence says where)."""
+
+    name: str
+    value: str
+    evidence: Evidence
+
+
+def find_bind_switches(ctx: AppContext) -> list[BindSwitch]:
+    """Every bind in the app's sources that is 0.0.0.0 only when an env variable says so."""
+    found: list[BindSwitch] = []
+    for rel, text in ctx.sources(_SUFFIXES, limit=40):
+        for pattern in (_JS_TERNARY, _PY_CONDITIONAL):
+            for match in pattern.finditer(text):
+                groups = match.groupdict()
+                name = next(groups[k] for k in ("js", "jsk", "jsin", "py", "pyk") if groups[k])
+                # A truthiness or presence test: any non-empty value turns it on.
+                value = groups["value"] or "1"
+                if any(s.name == name for s in found):
+                    continue
+                found.append(BindSwitch(name, value, evidence_at(rel, text, match.start())))
+    return found

@@ -1,0 +1,175 @@
+"""A repository's own compose file, read as the project it describes (pure: no Docker calls).
+
+A repository whose compose file runs several services (a front, a results page, a worker,
+Redis, Postgres) deploys as that project; this module turns the file into start order,
+build/image, environment, command and published ports per service, and picks the front
+service whose URL the job reports.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+__all__ = ["ComposeError", "ComposeService", "front_service", "parse_compose"]
+
+# A service named like the user-facing one wins; then the port a web front publishes on.
+_FRONT_NAMES = ("web", "front", "frontend", "app", "ui", "www", "site", "nginx", "proxy")
+_FRONT_PORTS = (80, 8080, 3000, 8000, 5000, 443)
+_VAR_RE = re.compile(r"\$\{(?P<name>\w+)(?::?-(?P<default>[^}]*))?\}|\$(?P<bare>\w+)")
+
+
+class ComposeError(ValueError):
+    """The compose file cannot be deployed as written; the message says which part."""
+
+
+@dataclass
+class ComposeService:
+    """One service of the project, normalised."""
+
+    name: str
+    image: str | None = None
+    build_context: str | None = None  # relative to the repository root
+    dockerfile: str = "Dockerfile"
+    environment: dict[str, str] = field(default_factory=dict)
+    command: str | list[str] | None = None
+    container_ports: list[int] = field(default_factory=list)  # the ones it publishes
+    published: dict[int, int] = field(default_factory=dict)  # container -> host, as written
+    depends_on: list[str] = field(default_factory=list)
+    volumes: dict[str, str] = field(default_factory=dict)  # named volume -> mount path
+
+
+def _interpolate(value: str) -> str:
+    """${VAR:-default} -> default; ${VAR} and $VAR -> empty: the host's env never leaks in."""
+    return _VAR_RE.sub(lambda m: m.group("default") or "", value)
+
+
+def _environment(raw: Any) -> dict[str, str]:
+    if isinstance(raw, dict):
+        return {str(k): _interpolate(str(v)) for k, v in raw.items() if v is not None}
+    env: dict[str, str] = {}
+    for item in raw or []:
+        key, sep, value = str(item).partition("=")
+        if sep:
+            env[key] = _interpolate(value)
+    return env
+
+
+def _ports(raw: Any) -> dict[int, int]:
+    """container port -> host port as written (0 when the file leaves the host side open)."""
+    out: dict[int, int] = {}
+    for spec in raw or []:
+        if isinstance(spec, dict):
+            target, published = spec.get("target"), spec.get("published") or 0
+        else:
+            text = _interpolate(str(spec)).split("/")[0]
+            parts = text.split(":")
+            target, published = parts[-1], parts[-2] if len(parts) > 1 else 0
+        try:
+            out[int(str(target).split("-")[0])] = int(str(published).split("-")[0] or 0)
+        except ValueError:
+            continue
+    return out
+
+
+def _depends(raw: Any) -> list[str]:
+    if isinstance(raw, dict):
+        return [str(k) for k in raw]
+    return [str(k) for k in raw or []]
+
+
+def _volumes(raw: Any, named: set[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for spec in raw or []:
+        if isinstance(spec, dict):
+            source, target = str(spec.get("source", "")), str(spec.get("target", ""))
+        else:
+            source, _, rest = str(spec).partition(":")
+            target = rest.split(":")[0]
+        if source in named and target:
+            out[source] = target
+    return out
+
+
+def _service(name: str, raw: dict[str, Any], compose_dir: str, named: set[str]) -> ComposeService:
+    svc = ComposeService(name=name)
+    build = raw.get("build")
+    if build is not None:
+        context = build if isinstance(build, str) else str(build.get("context", "."))
+        svc.build_context = posixpath.normpath(posixpath.join(compose_dir, context))
+        if isinstance(build, dict) and build.get("dockerfile"):
+            svc.dockerfile = str(build["dockerfile"])
+    elif raw.get("image"):
+        svc.image = _interpolate(str(raw["image"]))
+    else:
+        raise ComposeError(f"service {name!r} has neither build nor image")
+    svc.environment = _environment(raw.get("environment"))
+    command = raw.get("command")
+    if isinstance(command, list):
+        svc.command = [str(part) for part in command]
+    elif command is not None:
+        svc.command = str(command)
+    svc.published = _ports(raw.get("ports"))
+    svc.container_ports = list(svc.published)
+    svc.depends_on = _depends(raw.get("depends_on"))
+    svc.volumes = _volumes(raw.get("volumes"), named)
+    return svc
+
+
+def parse_compose(text: str, compose_path: str) -> list[ComposeService]:
+    """The services of a compose file, in an order where dependencies start first."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ComposeError(f"{compose_path} is not valid YAML: {exc}") from exc
+    raw_services = data.get("services") if isinstance(data, dict) else None
+    if not isinstance(raw_services, dict) or not raw_services:
+        raise ComposeError(f"{compose_path} has no services")
+    named = set((data.get("volumes") or {}).keys()) if isinstance(data, dict) else set()
+    compose_dir = posixpath.dirname(compose_path)
+    services = {
+        str(name): _service(str(name), raw, compose_dir, {str(v) for v in named})
+        for name, raw in raw_services.items()
+        if isinstance(raw, dict)
+    }
+    ordered: list[ComposeService] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in visiting or any(s.name == name for s in ordered):
+            return
+        visiting.add(name)
+        for dep in services[name].depends_on:
+            if dep in services:
+                visit(dep)
+        ordered.append(services[name])
+
+    for name in services:
+        visit(name)
+    return ordered
+
+
+def front_service(services: list[ComposeService]) -> ComposeService:
+    """The service whose URL the job reports: it publishes a port and looks user-facing.
+
+    A front-like name (web, front, app…) first, then the port a web front publishes on
+    (80, 8080, 3000…), then the first service publishing anything.
+    """
+    publishing = [s for s in services if s.container_ports]
+    if not publishing:
+        raise ComposeError("no service publishes a port, so nothing answers HTTP from outside")
+
+    def rank(svc: ComposeService) -> tuple[int, int, int]:
+        name = _FRONT_NAMES.index(svc.name) if svc.name in _FRONT_NAMES else len(_FRONT_NAMES)
+        host_ports = [svc.published[p] or p for p in svc.container_ports]
+        port = min(
+            (_FRONT_PORTS.index(p) for p in host_ports if p in _FRONT_PORTS),
+            default=len(_FRONT_PORTS),
+        )
+        return (name, port, publishing.index(svc))
+
+    return min(publishing, key=rank)

@@ -1,0 +1,72 @@
+"""A repository's own Dockerfile builds from the local base images, or fails naming the image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.provisioner.docker_local import DeployError, DockerLocal, job_labels
+
+from .conftest import new_job_id, wait_for_http
+
+pytestmark = pytest.mark.docker
+
+# Written as a repository would: official image names, a patch-level tag, two stages.
+REPO_DOCKERFILE = """\
+FROM python:3.13.1-slim-bookworm AS build
+RUN python -c "import sys; open('/version', 'w').write(sys.version.split()[0])"
+
+FROM python:3.13-slim
+COPY --from=build /version /srv/version
+WORKDIR /srv
+EXPOSE 8000
+CMD ["python", "-m", "http.server", "8000"]
+"""
+
+
+def test_repository_dockerfile_builds_from_the_mapped_local_image(
+    target: DockerLocal, base_images: dict[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / "Dockerfile").write_text(REPO_DOCKERFILE)
+    job_id = new_job_id()
+    labels = job_labels(job_id)
+    log: list[str] = []
+    try:
+        tag = f"autodeploy-test/repo-dockerfile:{job_id}"
+        target.build(
+            tmp_path, tag=tag, labels=labels, on_log=log.append, image_overrides=base_images
+        )
+        app = target.run(
+            tag, name=f"autodeploy-{job_id}", container_port=8000, env={}, labels=labels
+        )
+        answer = wait_for_http(f"{app.url}/version")
+        assert answer.text.startswith("3.13.")
+        assert (
+            "base image python:3.13.1-slim-bookworm -> autodeploy-local/python:3.13-slim "
+            "(BASE_IMAGE_OVERRIDES)"
+        ) in log
+        assert (tmp_path / "Dockerfile").read_text() == REPO_DOCKERFILE  # the repo's file stays
+    finally:
+        target.teardown(labels)
+
+
+def test_base_image_missing_everywhere_is_named_in_the_failure(
+    target: DockerLocal, base_images: dict[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / "Dockerfile").write_text('FROM example-org/not-built-here:1.0\nCMD ["true"]\n')
+    job_id = new_job_id()
+    with pytest.raises(DeployError) as caught:
+        target.build(
+            tmp_path,
+            tag=f"autodeploy-test/missing-base:{job_id}",
+            labels=job_labels(job_id),
+            on_log=lambda _line: None,
+            image_overrides=base_images,
+        )
+    message = str(caught.value)
+    assert message.startswith(
+        "base image example-org/not-built-here:1.0 is not on this Docker engine"
+    )
+    assert "BASE_IMAGE_OVERRIDES" in message
+    target.teardown(job_labels(job_id))

@@ -1,0 +1,71 @@
+"""Reading a repository's compose file as a project: start order, ports, the front service."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.provisioner.compose_project import ComposeError, front_service, parse_compose
+
+VOTING = """\
+services:
+  worker:
+    build: {context: ./worker, dockerfile: Dockerfile.worker}
+    depends_on: {redis: {condition: service_healthy}, db: {condition: service_started}}
+  vote:
+    build: ./vote
+    ports: ["8080:80"]
+    depends_on: [redis]
+    environment: [OPTION_A=Cats, "SECRET=${VOTE_SECRET}", "MODE=${MODE:-demo}"]
+  result:
+    build: ./result
+    ports: [{target: 80, published: 8081}]
+    depends_on: [db]
+  redis:
+    image: redis:7-alpine
+  db:
+    image: postgres:16
+    volumes: [db-data:/var/lib/postgresql/data, ./init:/docker-entrypoint-initdb.d]
+volumes:
+  db-data: {}
+"""
+
+
+def test_services_start_after_what_they_depend_on() -> None:
+    services = parse_compose(VOTING, "deploy/docker-compose.yml")
+    order = [s.name for s in services]
+    assert order.index("redis") < order.index("worker") and order.index("db") < order.index(
+        "worker"
+    )
+    assert order.index("db") < order.index("result") and len(order) == 5
+    worker = services[order.index("worker")]
+    assert (worker.build_context, worker.dockerfile) == ("deploy/worker", "Dockerfile.worker")
+    db = services[order.index("db")]
+    assert db.image == "postgres:16" and db.volumes == {"db-data": "/var/lib/postgresql/data"}
+
+
+def test_environment_interpolates_defaults_and_never_the_host_env(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VOTE_SECRET", "from-the-host")
+    vote = next(s for s in parse_compose(VOTING, "docker-compose.yml") if s.name == "vote")
+    assert vote.environment == {"OPTION_A": "Cats", "SECRET": "", "MODE": "demo"}
+
+
+def test_front_is_the_service_on_the_web_port_not_the_results_page() -> None:
+    front = front_service(parse_compose(VOTING, "docker-compose.yml"))
+    assert (front.name, front.container_ports, front.published) == ("vote", [80], {80: 8080})
+
+
+def test_a_front_like_name_wins_over_an_earlier_port() -> None:
+    text = (
+        "services:\n  admin:\n    image: adminer\n    ports: ['8080:8080']\n"
+        "  web:\n    build: .\n    ports: ['5000:5000']\n"
+    )
+    assert front_service(parse_compose(text, "compose.yaml")).name == "web"
+
+
+def test_a_project_that_publishes_nothing_is_refused_with_a_reason() -> None:
+    with pytest.raises(ComposeError, match="no service publishes a port"):
+        front_service(parse_compose("services:\n  w:\n    build: .\n", "compose.yaml"))
+    with pytest.raises(ComposeError, match="neither build nor image"):
+        parse_compose("services:\n  w:\n    command: x\n", "compose.yaml")
