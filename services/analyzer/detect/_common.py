@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from shared.analysis import Evidence
 
-from ._model import AppContext, AppFinding, BindHit, EnvHit, ServiceHit, evidence_at
+from ._model import AppContext, AppFinding, EnvHit, ServiceHit, evidence_at
 
 __all__ = [
     "DOTENV_FILES",
@@ -15,7 +15,6 @@ __all__ = [
     "HEALTH_ROUTE",
     "add_common",
     "find_first",
-    "gated_bind",
     "hinted",
     "is_secret_name",
     "literal",
@@ -384,37 +383,3 @@ def add_common(ctx: AppContext, finding: AppFinding, sources: list[tuple[str, st
     finding.env.extend(scan_dotenv(ctx))
     finding.health.extend(scan_health(sources))
     finding.services.extend(services_from_env(finding.env))
-
-
-_EVERY_INTERFACE = frozenset({"0.0.0.0", "::", "[::]"})
-_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
-def gated_bind(m: re.Match[str], ev: Evidence, finding: AppFinding) -> bool:
-    """Record a bind that a condition on one env variable chooses; True when it was one.
-
-    `host = ("RENDER" in process.env) ? "0.0.0.0" : "localhost"` binds loopback unless the
-    variable is set: the variable becomes an env default that makes the app reachable, named
-    with its file and line. The match needs groups yes/no (the two hosts), in or var (the
-    variable) and val (the value compared with, if any).
-    """
-    yes, no = m.group("yes"), m.group("no")
-    var = m.group("in") or m.group("var")
-    if not var:
-        return False
-    if yes in _EVERY_INTERFACE and no in _LOOPBACK_HOSTS:
-        value = m.group("val") or "1"
-        finding.env.append(EnvHit(name=var, default=value, has_default=True, evidence=ev))
-        finding.binds.append(BindHit("0.0.0.0", ev))
-        finding.reasons.append(
-            f"the app binds {no} unless {var} is set ({ev.file}:{ev.line}); "
-            f"{var}={value} makes it bind {yes}"
-        )
-        return True
-    if yes in _LOOPBACK_HOSTS and no in _EVERY_INTERFACE:
-        finding.binds.append(BindHit("0.0.0.0", ev))
-        finding.reasons.append(
-            f"the app binds {yes} only when {var} is set ({ev.file}:{ev.line}); it is left unset"
-        )
-        return True
-    return False

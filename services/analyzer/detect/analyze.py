@@ -376,9 +376,9 @@ def _describe_app(
     analysis.bind_address, analysis.binds_loopback = addr, loopback
     if bind_why:
         analysis.reasons.append(bind_why)
-    _apply_bind_switches(analysis, AppContext(snap, app.root))
+    switches = _apply_bind_switches(analysis, AppContext(snap, app.root))
 
-    analysis.env_vars = _merge_env([*app.env, *dock.env, *start_env])
+    analysis.env_vars = _merge_env([*app.env, *dock.env, *start_env, *switches])
     analysis.services = _merge_services([*app.services, *dock.services], request)
     if analysis.services:
         analysis.reasons.append(
@@ -421,8 +421,14 @@ def _start_command_port(
     )
 
 
-def _apply_bind_switches(analysis: Analysis, ctx: AppContext) -> None:
-    """Set the platform variable a conditional bind reads, so the app binds 0.0.0.0."""
+def _apply_bind_switches(analysis: Analysis, ctx: AppContext) -> list[EnvHit]:
+    """Set the platform variable a conditional bind reads, so the app binds 0.0.0.0.
+
+    The variable goes into the deployment's environment (the description's env, where a
+    value the user gave wins) and is returned as an env read, so the analysis lists it with
+    its default and the line that reads it.
+    """
+    hits = []
     for switch in find_bind_switches(ctx):
         env = analysis.description.env
         value = env.setdefault(switch.name, switch.value)
@@ -431,6 +437,8 @@ def _apply_bind_switches(analysis: Analysis, ctx: AppContext) -> None:
             f"the deployment sets {switch.name}={value}"
         )
         analysis.bind_address, analysis.binds_loopback = "0.0.0.0", False
+        hits.append(EnvHit(switch.name, switch.value, True, switch.evidence))
+    return hits
 
 
 def _implied_binds(command: str, evidence: Evidence, code_binds: list[BindHit]) -> list[BindHit]:

@@ -11,7 +11,6 @@ from shared.analysis import Evidence
 from ._common import (
     add_common,
     find_first,
-    gated_bind,
     hinted,
     scan_env,
     services_from_deps,
@@ -94,13 +93,6 @@ _PORT_PATTERNS = [
     re.compile(r"\b(?:const|let|var)\s+(?:PORT|port)\s*(?::\s*number\s*)?=\s*(?P<port>\d{2,5})\b"),
     re.compile(r"\bport\s*:\s*(?P<port>\d{2,5})\b"),
 ]
-# host = ("RENDER" in process.env) ? "0.0.0.0" : "localhost", or process.env.X === "y" ? ...
-_GATED_HOST = hinted(
-    re.compile(
-        r"""(?:["'](?P<in>[A-Za-z_]\w*)["']\s+in\s+process\.env|process\.env\.(?P<var>[A-Za-z_]\w*)(?:\s*===?\s*["'](?P<val>[^"'\n]*)["'])?)\s*\)?\s*\?\s*["'](?P<yes>[^"'\n]+)["']\s*:\s*["'](?P<no>[^"'\n]+)["']"""
-    ),
-    "process.env",
-)
 _BIND_PATTERNS = [
     re.compile(r"""\.listen\(\s*[^,()]+,\s*(?P<q>["'])(?P<addr>[^"']+)(?P=q)"""),
     re.compile(r"""\bhost(?:name)?\s*:\s*(?P<q>["'])(?P<addr>[^"']+)(?P=q)"""),
@@ -259,9 +251,6 @@ def _code_ports(finding: AppFinding, sources: list[tuple[str, str]]) -> None:
         if hit is not None and (port := valid_port(hit[0].group("port"))):
             finding.ports.append(PortHit(port, "code", [hit[1]]))
             break
-    gated = find_first(_GATED_HOST, sources)
-    if gated is not None and gated_bind(gated[0], gated[1], finding):
-        return
     for pattern in _BIND_PATTERNS:
         hit = find_first(pattern, sources)
         if hit is not None:

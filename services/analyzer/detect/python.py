@@ -11,7 +11,6 @@ from shared.analysis import Evidence
 from ._common import (
     add_common,
     find_first,
-    gated_bind,
     hinted,
     scan_env,
     services_from_deps,
@@ -136,14 +135,6 @@ _HTTPSERVER_ADDR = hinted(
     "Server",
 )
 _CLI_PORT = re.compile(r"(?:--port[= ]|-p\s)(?P<port>\d{2,5})\b")
-# host = "0.0.0.0" if os.environ.get("APP_ENV") == "production" else "127.0.0.1"
-_GATED_HOST = hinted(
-    re.compile(
-        r"""["'](?P<yes>[^"'\n]+)["']\s+if\s+(?:["'](?P<in>\w+)["']\s+in\s+os\.environ|os\.(?:environ\.get|getenv)\(\s*["'](?P<var>\w+)["']\s*\))(?:\s*==\s*["'](?P<val>[^"'\n]*)["'])?\s+else\s+["'](?P<no>[^"'\n]+)["']"""
-    ),
-    "environ",
-    "getenv",
-)
 _CLI_HOST = re.compile(r"(?:--host[= ]|--bind[= ]|-b\s)(?P<addr>[\w.:\[\]]+?)(?::\d+)?(?=\s|$)")
 
 _ENV_PATTERNS = [
@@ -439,13 +430,11 @@ def _ports_and_start(
             if host is not None:
                 finding.binds.append(BindHit(host.group("addr"), ev))
             elif re.search(r"\b(?:host|server_name)\s*=", args):
-                # host = "0.0.0.0" if <env test> else "127.0.0.1", decided before the call.
-                gated = find_first(_GATED_HOST, [(app_file or "", app_text)])
-                if gated is None or not gated_bind(gated[0], gated[1], finding):
-                    # host=os.getenv("HOST", "0.0.0.0"): the fallback literal is what runs.
-                    lit = re.search(r"""["'](0\.0\.0\.0|127\.0\.0\.1|localhost|::)["']""", args)
-                    if lit is not None:
-                        finding.binds.append(BindHit(lit.group(1), ev))
+                # host=os.getenv("HOST", "0.0.0.0"): the fallback literal is what runs. (A
+                # host chosen by an env test is `bindswitch`'s, for every language.)
+                lit = re.search(r"""["'](0\.0\.0\.0|127\.0\.0\.1|localhost|::)["']""", args)
+                if lit is not None:
+                    finding.binds.append(BindHit(lit.group(1), ev))
             elif fw in (
                 "flask",
                 "fastapi",
