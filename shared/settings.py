@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     # DOCKER_HOST). Inside compose, publish on 0.0.0.0 and name host.docker.internal.
     docker_publish_address: str = ""
     deploy_url_host: str = ""
+    # Each app's stable address is a small nginx container (shared/proxy.py) built from this
+    # image, mapped through BASE_IMAGE_OVERRIDES like any base image.
+    app_proxy_image: str = "nginx:1.27-alpine"
+    # How long a revision switch may take to show on the app's URL before it counts failed.
+    app_switch_timeout_s: float = Field(default=15.0, gt=0, le=600)
     # How long the verifier keeps trying the deployed URL before it calls the deploy failed.
     verify_timeout_s: float = 60.0
     # A cloud target's URL answers only after the instance boots, installs Docker and builds
