@@ -180,3 +180,21 @@ def test_push_redeploys_the_app_at_its_url_without_a_failed_request(
     assert httpx.get(f"{stack.url}/apps/shop-front", timeout=10).status_code == 404
     with pytest.raises(httpx.HTTPError):
         httpx.get(app["url"], timeout=3)
+
+
+def test_a_push_event_deploys_its_own_commit_even_when_the_branch_moved_on(
+    stack: Stack, git_server: GitServer
+) -> None:
+    repo = "pinned-site"
+    url = git_server.create_repo(repo, _site("first"))
+    first = stack.wait_job(stack.submit(repo_url=url, description="deploy it"), timeout=300)
+    assert first["status"] == "completed", first["error"]
+    secret = httpx.post(f"{stack.url}/apps/pinned-site/webhook-secret", timeout=10).json()["secret"]
+    pushed = _push(git_server, repo, _site("second"), "second")
+    _push(git_server, repo, _site("third"), "third")  # lands before the event is handled
+    body = _push_event(url, pushed)
+    job_id = _deliver(stack, body, sign(secret, body)).json()["revisions"][0]["job_id"]
+    job = stack.wait_job(job_id, timeout=300)
+    assert job["status"] == "completed", job["error"]
+    assert job["analysis"]["commit_sha"] == pushed
+    assert "second" in httpx.get(_app(stack, "pinned-site")["url"], timeout=10).text
