@@ -12,19 +12,20 @@ from uuid import UUID, uuid4
 
 from shared import db
 from shared.apps import app_name_base, numbered_name, same_repository
-from shared.events import JobRequest, JobRequested
+from shared.events import JobRequest, JobRequested, JobTeardownRequested
 from shared.security import redact_obj
 
 __all__ = [
     "apps_for_repository",
     "claim_delivery",
+    "delete_app",
     "get_app",
     "get_app_by_id",
     "join_app",
     "list_apps",
     "lock_app",
-    "mark_deleted",
     "new_revision",
+    "preview",
     "revisions",
     "set_current",
     "set_webhook_secret",
@@ -35,7 +36,8 @@ _MAX_NAME_TRIES = 100
 # Every column but the sealed ones, which never leave the stages that need them.
 _PUBLIC = (
     "id, name, repo_url, app_root, target, branch, description, proxy_port, current_job_id, "
-    "webhook_secret IS NOT NULL AS webhook_configured, created_at, updated_at, deleted_at"
+    "preview_of, pull_request, webhook_secret IS NOT NULL AS webhook_configured, "
+    "created_at, updated_at, deleted_at"
 )
 
 
@@ -58,7 +60,7 @@ async def join_app(
     for n in range(1, _MAX_NAME_TRIES + 1):
         app_id = await conn.fetchval(
             "SELECT id FROM apps WHERE repo_url = $1 AND app_root = $2 AND target = $3 "
-            "AND deleted_at IS NULL",
+            "AND deleted_at IS NULL AND preview_of IS NULL",
             repo_url,
             app_root,
             target,
@@ -131,7 +133,7 @@ async def apps_for_repository(conn: db.Conn, *, repo_urls: set[str]) -> list[dic
     """Live apps of these repositories that have a webhook secret, with it (sealed)."""
     rows = await conn.fetch(
         "SELECT id, name, branch, webhook_secret FROM apps WHERE repo_url = ANY($1::text[]) "
-        "AND deleted_at IS NULL AND webhook_secret IS NOT NULL",
+        "AND deleted_at IS NULL AND webhook_secret IS NOT NULL AND preview_of IS NULL",
         sorted(repo_urls),
     )
     return [dict(r) for r in rows]
@@ -204,8 +206,57 @@ async def set_current(conn: db.Conn, *, app_id: UUID, job_id: UUID, proxy_port: 
     )
 
 
-async def mark_deleted(conn: db.Conn, *, app_id: UUID) -> list[UUID]:
-    """Delete an app (its name is free again); the ids of its jobs still to tear down."""
+async def delete_app(conn: db.Conn, *, app_id: UUID) -> tuple[list[UUID], list[db.OutboxRow]]:
+    """Delete an app and queue the teardown of its revisions (the last one removes its URL).
+
+    Returns the jobs being torn down and their outbox rows, to hand to the relay.
+    """
+    own = await _mark_deleted(conn, app_id=app_id)
+    job_ids: list[UUID] = []
+    rows: list[db.OutboxRow] = []
+    previews = await conn.fetch(
+        "SELECT id FROM apps WHERE preview_of = $1 AND deleted_at IS NULL ORDER BY id", app_id
+    )
+    for row in previews:  # an app's pull request previews go with it
+        more, more_rows = await delete_app(conn, app_id=row["id"])
+        job_ids += more
+        rows += more_rows
+    for job_id in own:
+        await db.set_job(conn, job_id=job_id, status="destroying")
+        rows.append(await db.enqueue(conn, JobTeardownRequested(job_id=job_id)))
+    return own + job_ids, rows
+
+
+async def preview(conn: db.Conn, *, app_id: UUID, number: int, create: bool) -> UUID | None:
+    """The live preview app of pull request ``number`` of an app (made when ``create``)."""
+    found = await conn.fetchval(
+        "SELECT id FROM apps WHERE preview_of = $1 AND pull_request = $2 AND deleted_at IS NULL",
+        app_id,
+        number,
+    )
+    if found is not None or not create:
+        return cast(UUID | None, found)
+    parent = await conn.fetchrow("SELECT name FROM apps WHERE id = $1", app_id)
+    assert parent is not None
+    base = f"{parent['name']}-pr-{number}"
+    for n in range(1, _MAX_NAME_TRIES + 1):
+        made = await conn.fetchval(
+            "INSERT INTO apps (id, name, repo_url, app_root, target, branch, description, "
+            "sealed_token, preview_of, pull_request) "
+            "SELECT $1::uuid, $2::text, repo_url, app_root, target, branch, description, "
+            "sealed_token, id, $4::integer FROM apps WHERE id = $3 "
+            "ON CONFLICT DO NOTHING RETURNING id",
+            uuid4(),
+            base if n == 1 else f"{base}-{n}",
+            app_id,
+            number,
+        )
+        if made is not None:
+            return cast(UUID, made)
+    raise RuntimeError(f"no free app name after {_MAX_NAME_TRIES} tries from {base!r}")
+
+
+async def _mark_deleted(conn: db.Conn, *, app_id: UUID) -> list[UUID]:
     await conn.execute(
         "UPDATE apps SET deleted_at = clock_timestamp(), webhook_secret = NULL, "
         "sealed_token = NULL, updated_at = clock_timestamp() WHERE id = $1",

@@ -17,9 +17,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
     "APP_LABEL",
+    "PreviewChange",
     "PushRevision",
     "app_name_base",
     "numbered_name",
+    "preview_change",
     "push_revision",
     "repository_urls",
     "same_repository",
@@ -111,3 +113,34 @@ def push_revision(payload: Mapping[str, Any], branch: str | None) -> PushRevisio
     if not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", after):
         return PushRevision(None, "the push names no commit ('after')")
     return PushRevision(after)
+
+
+@dataclass(frozen=True)
+class PreviewChange:
+    """What a pull request event asks of its preview: deploy a commit, close, or nothing."""
+
+    number: int
+    commit: str | None = None  # deploy this head commit as the preview's next revision
+    close: bool = False
+    ignored: str = ""
+
+
+_PREVIEW_DEPLOYS = frozenset({"opened", "reopened", "synchronize"})
+
+
+def preview_change(payload: Mapping[str, Any]) -> PreviewChange:
+    """The preview change a ``pull_request`` event asks for (its head commit, or closing)."""
+    action = str(payload.get("action") or "")
+    pull = payload.get("pull_request")
+    number = payload.get("number")
+    if not isinstance(pull, Mapping) or not isinstance(number, int) or number < 1:
+        return PreviewChange(0, ignored="the event names no pull request")
+    if action == "closed":
+        return PreviewChange(number, close=True)
+    if action not in _PREVIEW_DEPLOYS:
+        return PreviewChange(number, ignored=f"pull request action {action!r} changes no preview")
+    head = pull.get("head")
+    sha = str(head.get("sha") or "") if isinstance(head, Mapping) else ""
+    if not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", sha):
+        return PreviewChange(number, ignored="the pull request names no head commit")
+    return PreviewChange(number, commit=sha)

@@ -15,8 +15,7 @@ from uuid import UUID
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 
-from shared import app_store, db
-from shared.events import JobTeardownRequested
+from shared import app_store
 from shared.security import seal
 from shared.settings import Settings
 
@@ -38,6 +37,7 @@ class AppSummary(BaseModel):
     url: str | None = Field(description="The stable URL, once a revision served")
     current_job_id: UUID | None = Field(description="The revision the URL serves")
     webhook_configured: bool = Field(description="Whether a webhook secret was issued")
+    pull_request: int | None = Field(description="A preview's pull request number")
     created_at: datetime
     updated_at: datetime
 
@@ -166,11 +166,7 @@ async def issue_webhook_secret(name: str, request: Request) -> WebhookSecret:
 async def delete_app(name: str, request: Request) -> AppDeleting:
     """Delete the app: every revision is torn down, then its URL stops answering."""
     app = await _existing(request, name)
-    rows: list[db.OutboxRow] = []
     async with request.app.state.pool.acquire() as conn, conn.transaction():
-        job_ids = await app_store.mark_deleted(conn, app_id=app["id"])
-        for job_id in job_ids:
-            await db.set_job(conn, job_id=job_id, status="destroying")
-            rows.append(await db.enqueue(conn, JobTeardownRequested(job_id=job_id)))
+        job_ids, rows = await app_store.delete_app(conn, app_id=app["id"])
     request.app.state.relay.hand_off(rows)
     return AppDeleting(name=name, job_ids=job_ids)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -17,7 +18,7 @@ from fastapi import APIRouter, Header, HTTPException, Request
 from pydantic import BaseModel
 
 from shared import app_store, db
-from shared.apps import push_revision, repository_urls, signature_matches
+from shared.apps import preview_change, push_revision, repository_urls, signature_matches
 from shared.security import unseal
 from shared.settings import Settings
 
@@ -38,8 +39,9 @@ class QueuedRevision(BaseModel):
 class WebhookAnswer(BaseModel):
     """What the event did: revisions started, or why none."""
 
-    status: str  # queued | ignored | duplicate | pong
+    status: str  # queued | removing | ignored | duplicate | pong
     revisions: list[QueuedRevision] = []
+    removed: list[str] = []  # previews being torn down (a closed pull request)
     reason: str = ""
 
 
@@ -61,7 +63,12 @@ async def github_webhook(
     x_github_delivery: Annotated[str, Header(min_length=1, max_length=200)],
     x_hub_signature_256: Annotated[str | None, Header(max_length=200)] = None,
 ) -> WebhookAnswer:
-    """A GitHub webhook delivery (JSON): `push` to an app's branch queues a revision."""
+    """A GitHub webhook delivery (JSON).
+
+    `push` to an app's branch queues a revision of that commit; `pull_request` opened,
+    reopened or synchronize deploys its head as the preview app `<app>-pr-<n>`, and
+    closed tears that preview down.
+    """
     body = await request.body()
     try:
         payload = json.loads(body)
@@ -80,13 +87,18 @@ async def github_webhook(
             return WebhookAnswer(status="duplicate", reason="this delivery was already handled")
         if x_github_event == "ping":
             return WebhookAnswer(status="pong")
-        if x_github_event != "push":
+        if x_github_event == "push":
+            change = await _start_revisions(conn, signed, payload)
+        elif x_github_event == "pull_request":
+            change = await _change_previews(conn, signed, payload)
+        else:
             return WebhookAnswer(status="ignored", reason=f"{x_github_event} events deploy nothing")
-        started, rows, reasons = await _start_revisions(conn, signed, payload)
-    request.app.state.relay.hand_off(rows)
-    if not started:
-        return WebhookAnswer(status="ignored", reason="; ".join(reasons))
-    return WebhookAnswer(status="queued", revisions=started)
+    request.app.state.relay.hand_off(change.rows)
+    if change.removed:
+        return WebhookAnswer(status="removing", removed=change.removed)
+    if not change.started:
+        return WebhookAnswer(status="ignored", reason="; ".join(change.reasons))
+    return WebhookAnswer(status="queued", revisions=change.started)
 
 
 def _signed_by(app: dict[str, Any], body: bytes, header: str | None, settings: Settings) -> bool:
@@ -96,12 +108,21 @@ def _signed_by(app: dict[str, Any], body: bytes, header: str | None, settings: S
     return signature_matches(unseal(app["webhook_secret"], key.get_secret_value()), body, header)
 
 
+@dataclass
+class _Change:
+    """What an event did, and the outbox rows to hand to the relay once committed."""
+
+    started: list[QueuedRevision] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    rows: list[db.OutboxRow] = field(default_factory=list)
+
+
 async def _start_revisions(
     conn: db.Conn, apps: list[dict[str, Any]], payload: dict[str, Any]
-) -> tuple[list[QueuedRevision], list[db.OutboxRow], list[str]]:
-    started: list[QueuedRevision] = []
-    rows: list[db.OutboxRow] = []
-    reasons: list[str] = []
+) -> _Change:
+    change = _Change()
+    started, rows, reasons = change.started, change.rows, change.reasons
     for app in apps:
         wanted = push_revision(payload, app["branch"])
         if wanted.commit is None:
@@ -113,4 +134,33 @@ async def _start_revisions(
         )
         started.append(QueuedRevision(app=app["name"], job_id=job_id))
         rows.append(row)
-    return started, rows, reasons
+    return change
+
+
+async def _change_previews(
+    conn: db.Conn, apps: list[dict[str, Any]], payload: dict[str, Any]
+) -> _Change:
+    """Deploy a pull request's head as ``<app>-pr-<n>``, or tear that preview down."""
+    wanted = preview_change(payload)
+    change = _Change()
+    if wanted.ignored:
+        change.reasons.append(wanted.ignored)
+        return change
+    for app in apps:
+        found = await app_store.preview(
+            conn, app_id=app["id"], number=wanted.number, create=not wanted.close
+        )
+        if found is None:
+            change.reasons.append(f"{app['name']} has no preview of #{wanted.number}")
+            continue
+        preview = await app_store.get_app_by_id(conn, app_id=found)
+        assert preview is not None
+        if wanted.close:
+            _, rows = await app_store.delete_app(conn, app_id=found)
+            change.removed.append(preview["name"])
+        else:
+            job_id, row = await app_store.new_revision(conn, app_id=found, commit=wanted.commit)
+            change.started.append(QueuedRevision(app=preview["name"], job_id=job_id))
+            rows = [row]
+        change.rows += rows
+    return change

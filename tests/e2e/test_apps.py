@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import docker
 import httpx
 import pytest
 
@@ -37,12 +38,23 @@ def stack(tmp_path_factory: pytest.TempPathFactory, git_server: GitServer) -> It
     iso.drop()  # also removes the proxies of apps the test did not delete
 
 
-def _push(git_server: GitServer, name: str, files: dict[str, str | bytes], message: str) -> str:
-    """Commit ``files`` on top of the repository's main and push it; the new commit."""
+def _push(
+    git_server: GitServer,
+    name: str,
+    files: dict[str, str | bytes],
+    message: str,
+    branch: str = "main",
+) -> str:
+    """Commit ``files`` on top of main to ``branch`` and push it; the new commit."""
     work = git_server.root / ".work" / name
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=work, check=True, capture_output=True)
+
+    git("checkout", "-q", "-B", branch, "main")
     sha = commit_files(work, files, message)
-    bare = git_server.root / f"{name}.git"
-    subprocess.run(["git", "push", "-q", str(bare), "main"], cwd=work, check=True)
+    git("push", "-q", "-f", str(git_server.root / f"{name}.git"), branch)
+    git("checkout", "-q", "main")
     return sha
 
 
@@ -62,15 +74,30 @@ def _push_event(repo_url: str, sha: str) -> bytes:
     ).encode()
 
 
+def _pull_request_event(repo_url: str, number: int, action: str, head: str) -> bytes:
+    return json.dumps(
+        {
+            "action": action,
+            "number": number,
+            "pull_request": {"number": number, "head": {"ref": "feature", "sha": head}},
+            "repository": {"clone_url": repo_url, "default_branch": "main"},
+        }
+    ).encode()
+
+
 def _deliver(
-    stack: Stack, body: bytes, signature: str, delivery: str | None = None
+    stack: Stack,
+    body: bytes,
+    signature: str,
+    delivery: str | None = None,
+    event: str = "push",
 ) -> httpx.Response:
     return httpx.post(
         f"{stack.url}/webhooks/github",
         content=body,
         headers={
             "Content-Type": "application/json",
-            "X-GitHub-Event": "push",
+            "X-GitHub-Event": event,
             "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
             "X-Hub-Signature-256": signature,
         },
@@ -198,3 +225,39 @@ def test_a_push_event_deploys_its_own_commit_even_when_the_branch_moved_on(
     assert job["status"] == "completed", job["error"]
     assert job["analysis"]["commit_sha"] == pushed
     assert "second" in httpx.get(_app(stack, "pinned-site")["url"], timeout=10).text
+
+
+def test_a_pull_request_gets_a_preview_url_and_closing_it_removes_it(
+    stack: Stack, git_server: GitServer
+) -> None:
+    repo = "blog"
+    url = git_server.create_repo(repo, _site("main body"))
+    first = stack.wait_job(stack.submit(repo_url=url, description="deploy it"), timeout=300)
+    assert first["status"] == "completed", first["error"]
+    main_url = _app(stack, "blog")["url"]
+    secret = httpx.post(f"{stack.url}/apps/blog/webhook-secret", timeout=10).json()["secret"]
+    head = _push(git_server, repo, _site("preview body"), "a change", branch="feature")
+
+    opened = _pull_request_event(url, 7, "opened", head)
+    answer = _deliver(stack, opened, sign(secret, opened), event="pull_request").json()
+    assert [r["app"] for r in answer["revisions"]] == ["blog-pr-7"], answer
+    job = stack.wait_job(answer["revisions"][0]["job_id"], timeout=300)
+    assert job["status"] == "completed", job["error"]
+    assert job["analysis"]["commit_sha"] == head
+    preview = _app(stack, "blog-pr-7")
+    assert preview["pull_request"] == 7 and preview["url"] not in (None, main_url)
+    assert "preview body" in httpx.get(preview["url"], timeout=10).text
+    assert "main body" in httpx.get(main_url, timeout=10).text
+
+    closed = _pull_request_event(url, 7, "closed", head)
+    answer = _deliver(stack, closed, sign(secret, closed), event="pull_request").json()
+    assert answer == {"status": "removing", "revisions": [], "removed": ["blog-pr-7"], "reason": ""}
+    assert stack.wait_job(job["id"], timeout=120)["status"] == "destroyed"
+    client = docker.from_env()
+    assert (
+        client.containers.list(all=True, filters={"label": f"autodeploy.job_id={job['id']}"}) == []
+    )
+    assert httpx.get(f"{stack.url}/apps/blog-pr-7", timeout=10).status_code == 404
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(preview["url"], timeout=3)
+    assert "main body" in httpx.get(main_url, timeout=10).text

@@ -10,6 +10,7 @@ import pytest
 from shared.apps import (
     app_name_base,
     numbered_name,
+    preview_change,
     push_revision,
     repository_urls,
     same_repository,
@@ -82,3 +83,14 @@ def test_proxy_config_serves_the_upstream_and_names_the_revision() -> None:
     assert f"add_header {REVISION_HEADER} r2 always;" in conf
     idle = render_config(listen="::1", port=41000, upstream=None, revision="none")
     assert "listen [::1]:41000;" in idle and "return 503" in idle and "proxy_pass" not in idle
+
+
+def test_a_pull_request_event_deploys_its_head_or_closes_its_preview() -> None:
+    pull = {"action": "opened", "number": 7, "pull_request": {"head": {"sha": SHA}}}
+    assert preview_change(pull).commit == SHA and preview_change(pull).number == 7
+    assert preview_change({**pull, "action": "synchronize"}).commit == SHA
+    closed = preview_change({**pull, "action": "closed"})
+    assert closed.close and closed.commit is None
+    assert "labeled" in preview_change({**pull, "action": "labeled"}).ignored
+    assert preview_change({**pull, "number": "7"}).ignored
+    assert preview_change({**pull, "pull_request": {"head": {"sha": "main"}}}).ignored
