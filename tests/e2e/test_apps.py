@@ -226,6 +226,19 @@ def test_a_push_event_deploys_its_own_commit_even_when_the_branch_moved_on(
     assert job["analysis"]["commit_sha"] == pushed
     assert "second" in httpx.get(_app(stack, "pinned-site")["url"], timeout=10).text
 
+    # A redeploy takes the branch's head; a new POST /request of the repository joins the app.
+    redeploy = httpx.post(f"{stack.url}/apps/pinned-site/redeploy", timeout=10)
+    assert redeploy.status_code == 202, redeploy.text
+    again = stack.wait_job(redeploy.json()["job_id"], timeout=300)
+    assert again["status"] == "completed", again["error"]
+    assert "third" in httpx.get(_app(stack, "pinned-site")["url"], timeout=10).text
+    joined = stack.wait_job(stack.submit(repo_url=url, description="once more"), timeout=300)
+    assert joined["status"] == "completed", joined["error"]
+    app = _app(stack, "pinned-site")
+    assert app["current_job_id"] == joined["id"]
+    assert [r["job_id"] for r in app["revisions"]][:2] == [joined["id"], again["id"]]
+    assert "pinned-site-2" not in [a["name"] for a in httpx.get(f"{stack.url}/apps").json()]
+
 
 def test_a_pull_request_gets_a_preview_url_and_closing_it_removes_it(
     stack: Stack, git_server: GitServer
