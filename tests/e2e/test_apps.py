@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
 import threading
@@ -14,6 +16,7 @@ import docker
 import httpx
 import pytest
 
+from services.cli.main import main as cli_main
 from shared.apps import sign
 from tests.support.gitserver import GitServer, commit_files
 from tests.support.stack import Isolated, Stack
@@ -238,6 +241,15 @@ def test_a_push_event_deploys_its_own_commit_even_when_the_branch_moved_on(
     assert app["current_job_id"] == joined["id"]
     assert [r["job_id"] for r in app["revisions"]][:2] == [joined["id"], again["id"]]
     assert "pinned-site-2" not in [a["name"] for a in httpx.get(f"{stack.url}/apps").json()]
+
+    # The CLI shows the same: the app, its URL, and the serving revision marked.
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli_main(["--api", stack.url, "apps"]) == 0
+        assert cli_main(["--api", stack.url, "apps", "pinned-site"]) == 0
+    text = out.getvalue()
+    assert f"pinned-site  local   {app['url']}" in text
+    assert any(line.startswith(f"*  {joined['id']}  completed") for line in text.splitlines())
 
 
 def test_a_pull_request_gets_a_preview_url_and_closing_it_removes_it(
