@@ -78,6 +78,9 @@ class AppProxy:
 
     image: str
     listen: str = "127.0.0.1"
+    # The host this process reaches the proxy by (DEPLOY_URL_HOST inside compose); empty:
+    # the listen address, or loopback when it listens on every address.
+    url_host: str = ""
     client: docker.DockerClient | None = None
     switch_timeout_s: float = 15.0
 
@@ -169,7 +172,7 @@ class AppProxy:
             raise ProxyError(f"could not write the proxy config into {container.name}")
 
     def _url(self, port: int) -> str:
-        host = "127.0.0.1" if self.listen in ("0.0.0.0", "::", "") else self.listen
+        host = self.url_host or ("127.0.0.1" if self.listen in ("0.0.0.0", "::") else self.listen)
         return f"http://{_host(host)}:{port}/"
 
     def _wait_listening(self, port: int) -> None:
@@ -222,5 +225,6 @@ def proxy_from_settings(settings: Settings) -> AppProxy:
     return AppProxy(
         image=image,
         listen=settings.docker_publish_address or "127.0.0.1",
+        url_host=settings.deploy_url_host,
         switch_timeout_s=settings.app_switch_timeout_s,
     )
