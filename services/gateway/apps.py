@@ -21,7 +21,9 @@ from shared.settings import Settings
 
 __all__ = ["AppRead", "AppSummary", "RevisionRead", "WebhookSecret", "router"]
 
-router = APIRouter(prefix="/apps", tags=["apps"])
+router = APIRouter(
+    prefix="/apps", tags=["apps"], responses={404: {"description": "no app of that name"}}
+)
 
 WEBHOOK_PATH = "/webhooks/github"
 
@@ -144,7 +146,12 @@ async def redeploy(name: str, request: Request) -> RevisionAccepted:
     return RevisionAccepted(app=name, job_id=job_id)
 
 
-@router.post("/{name}/webhook-secret", status_code=201, response_model=WebhookSecret)
+@router.post(
+    "/{name}/webhook-secret",
+    status_code=201,
+    response_model=WebhookSecret,
+    responses={503: {"description": "TOKEN_ENCRYPTION_KEY is not set"}},
+)
 async def issue_webhook_secret(name: str, request: Request) -> WebhookSecret:
     """A new webhook secret for the app, replacing any earlier one; shown only in this answer."""
     settings: Settings = request.app.state.settings

@@ -189,6 +189,7 @@ def test_push_redeploys_the_app_at_its_url_without_a_failed_request(
 
     # The old revision goes once the new one serves.
     assert stack.wait_job(first["id"], timeout=120)["status"] == "destroyed"
+    assert secret not in stack.all_logs() and secret not in stack.all_rows_text()
 
     # A revision whose build fails leaves the previous one serving.
     failing = {"Dockerfile": "FROM nginx:1.27-alpine\nRUN exit 3\n", **_site("version three")}
