@@ -126,20 +126,47 @@ class AppProxy:
         return port
 
     def switch(self, *, app_id: str, port: int, upstream: str, revision: str) -> None:
-        """Send the app's traffic to ``upstream``; returns once the proxy answers from it."""
+        """Send the app's traffic to ``upstream``; returns once the proxy answers from it.
+
+        A switch that fails puts the previous config back, so the revision that served
+        before still does and the caller's "the previous revision still serves" is true.
+        """
         container = self._find(app_id)
         if container is None:
             raise ProxyError(f"app {app_id} has no proxy container to switch")
-        self._write(
-            container,
-            render_config(listen=self.listen, port=port, upstream=upstream, revision=revision),
-        )
+        previous = self._read(container)
+        try:
+            self._apply(
+                container,
+                render_config(listen=self.listen, port=port, upstream=upstream, revision=revision),
+            )
+            self._wait_serving(port, revision)
+        except ProxyError:
+            try:
+                self._apply(container, previous)
+            except ProxyError as exc:
+                logger.error("app proxy %s: the previous config did not apply: %s", app_id, exc)
+            raise
+
+    def _apply(self, container: docker.models.containers.Container, config: str) -> None:
+        """Write ``config``, check it, and reload nginx onto it gracefully."""
+        self._write(container, config)
         for command in (["nginx", "-t", "-q"], ["nginx", "-s", "reload"]):
             code, output = container.exec_run(command)
             if code != 0:
                 text = bytes(output).decode(errors="replace").strip()
                 raise ProxyError(f"{' '.join(command)} failed in the app proxy: {text}")
-        self._wait_serving(port, revision)
+
+    def _read(self, container: docker.models.containers.Container) -> str:
+        """The config the proxy serves now."""
+        try:
+            chunks, _ = container.get_archive(f"{_CONF_DIR}/default.conf")
+            with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+                member = tar.extractfile("default.conf")
+                assert member is not None
+                return member.read().decode()
+        except (docker.errors.DockerException, tarfile.TarError, KeyError) as exc:
+            raise ProxyError(f"could not read the proxy config of {container.name}: {exc}") from exc
 
     def remove(self, *, app_id: str) -> bool:
         """Remove the app's proxy; False when there was none."""

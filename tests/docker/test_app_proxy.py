@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -16,7 +17,7 @@ from services.verifier.apps import promote
 from shared import db
 from shared.events import JobProvisioned
 from shared.logs import JobLog
-from shared.proxy import REVISION_HEADER
+from shared.proxy import REVISION_HEADER, ProxyError, proxy_from_settings
 from shared.settings import Settings
 from shared.stage import StageContext
 from tests.support.stack import Isolated
@@ -113,3 +114,35 @@ async def test_an_older_revision_finishing_last_never_takes_the_url_back(iso: Is
         for server in servers.values():
             server.shutdown()
         await pool.close()
+
+
+def test_a_failed_switch_puts_the_previous_config_back() -> None:
+    settings = Settings(base_image_overrides=str(ROOT / "deploy/base-images/overrides.json"))
+    proxy = proxy_from_settings(settings)
+    app_id = str(uuid4())
+    server = _serve("revision one")
+    try:
+        port = proxy.ensure(app_id=app_id, name="revert", port=None)
+        proxy.switch(
+            app_id=app_id,
+            port=port,
+            upstream=f"127.0.0.1:{server.server_address[1]}",
+            revision="r1",
+        )
+        with pytest.raises(ProxyError, match="nginx -t"):
+            proxy.switch(app_id=app_id, port=port, upstream="127.0.0.1:no-port", revision="r2")
+        assert httpx.get(f"http://127.0.0.1:{port}/").text == "revision one"
+        # Even a restarted proxy reads a config that works: the broken one did not stay.
+        container = proxy.client.containers.get(f"autodeploy-app-revert-{app_id[:8]}")
+        container.restart(timeout=0)
+        proxy.ensure(app_id=app_id, name="revert", port=port)
+        for _ in range(100):
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/")
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        assert answer.text == "revision one" and answer.headers[REVISION_HEADER] == "r1"
+    finally:
+        server.shutdown()
+        proxy.remove(app_id=app_id)
