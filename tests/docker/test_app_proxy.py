@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -45,10 +46,12 @@ def _serve(body: str) -> ThreadingHTTPServer:
 
 
 @pytest.fixture
-def iso() -> Iterator[Isolated]:
-    iso = Isolated.create()
+async def iso() -> AsyncIterator[Isolated]:
+    # In a worker thread: Isolated runs its SQL with asyncio.run, which would clear the
+    # main thread's event loop that pytest-asyncio's session runs on.
+    iso = await asyncio.to_thread(Isolated.create)
     yield iso
-    iso.drop()  # removes the app's proxy too
+    await asyncio.to_thread(iso.drop)  # removes the app's proxy too
 
 
 async def _revision(pool: Any, app_id: UUID) -> UUID:
