@@ -55,12 +55,14 @@ class JobRequest(BaseModel):
     mode: Mode = "deploy"
     # The GitHub token, encrypted with TOKEN_ENCRYPTION_KEY; never stored in clear text.
     sealed_token: str | None = None
+    # An app's revision for one pushed commit (a webhook); None: the default branch's head.
+    commit: str | None = None
 
     def public(self) -> dict[str, Any]:
         """The request as stored on the job and shown by the API: no secrets at all."""
-        return self.model_dump(exclude={"sealed_token"}) | {
-            "private": self.sealed_token is not None
-        }
+        # A request without a pinned commit stores what it always stored.
+        hidden = {"sealed_token"} if self.commit else {"sealed_token", "commit"}
+        return self.model_dump(exclude=hidden) | {"private": self.sealed_token is not None}
 
 
 class TaskRequest(BaseModel):

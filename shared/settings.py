@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     # and every REAPER_INTERVAL_S (0: only at start-up).
     reap_after_s: float = Field(default=7 * 86400.0, ge=0)
     reaper_interval_s: float = Field(default=600.0, ge=0)
+    # Each app's stable address is a small nginx container (shared/proxy.py) built from this
+    # image, mapped through BASE_IMAGE_OVERRIDES like any base image.
+    app_proxy_image: str = "nginx:1.27-alpine"
+    # How long a revision switch may take to show on the app's URL before it counts failed.
+    app_switch_timeout_s: float = Field(default=15.0, gt=0, le=600)
     # How long the verifier keeps trying the deployed URL before it calls the deploy failed.
     verify_timeout_s: float = 60.0
     # A cloud target's URL answers only after the instance boots, installs Docker and builds

@@ -35,6 +35,7 @@ async def handle_requested(event: JobRequested, ctx: StageContext) -> Outcome:
             token=repository_token(request, settings),
             allowed_hosts=settings.allowed_git_hosts,
             limits=limits,
+            commit=request.commit,
         )
         await ctx.log.info(f"analyzer: cloned commit {sha[:12]}", commit=sha)
         analysis = await asyncio.to_thread(

@@ -172,3 +172,30 @@ class ApiClient:
     def get_bundle(self, job_id: str) -> bytes:
         """Every generated file as one tar.gz."""
         return self._send("GET", f"/job/{job_id}/bundle.tar.gz").content
+
+    # --- apps -------------------------------------------------------------------------
+
+    def list_apps(self) -> list[Job]:
+        """Every app: `[{name, repo_url, target, url, current_job_id, ...}]`."""
+        result: list[Job] = self._send("GET", "/apps").json()
+        return result
+
+    def get_app(self, name: str) -> Job:
+        """One app with its revisions."""
+        result: Job = self._send("GET", f"/apps/{quote(name)}").json()
+        return result
+
+    def redeploy_app(self, name: str) -> Job:
+        """Queue a revision of the app from its branch's head: `{app, job_id, status}`."""
+        result: Job = self._send("POST", f"/apps/{quote(name)}/redeploy").json()
+        return result
+
+    def delete_app(self, name: str) -> Job:
+        """Delete the app: `{name, status, job_ids}`."""
+        result: Job = self._send("DELETE", f"/apps/{quote(name)}").json()
+        return result
+
+    def webhook_secret(self, name: str) -> Job:
+        """Issue the app's webhook secret (shown in this answer only)."""
+        result: Job = self._send("POST", f"/apps/{quote(name)}/webhook-secret").json()
+        return result

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 from uuid import UUID
 
+from services.cli import apps
 from services.cli.client import ApiClient, ApiError, JobNotFound
 from services.cli.follow import Follower
 from services.cli.render import (
@@ -238,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     destroy.add_argument("job", metavar="JOB", type=_job_id)
     destroy.add_argument("--wait", action="store_true", help="follow the teardown until it is done")
     destroy.set_defaults(run=cmd_destroy)
+    apps.add_command(commands, [_global_options()])
     return parser
 
 

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.gateway import tasks, web
+from services.gateway import apps, tasks, web, webhooks
 from services.gateway.errors import Repeat, claim_idempotency_key, field_error
 from services.gateway.fastpath import SubmitFastPath
 from services.gateway.hosts import HostCheckMiddleware
@@ -96,7 +96,8 @@ class BearerAuthMiddleware:
     by its body's `secret`, since evaluators never send a bearer token.
     """
 
-    OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+    # A webhook cannot carry a token: its body's signature authenticates it instead.
+    OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/webhooks/github"})
 
     def __init__(
         self,
@@ -197,6 +198,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(web.router)
     app.include_router(tasks.router)
+    app.include_router(apps.router)
+    app.include_router(webhooks.router)
     app.state.settings = settings
     # Innermost of ours: POST /request's common case skips FastAPI's per-request layers
     # (`services.gateway.fastpath`); authentication and the body limits still apply.

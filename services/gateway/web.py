@@ -99,6 +99,12 @@ async def task_harness() -> HTMLResponse:
     return _page("tasks.html")
 
 
+@router.get("/ui/apps", response_class=HTMLResponse, include_in_schema=False)
+async def apps_page() -> HTMLResponse:
+    """Apps: their stable URLs and serving revisions, with a redeploy button each."""
+    return _page("apps.html")
+
+
 @router.get("/ui/job/{job_id}", response_class=HTMLResponse, include_in_schema=False)
 async def job_page(request: Request, job_id: str) -> HTMLResponse:
     """One job: timeline, live log, analysis, files, URL or error, teardown."""

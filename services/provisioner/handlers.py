@@ -13,7 +13,7 @@ import asyncpg
 import yaml
 
 from services.analyzer.clone import CloneLimits, clone_repository, repository_token
-from services.provisioner import terraform_pin
+from services.provisioner import apps, terraform_pin
 from services.provisioner.cloud import (
     checked_terraform_files,
     deploy_cloud,
@@ -104,6 +104,7 @@ async def handle_generated(event: JobGenerated, ctx: StageContext) -> Outcome:
         )
 
     settings = ctx.settings
+    await apps.join(event, ctx)
     attempt_dir = f"provisioner-{event.job_id}-{ctx.delivery}-{ctx.attempt}"
     workdir = Path(settings.workspace_dir) / attempt_dir
     await ctx.log.info(
@@ -294,6 +295,7 @@ async def handle_teardown(event: JobTeardownRequested, ctx: StageContext) -> Out
         raise PermanentError(str(exc)) from exc
     if not report.complete:
         raise RuntimeError(f"teardown left things behind: {'; '.join(report.errors)}")
+    await apps.after_teardown(event, ctx)
     removed = asdict(report)
     return Outcome(
         status="destroyed",

@@ -14,6 +14,7 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from services.provisioner.docker_local import DeployError
 from services.provisioner.workspace import local_engine
+from services.verifier import apps
 from services.verifier.diagnosis import diagnose
 from services.verifier.health import check_health
 from services.verifier.tasks import handle_task_published
@@ -65,6 +66,7 @@ async def handle_provisioned(event: JobProvisioned, ctx: StageContext) -> Outcom
     }
     if report.healthy:
         assert report.last is not None
+        app = await apps.promote(event, ctx)
         result = {
             "url": deployment["url"],
             "target": deployment.get("target"),
@@ -72,6 +74,7 @@ async def handle_provisioned(event: JobProvisioned, ctx: StageContext) -> Outcom
             "image": deployment.get("image"),
             "health": evidence,
             "timings": await _stage_timings(ctx, event),
+            **({"app": app} if app else {}),
         }
         return Outcome(
             status="completed",

@@ -135,6 +135,15 @@ def _remove_deployments(iso: Isolated) -> None:
     deployed = {obj.labels.get(JOB_LABEL) for obj in labelled} & ids
     for job_id in sorted(deployed):
         engine.teardown(job_labels(job_id))
+    # Each app's proxy outlives its revisions (shared/proxy.py): it goes with the app.
+    from shared.apps import APP_LABEL
+
+    try:
+        apps = [str(r["id"]) for r in iso.sql("SELECT id FROM apps")]
+    except Exception:  # a database that never reached migration 0006
+        return
+    for app_id in apps:
+        engine.teardown({APP_LABEL: app_id})
 
 
 @dataclass
