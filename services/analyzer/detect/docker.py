@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import posixpath
 import re
 from dataclasses import dataclass, field
@@ -11,9 +10,10 @@ from typing import Any
 import yaml
 
 from shared.analysis import Evidence, ExistingDocker
+from shared.safeyaml import load_untrusted_yaml
 
 from ._common import valid_port
-from ._fs import RepoSnapshot, join
+from ._fs import RepoSnapshot, join, load_json
 from ._model import BindHit, EnvHit, PortHit, ServiceHit, evidence_at
 
 __all__ = ["COMPOSE_FILES", "DockerFindings", "ProcfileFinding", "detect_docker", "detect_procfile"]
@@ -56,15 +56,12 @@ class DockerFindings:
     reasons: list[str] = field(default_factory=list)
 
 
-def _parse_command(body: str) -> str:
+def _parse_command(body: str, rel: str) -> str:
     body = body.strip()
     if body.startswith("["):
-        try:
-            parts = json.loads(body)
-            if isinstance(parts, list):
-                return " ".join(str(p) for p in parts)
-        except json.JSONDecodeError:
-            pass
+        parts = load_json(body, source=rel)
+        if isinstance(parts, list):
+            return " ".join(str(p) for p in parts)
     return body
 
 
@@ -99,7 +96,7 @@ def _dockerfile(snap: RepoSnapshot, rel: str, out: DockerFindings) -> None:
     cmds = list(_CMD.finditer(text))
     if cmds:
         last = cmds[-1]
-        out.command = _parse_command(last.group("body"))
+        out.command = _parse_command(last.group("body"), rel)
         out.command_evidence = evidence_at(rel, text, last.start())
         if (pm := _PORT_IN_CMD.search(out.command)) and (port := valid_port(pm.group("port"))):
             out.ports.append(PortHit(port, "dockerfile", [out.command_evidence]))
@@ -131,7 +128,7 @@ def _compose(snap: RepoSnapshot, rel: str, app_root: str, out: DockerFindings) -
     if text is None:
         return
     try:
-        data = yaml.safe_load(text)
+        data = load_untrusted_yaml(text, source=rel)
     except yaml.YAMLError:
         out.reasons.append(f"{rel} is not valid YAML; ignored")
         return

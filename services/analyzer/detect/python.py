@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from typing import Any
 
 from shared.analysis import Evidence
 
 from ._common import add_common, find_first, hinted, scan_env, services_from_deps, valid_port
+from ._fs import load_toml
 from ._model import AppContext, AppFinding, BindHit, PortHit, evidence_at
 
 __all__ = ["MARKERS", "detect"]
@@ -197,10 +197,7 @@ def _deps(ctx: AppContext) -> tuple[dict[str, Evidence], dict[str, Any]]:
             add(m.group(1), ctx.rel(name), text, m.start(1))
     text = ctx.read("pyproject.toml")
     if text is not None:
-        try:
-            pyproject = tomllib.loads(text)
-        except tomllib.TOMLDecodeError:
-            pyproject = {}
+        pyproject = load_toml(text, source=ctx.rel("pyproject.toml")) or {}
         project = pyproject.get("project", {}) if isinstance(pyproject.get("project"), dict) else {}
         names: list[str] = []
         for spec in project.get("dependencies", []) or []:

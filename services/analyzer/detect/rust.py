@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from typing import Any
 
 from shared.analysis import Evidence
 
 from ._common import add_common, find_first, scan_env, services_from_deps, valid_port
+from ._fs import load_toml
 from ._model import AppContext, AppFinding, BindHit, PortHit, evidence_at
 
 __all__ = ["MARKERS", "detect"]
@@ -54,10 +54,7 @@ def detect(ctx: AppContext) -> AppFinding | None:
     text = ctx.read("Cargo.toml")
     if text is None:
         return None
-    try:
-        cargo: dict[str, Any] = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
-        cargo = {}
+    cargo: dict[str, Any] = load_toml(text, source=ctx.rel("Cargo.toml")) or {}
     finding = AppFinding(root=ctx.root, language="rust", package_manager="cargo")
     deps: dict[str, Evidence] = {}
     for section in ("dependencies",):

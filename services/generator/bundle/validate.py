@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from shared.safeyaml import DocumentRefused, load_untrusted_yaml
+
 from .policy import check_terraform_policy
 from .violations import Violation
 
@@ -169,8 +171,8 @@ def _check_compose(path: str, text: str, report: ValidationReport) -> None:
         )
 
     try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+        doc = load_untrusted_yaml(text, source=path)
+    except (yaml.YAMLError, DocumentRefused) as exc:
         mark = getattr(exc, "problem_mark", None)
         report.violations.append(
             Violation(
