@@ -66,7 +66,7 @@ def test_anchors_and_merge_keys_of_a_real_compose_file_still_load() -> None:
     ("text", "reason"),
     [
         ("a: &a [*a]\n", "refers to the node that contains it"),
-        ("a: " + "[" * 5000 + "]" * 5000 + "\n", "deeper than 64 levels"),
+        ("a: " + "[" * 100 + "]" * 100 + "\n", "deeper than 64 levels"),
         ("a: " + "{b: " * 200 + "1" + "}" * 200 + "\n", "deeper than 64 levels"),
         ("- x\n" * 60_000, "more than 50000 YAML nodes"),
         ("a: '" + "x" * (2 * 2**20) + "'\n", "larger than 1048576 bytes"),
@@ -79,7 +79,15 @@ def test_hostile_yaml_is_refused_with_the_reason(text: str, reason: str) -> None
     assert refused.value.source == "deploy/compose.yaml"
 
 
-@pytest.mark.parametrize("text", ["a: 2001-13-01\n", "a: " + "1" * 5000 + "\n"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: 2001-13-01\n",
+        "a: " + "1" * 5000 + "\n",
+        "a: " + "[" * 100_000,  # libyaml stops at 1000 levels: invalid, not a RecursionError
+    ],
+    ids=["month-13", "5000-digits", "100000-deep"],
+)
 def test_values_pyyaml_cannot_build_are_invalid_yaml_not_a_crash(text: str) -> None:
     with pytest.raises(yaml.YAMLError):
         load_untrusted_yaml(text, source="compose.yaml")
