@@ -1,4 +1,4 @@
-"""Issue 21 point 3: an LLM-proposed compose.yaml that is an alias bomb never leaves the generator."""
+"""Issue 21 point 3: an alias-bomb compose.yaml from an LLM never leaves the generator."""
 
 from __future__ import annotations
 
