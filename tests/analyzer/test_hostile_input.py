@@ -149,3 +149,12 @@ def test_huge_files_and_lines_are_read_only_up_to_the_bound(tmp_path: Path) -> N
     analysis = analyse(tmp_path)
     assert time.monotonic() - started < 5
     assert analysis.framework == "flask" and analysis.port and analysis.port.value == 8080
+
+
+def test_a_procfile_line_of_spaces_is_read_in_linear_time(tmp_path: Path) -> None:
+    # `^web:\s*(.+?)\s*$` tried every split of this line: 571 s for 250,000 spaces.
+    write_files(tmp_path, {**FLASK, "Procfile": "web: gunicorn" + " " * 250_000 + "x\n"})
+    started = time.monotonic()
+    analysis = analyse(tmp_path)
+    assert time.monotonic() - started < 5
+    assert analysis.start_command is not None and analysis.start_command.endswith(" x")
