@@ -158,3 +158,22 @@ def test_a_procfile_line_of_spaces_is_read_in_linear_time(tmp_path: Path) -> Non
     analysis = analyse(tmp_path)
     assert time.monotonic() - started < 5
     assert analysis.start_command is not None and analysis.start_command.endswith(" x")
+
+
+@pytest.mark.parametrize(
+    ("name", "line"),
+    [
+        (".env.example", "PORT=x" + "\t" * 250_000 + "y"),  # `(.*?)[ \t]*$`
+        (".python-version", "3" * 250_000),  # `\d+\.\d+` retried from every digit
+        ("runtime.txt", "python-" + "1" * 250_000 + ".x"),
+    ],
+    ids=["dotenv-blanks", "digits", "digits-then-dot"],
+)
+def test_long_lines_that_made_a_regex_backtrack_are_read_in_linear_time(
+    tmp_path: Path, name: str, line: str
+) -> None:
+    write_files(tmp_path, {**FLASK, name: line + "\n"})
+    started = time.monotonic()
+    analysis = analyse(tmp_path)
+    assert time.monotonic() - started < 5
+    assert analysis.framework == "flask"

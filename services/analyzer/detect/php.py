@@ -37,7 +37,7 @@ def detect(ctx: AppContext) -> AppFinding | None:
     composer = load_json(text, source=ctx.rel("composer.json"))
     require = composer.get("require", {}) if isinstance(composer, dict) else {}
     if isinstance(require, dict) and isinstance(require.get("php"), str):
-        if m := re.search(r"\d+\.\d+", require["php"]):
+        if m := re.search(r"(?<!\d)\d+\.\d+", require["php"]):  # (?<!\d): see VERSION
             finding.runtime_version = m.group(0)
             finding.runtime_evidence = evidence_at(
                 ctx.rel("composer.json"), text, text.find('"php"')

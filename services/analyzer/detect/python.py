@@ -7,7 +7,15 @@ from typing import Any
 
 from shared.analysis import Evidence
 
-from ._common import add_common, find_first, hinted, scan_env, services_from_deps, valid_port
+from ._common import (
+    VERSION,
+    add_common,
+    find_first,
+    hinted,
+    scan_env,
+    services_from_deps,
+    valid_port,
+)
 from ._fs import load_toml
 from ._model import AppContext, AppFinding, BindHit, PortHit, evidence_at
 
@@ -259,7 +267,7 @@ def _module(ctx: AppContext, rel: str) -> str:
 
 
 def _runtime(ctx: AppContext, finding: AppFinding, pyproject: dict[str, Any]) -> None:
-    version_re = re.compile(r"(\d+\.\d+(?:\.\d+)?)")
+    version_re = re.compile(VERSION)
     for name in (".python-version", "runtime.txt"):
         text = ctx.read(name)
         if text and (m := version_re.search(text)):

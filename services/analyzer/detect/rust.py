@@ -7,7 +7,7 @@ from typing import Any
 
 from shared.analysis import Evidence
 
-from ._common import add_common, find_first, scan_env, services_from_deps, valid_port
+from ._common import VERSION, add_common, find_first, scan_env, services_from_deps, valid_port
 from ._fs import load_toml
 from ._model import AppContext, AppFinding, BindHit, PortHit, evidence_at
 
@@ -72,8 +72,8 @@ def detect(ctx: AppContext) -> AppFinding | None:
     name = str(package.get("name", "app"))
     for tc in ("rust-toolchain.toml", "rust-toolchain"):
         rt = ctx.read(tc)
-        if rt and (m := re.search(r"(\d+\.\d+(?:\.\d+)?|stable|nightly|beta)", rt)):
-            finding.runtime_version = m.group(1)
+        if rt and (m := re.search(rf"{VERSION}|(stable|nightly|beta)", rt)):
+            finding.runtime_version = m.group(1) or m.group(2)
             finding.runtime_evidence = evidence_at(ctx.rel(tc), rt, m.start())
             break
     if finding.runtime_version is None and isinstance(package.get("rust-version"), str):
