@@ -151,10 +151,19 @@ def _alias_bomb() -> st.SearchStrategy[str]:
 
 
 def _long_line() -> st.SearchStrategy[str]:
-    def line(prefix: str, token: str, length: int) -> str:
-        return prefix + token * (length // len(token) + 1)
+    """A realistic start, one token repeated, and an ending: what makes a regex backtrack."""
 
-    return st.builds(line, st.sampled_from(PREFIXES), st.text(min_size=1, max_size=6), LENGTHS)
+    def line(prefix: str, token: str, length: int, end: str) -> str:
+        return prefix + token * (length // len(token) + 1) + end
+
+    tokens = st.sampled_from([" ", "\t", "a ", "a", ":", "0", "=", "-", "'", "."])
+    return st.builds(
+        line,
+        st.sampled_from(PREFIXES),
+        tokens | st.text(min_size=1, max_size=6),
+        LENGTHS,
+        st.sampled_from(["", "x", ")", "\n"]),
+    )
 
 
 def _spliced(bases: list[str]) -> st.SearchStrategy[str]:
