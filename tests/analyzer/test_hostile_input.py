@@ -177,3 +177,11 @@ def test_long_lines_that_made_a_regex_backtrack_are_read_in_linear_time(
     analysis = analyse(tmp_path)
     assert time.monotonic() - started < 5
     assert analysis.framework == "flask"
+
+
+def test_a_procfile_web_line_of_only_blanks_is_no_command_in_linear_time(tmp_path: Path) -> None:
+    write_files(tmp_path, {**FLASK, "Procfile": "web:" + " \t" * 125_000 + "\n"})
+    started = time.monotonic()
+    analysis = analyse(tmp_path)
+    assert time.monotonic() - started < 5
+    assert analysis.framework == "flask"
