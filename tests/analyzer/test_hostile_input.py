@@ -185,3 +185,15 @@ def test_a_procfile_web_line_of_only_blanks_is_no_command_in_linear_time(tmp_pat
     analysis = analyse(tmp_path)
     assert time.monotonic() - started < 5
     assert analysis.framework == "flask"
+
+
+@pytest.mark.parametrize("word", ["a" * 250_000, "0" * 250_000])
+def test_a_dockerfile_env_line_of_one_long_word_is_read_in_linear_time(
+    tmp_path: Path, word: str
+) -> None:
+    dockerfile = f"FROM python:3.12\nENV {word}\nARG {word}x\nENV PORT=8080\nEXPOSE 8080\n"
+    write_files(tmp_path, {**FLASK, "Dockerfile": dockerfile})
+    started = time.monotonic()
+    analysis = analyse(tmp_path)
+    assert time.monotonic() - started < 5
+    assert analysis.port is not None and analysis.port.value == 8080
