@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # `make up` / `down` / `logs` / `ps`: the compose stack (deploy/compose/README.md).
 include deploy/compose/stack.mk
 
-.PHONY: help venv lock migrate dev demo test test-unit lint images docker services tools bench secret-key clean
+.PHONY: help venv lock migrate dev demo test test-unit lint images docker services tools bench fuzz secret-key clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -86,6 +86,12 @@ test: venv tools services images lint ## everything: lint, unit, integration, en
 
 bench: venv tools services ## benchmarks (writes bench/results/latest.md)
 	$(PY) bench/run.py
+
+# `make test` runs the same fuzz test short and seeded; this run is long, with a new seed
+# each time unless FUZZ_SEED is given, and prints inputs tried, refusals and crashes.
+fuzz: venv ## fuzz the analyzer's readers with hostile repositories (FUZZ_EXAMPLES, FUZZ_SEED)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-5000} FUZZ_SEED=$${FUZZ_SEED:-$$RANDOM} \
+		$(VENV)/bin/pytest -q -s -p no:cacheprovider --timeout=0 tests/analyzer/test_fuzz_readers.py
 
 secret-key: venv ## print a new TOKEN_ENCRYPTION_KEY
 	@$(PY) -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'

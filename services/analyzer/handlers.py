@@ -13,9 +13,10 @@ from services.analyzer.tasks import handle_task_requested
 from shared.analysis import Analysis
 from shared.events import JobAnalyzed, JobRequested, TaskRequested
 from shared.llm import LLMClient
+from shared.safeyaml import DocumentRefused
 from shared.security import redact_obj
 from shared.settings import Settings
-from shared.stage import Outcome, Route, StageContext
+from shared.stage import Outcome, PermanentError, Route, StageContext
 
 __all__ = ["routes"]
 
@@ -38,13 +39,16 @@ async def handle_requested(event: JobRequested, ctx: StageContext) -> Outcome:
             commit=request.commit,
         )
         await ctx.log.info(f"analyzer: cloned commit {sha[:12]}", commit=sha)
-        analysis = await asyncio.to_thread(
-            analyze_repository,
-            workdir,
-            description=request.description,
-            commit_sha=sha,
-            cloud_credentials=settings.cloud_credentials,
-        )
+        try:
+            analysis = await asyncio.to_thread(
+                analyze_repository,
+                workdir,
+                description=request.description,
+                commit_sha=sha,
+                cloud_credentials=settings.cloud_credentials,
+            )
+        except DocumentRefused as exc:  # a hostile file: retrying reads the same bytes
+            raise PermanentError(str(exc)) from exc
         client = LLMClient.from_settings(settings)
         if client is not None and analysis.verdict == "http-service":
             await ctx.log.info("analyzer: asking the LLM which files matter and what they imply")

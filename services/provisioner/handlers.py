@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import yaml
 
 from services.analyzer.clone import CloneLimits, clone_repository, repository_token
 from services.provisioner import apps, terraform_pin
@@ -37,6 +36,7 @@ from shared.images import load_base_image_overrides
 from shared.logs import ThreadLines
 from shared.metrics import DEPLOY_OUTCOMES
 from shared.outbox import OutboxRelay
+from shared.safeyaml import load_untrusted_yaml
 from shared.security import register_secret
 from shared.settings import Settings
 from shared.stage import Outcome, PermanentError, Route, StageContext
@@ -55,7 +55,7 @@ def build_spec(files: dict[str, str], default_port: int) -> tuple[str, str, int]
     """The app service's build context, Dockerfile and container port, from compose.yaml."""
     # The generator renames its files when the repository already has one of that name.
     text = files.get("compose.autodeploy.yaml") or files.get("compose.yaml") or "{}"
-    compose = yaml.safe_load(text) or {}
+    compose = load_untrusted_yaml(text, source="compose.yaml") or {}
     for service in (compose.get("services") or {}).values():
         build = service.get("build") if isinstance(service, dict) else None
         if build is None:

@@ -283,3 +283,33 @@ def test_a_gigabyte_checkout_is_refused_at_the_default_limit(default_stack, giga
     # The gigabyte never reached the disk: the clone stopped before the checkout.
     assert peak["bytes"] < 50 * MiB, peak
     assert seconds < 30
+
+
+# --- issue 21 point 3: a YAML alias bomb -----------------------------------------------------
+
+
+def _peak_rss_mib(pid: int) -> float:
+    """The process's resident-set high-water mark (VmHWM) since it started."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmHWM for process {pid}")
+
+
+def test_an_alias_bomb_compose_file_fails_the_job_and_the_analyzer_stays_small(
+    make_stack, git_server
+) -> None:
+    from tests.analyzer.test_hostile_input import alias_bomb
+
+    bomb = alias_bomb(levels=8)  # 540 bytes; 9**8 strings once its aliases are expanded
+    stack = make_stack(("gateway", "analyzer", "generator"))
+    url = git_server.create_repo("alias-bomb", {**FLASK_ROOT_APP, "docker-compose.yml": bomb})
+    job, seconds = _timed_run(stack, url)
+    analyzer = stack.procs["analyzer"]
+    peak = _peak_rss_mib(analyzer.pid)
+    print(f"alias bomb ({len(bomb)} bytes): {job['status']} in {seconds:.1f}s, {peak:.0f} MiB")
+    assert analyzer.poll() is None, "the analyzer died"
+    assert job["status"] == "failed" and job["stage"] == "analyzer", job["error"]
+    assert job["error"].startswith("docker-compose.yml: refused: YAML aliases expand")
+    assert "alias bomb" in job["error"]
+    assert peak < 200, f"the analyzer peaked at {peak:.0f} MiB"

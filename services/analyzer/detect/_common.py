@@ -13,6 +13,7 @@ __all__ = [
     "DOTENV_FILES",
     "ENV_URL_SERVICES",
     "HEALTH_ROUTE",
+    "VERSION",
     "add_common",
     "find_first",
     "hinted",
@@ -320,9 +321,14 @@ def scan_env(
     return hits
 
 
+# The value is taken to the end of the line and stripped in Python: `(.*?)[ \t]*$` tried
+# every split of a long line of blanks (quadratic; minutes for a 256 KiB line).
 _DOTENV_LINE = re.compile(
-    r"^[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*(.*?)[ \t]*$", re.M
+    r"^[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*(.*)$", re.M
 )
+# A version number x.y[.z]. The lookbehind starts a match only where a run of digits
+# starts: without it a long run of digits is retried from each of its digits (quadratic).
+VERSION = r"(?<!\d)(\d+\.\d+(?:\.\d+)?)"
 
 
 def scan_dotenv(ctx: AppContext) -> list[EnvHit]:
@@ -334,7 +340,7 @@ def scan_dotenv(ctx: AppContext) -> list[EnvHit]:
             continue
         rel = ctx.rel(name)
         for m in _DOTENV_LINE.finditer(text):
-            value = unquote(m.group(2).split(" #", 1)[0])
+            value = unquote(m.group(2).rstrip(" \t").split(" #", 1)[0])
             key = m.group(1)
             # Example files carry placeholders; never turn a secret's placeholder into a default.
             default = value if value and not is_secret_name(key, value) else None

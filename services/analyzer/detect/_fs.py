@@ -2,25 +2,36 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import stat
+import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from shared.safeyaml import DocumentRefused
 
 __all__ = [
+    "MAX_NESTING",
     "MAX_READ_BYTES",
     "TREE_DEPTH",
     "RepoSnapshot",
     "depth_of",
     "join",
+    "load_json",
+    "load_toml",
     "walk_repository",
 ]
 
 logger = logging.getLogger(__name__)
 
 MAX_READ_BYTES = 256 * 1024
+# Manifests (package.json, composer.json, Cargo.toml…) are a handful of levels deep; the
+# parsers recurse per level and a few thousand brackets raise RecursionError.
+MAX_NESTING = 64
 TREE_DEPTH = 4
 # A safety valve: a repository with millions of files is not an app we can deploy, and the
 # walk must stay bounded even then.
@@ -203,3 +214,61 @@ def walk_repository(root: Path, *, max_tree_entries: int) -> RepoSnapshot:
         tree = tree[:max_tree_entries]
     snap.tree = tree
     return snap
+
+
+def _nesting(text: str, quotes: str, comment: str | None) -> int:
+    """The deepest bracket nesting outside strings (and comments), found in one pass."""
+    depth = deepest = 0
+    quote: str | None = None
+    escaped = in_comment = False
+    for ch in text:
+        if in_comment:
+            in_comment = ch != "\n"
+        elif quote is not None:
+            if escaped:
+                escaped = False
+            elif ch == "\\" and quote == '"':
+                escaped = True
+            elif ch == quote:
+                quote = None
+        elif ch in quotes:
+            quote = ch
+        elif ch == comment:
+            in_comment = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth = max(depth - 1, 0)
+    return deepest
+
+
+def _refuse_deep(text: str, source: str, quotes: str, comment: str | None) -> None:
+    few = text.count("[") + text.count("{") <= MAX_NESTING  # most manifests: no scan at all
+    if not few and _nesting(text, quotes, comment) > MAX_NESTING:
+        raise DocumentRefused(source, f"nested deeper than {MAX_NESTING} levels")
+
+
+def load_json(text: str, *, source: str) -> Any | None:
+    """Parse a repository's JSON file; None when it is not valid JSON.
+
+    Raises ``DocumentRefused`` for nesting the parser would die of (RecursionError). A
+    number of thousands of digits is a ValueError that is not a JSONDecodeError: invalid.
+    """
+    _refuse_deep(text, source, '"', None)
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def load_toml(text: str, *, source: str) -> dict[str, Any] | None:
+    """Parse a repository's TOML file; None when it is not valid TOML.
+
+    Raises ``DocumentRefused`` for nesting past MAX_NESTING (tomllib recurses per level).
+    """
+    _refuse_deep(text, source, "\"'", "#")
+    try:
+        return tomllib.loads(text)
+    except ValueError:  # TOMLDecodeError, and values it cannot build
+        return None

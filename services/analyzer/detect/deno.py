@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 from ._common import add_common, find_first, scan_env, valid_port
+from ._fs import load_json
 from ._model import AppContext, AppFinding, BindHit, PortHit
 
 __all__ = ["MARKERS", "detect"]
@@ -46,12 +46,9 @@ def detect(ctx: AppContext) -> AppFinding | None:
         text = ctx.read(config_name) or "{}"
         # deno.jsonc may carry comments; strip whole-line ones before parsing.
         cleaned = re.sub(r"^\s*//.*$", "", text, flags=re.M)
-        try:
-            cfg = json.loads(cleaned)
-            if isinstance(cfg, dict) and isinstance(cfg.get("tasks"), dict):
-                tasks = cfg["tasks"]
-        except json.JSONDecodeError:
-            pass
+        cfg = load_json(cleaned, source=ctx.rel(config_name))
+        if isinstance(cfg, dict) and isinstance(cfg.get("tasks"), dict):
+            tasks = cfg["tasks"]
     if serve is None:
         finding.non_service.append(
             f"{ctx.rel(config_name or '.')} is a Deno project that starts no HTTP server"

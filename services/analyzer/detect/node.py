@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -16,6 +15,7 @@ from ._common import (
     services_from_deps,
     valid_port,
 )
+from ._fs import load_json
 from ._model import AppContext, AppFinding, AppKind, BindHit, PortHit, evidence_at
 
 __all__ = ["MARKERS", "detect", "package_manager_for"]
@@ -154,10 +154,7 @@ def detect(ctx: AppContext) -> AppFinding | None:
     text = ctx.read("package.json")
     if text is None:
         return None
-    try:
-        pkg = json.loads(text)
-    except json.JSONDecodeError:
-        return None
+    pkg = load_json(text, source=ctx.rel("package.json"))
     if not isinstance(pkg, dict):
         return None
     if ctx.has("deno.json") or ctx.has("deno.jsonc"):

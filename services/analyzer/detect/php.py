@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 from ._common import add_common, scan_env
+from ._fs import load_json
 from ._model import AppContext, AppFinding, ServiceHit, evidence_at
 
 __all__ = ["MARKERS", "detect"]
@@ -50,13 +50,10 @@ def detect(ctx: AppContext) -> AppFinding | None:
         package_manager="composer" if ctx.has("composer.json") else None,
     )
     text = ctx.read("composer.json") or "{}"
-    try:
-        composer = json.loads(text)
-    except json.JSONDecodeError:
-        composer = {}
+    composer = load_json(text, source=ctx.rel("composer.json"))
     require = composer.get("require", {}) if isinstance(composer, dict) else {}
     if isinstance(require, dict) and isinstance(require.get("php"), str):
-        if m := re.search(r"\d+\.\d+", require["php"]):
+        if m := re.search(r"(?<!\d)\d+\.\d+", require["php"]):  # (?<!\d): see VERSION
             finding.runtime_version = m.group(0)
             finding.runtime_evidence = evidence_at(
                 ctx.rel("composer.json"), text, text.find('"php"')

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from typing import Any
 
 from shared.analysis import Evidence
 
 from ._common import (
+    VERSION,
     add_common,
     find_first,
     hinted,
@@ -16,6 +16,7 @@ from ._common import (
     services_from_deps,
     valid_port,
 )
+from ._fs import load_toml
 from ._model import AppContext, AppFinding, BindHit, PortHit, evidence_at
 
 __all__ = ["MARKERS", "detect"]
@@ -204,10 +205,7 @@ def _deps(ctx: AppContext) -> tuple[dict[str, Evidence], dict[str, Any]]:
             add(m.group(1), ctx.rel(name), text, m.start(1))
     text = ctx.read("pyproject.toml")
     if text is not None:
-        try:
-            pyproject = tomllib.loads(text)
-        except tomllib.TOMLDecodeError:
-            pyproject = {}
+        pyproject = load_toml(text, source=ctx.rel("pyproject.toml")) or {}
         project = pyproject.get("project", {}) if isinstance(pyproject.get("project"), dict) else {}
         names: list[str] = []
         for spec in project.get("dependencies", []) or []:
@@ -270,7 +268,7 @@ def _module(ctx: AppContext, rel: str) -> str:
 
 def _runtime(ctx: AppContext, finding: AppFinding, pyproject: dict[str, Any]) -> None:
     """The Python version the repository declares, most specific file first, with evidence."""
-    version_re = re.compile(r"(\d+\.\d+(?:\.\d+)?)")
+    version_re = re.compile(VERSION)
     for name in (".python-version", "runtime.txt"):
         text = ctx.read(name)
         if text and (m := version_re.search(text)):

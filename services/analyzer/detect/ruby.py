@@ -6,7 +6,7 @@ import re
 
 from shared.analysis import Evidence
 
-from ._common import add_common, find_first, scan_env, services_from_deps, valid_port
+from ._common import VERSION, add_common, find_first, scan_env, services_from_deps, valid_port
 from ._model import AppContext, AppFinding, BindHit, PortHit, evidence_at
 
 __all__ = ["MARKERS", "detect"]
@@ -68,7 +68,7 @@ def detect(ctx: AppContext) -> AppFinding | None:
     gems = _gems(ctx)
     finding = AppFinding(root=ctx.root, language="ruby", package_manager="bundler")
     for name, pattern in (
-        (".ruby-version", r"(\d+\.\d+(?:\.\d+)?)"),
+        (".ruby-version", VERSION),
         ("Gemfile", r"""^ruby\s+["']~?>?\s*(\d+\.\d+(?:\.\d+)?)"""),
     ):
         rt = ctx.read(name)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from typing import Any
 
 from shared.analysis import Evidence
 
-from ._common import add_common, find_first, scan_env, services_from_deps, valid_port
+from ._common import VERSION, add_common, find_first, scan_env, services_from_deps, valid_port
+from ._fs import load_toml
 from ._model import AppContext, AppFinding, BindHit, PortHit, evidence_at
 
 __all__ = ["MARKERS", "detect"]
@@ -54,10 +54,7 @@ def detect(ctx: AppContext) -> AppFinding | None:
     text = ctx.read("Cargo.toml")
     if text is None:
         return None
-    try:
-        cargo: dict[str, Any] = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
-        cargo = {}
+    cargo: dict[str, Any] = load_toml(text, source=ctx.rel("Cargo.toml")) or {}
     finding = AppFinding(root=ctx.root, language="rust", package_manager="cargo")
     deps: dict[str, Evidence] = {}
     for section in ("dependencies",):
@@ -75,8 +72,8 @@ def detect(ctx: AppContext) -> AppFinding | None:
     name = str(package.get("name", "app"))
     for tc in ("rust-toolchain.toml", "rust-toolchain"):
         rt = ctx.read(tc)
-        if rt and (m := re.search(r"(\d+\.\d+(?:\.\d+)?|stable|nightly|beta)", rt)):
-            finding.runtime_version = m.group(1)
+        if rt and (m := re.search(rf"{VERSION}|(stable|nightly|beta)", rt)):
+            finding.runtime_version = m.group(1) or m.group(2)
             finding.runtime_evidence = evidence_at(ctx.rel(tc), rt, m.start())
             break
     if finding.runtime_version is None and isinstance(package.get("rust-version"), str):
@@ -153,9 +150,8 @@ def _rocket_toml(ctx: AppContext, finding: AppFinding) -> bool:
     text = ctx.read("Rocket.toml")
     if text is None:
         return False
-    try:
-        config = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
+    config = load_toml(text, source=ctx.rel("Rocket.toml"))
+    if config is None:
         return False
     found = False
     for key in ("port", "address"):

@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from shared.safeyaml import DocumentRefused, load_untrusted_yaml
+
 from .containment import check_compose_paths, check_dockerfile_text, compose_dockerfiles
 from .policy import check_terraform_policy
 from .violations import Violation
@@ -172,8 +174,8 @@ def _check_compose(path: str, text: str, report: ValidationReport) -> dict[str, 
         )
 
     try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+        doc = load_untrusted_yaml(text, source=path)
+    except (yaml.YAMLError, DocumentRefused) as exc:
         mark = getattr(exc, "problem_mark", None)
         report.violations.append(
             Violation(
