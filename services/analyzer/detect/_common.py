@@ -25,6 +25,7 @@ __all__ = [
     "scan_health",
     "services_from_deps",
     "services_from_env",
+    "tool_version",
     "unquote",
     "valid_port",
 ]
@@ -389,3 +390,12 @@ def add_common(ctx: AppContext, finding: AppFinding, sources: list[tuple[str, st
     finding.env.extend(scan_dotenv(ctx))
     finding.health.extend(scan_health(sources))
     finding.services.extend(services_from_env(finding.env))
+
+
+def tool_version(ctx: AppContext, tool: str) -> tuple[str, Evidence] | None:
+    """The version asdf/mise's ``.tool-versions`` pins for ``tool`` (a line "python 3.13.1")."""
+    text = ctx.read(".tool-versions")
+    m = re.search(rf"^{re.escape(tool)}\s+(\d+(?:\.\d+)*)", text or "", re.MULTILINE)
+    if text is None or m is None:
+        return None
+    return m.group(1), evidence_at(ctx.rel(".tool-versions"), text, m.start())

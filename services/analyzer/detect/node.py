@@ -13,6 +13,7 @@ from ._common import (
     hinted,
     scan_env,
     services_from_deps,
+    tool_version,
     valid_port,
 )
 from ._fs import load_json
@@ -366,7 +367,5 @@ def _runtime(ctx: AppContext, finding: AppFinding, pkg: dict[str, Any], text: st
             finding.runtime_version = m.group(0)
             finding.runtime_evidence = evidence_at(ctx.rel(name), rt, m.start())
             return
-    rt = ctx.read(".tool-versions")
-    if rt and (m := re.search(r"^nodejs\s+(\d+(?:\.\d+)*)", rt, re.MULTILINE)):
-        finding.runtime_version = m.group(1)
-        finding.runtime_evidence = evidence_at(ctx.rel(".tool-versions"), rt, m.start())
+    if pinned := tool_version(ctx, "nodejs"):
+        finding.runtime_version, finding.runtime_evidence = pinned

@@ -14,6 +14,7 @@ from ._common import (
     hinted,
     scan_env,
     services_from_deps,
+    tool_version,
     valid_port,
 )
 from ._fs import load_toml
@@ -275,11 +276,8 @@ def _runtime(ctx: AppContext, finding: AppFinding, pyproject: dict[str, Any]) ->
             finding.runtime_version = m.group(1)
             finding.runtime_evidence = evidence_at(ctx.rel(name), text, m.start())
             return
-    # asdf/mise: a line "python 3.13.1".
-    text = ctx.read(".tool-versions")
-    if text and (m := re.search(r"^python\s+(\d+\.\d+(?:\.\d+)?)", text, re.MULTILINE)):
-        finding.runtime_version = m.group(1)
-        finding.runtime_evidence = evidence_at(ctx.rel(".tool-versions"), text, m.start())
+    if pinned := tool_version(ctx, "python"):
+        finding.runtime_version, finding.runtime_evidence = pinned
         return
     project = pyproject.get("project")
     req = project.get("requires-python") if isinstance(project, dict) else None
