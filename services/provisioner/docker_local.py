@@ -195,6 +195,13 @@ _SERVICES: dict[str, _ServiceSpec] = {
             "POSTGRES_USER": "app",
             "POSTGRES_PASSWORD": pw,
             "POSTGRES_DB": "app",
+            # libpq's own variables: apps (and psql, psycopg's empty DSN) that read these
+            # instead of DATABASE_URL would otherwise die of a KeyError.
+            "PGHOST": host,
+            "PGPORT": "5432",
+            "PGUSER": "app",
+            "PGPASSWORD": pw,
+            "PGDATABASE": "app",
         },
         capabilities=(*DEFAULT_APP_CAPABILITIES, "FOWNER"),  # chmod of its data directory
     ),

@@ -1446,6 +1446,153 @@ def flask_env_gated_host(root: Path) -> None:
     )
 
 
+def django_libpq_env(root: Path) -> None:
+    # Railway/Heroku-style settings: the database comes from libpq's own PG* variables,
+    # read with os.environ[...] (a KeyError when only DATABASE_URL is set), never DATABASE_URL.
+    write_files(
+        root,
+        {
+            "requirements.txt": "Django==5.0.6\ngunicorn==22.0.0\npsycopg[binary]==3.1.19\n",
+            "manage.py": """
+            import os
+            import sys
+
+            if __name__ == "__main__":
+                os.environ.setdefault("DJANGO_SETTINGS_MODULE", "site_app.settings")
+                from django.core.management import execute_from_command_line
+
+                execute_from_command_line(sys.argv)
+        """,
+            "site_app/__init__.py": "",
+            "site_app/wsgi.py": """
+            import os
+
+            from django.core.wsgi import get_wsgi_application
+
+            os.environ.setdefault("DJANGO_SETTINGS_MODULE", "site_app.settings")
+            application = get_wsgi_application()
+        """,
+            "site_app/settings.py": """
+            import os
+
+            SECRET_KEY = os.environ.get("SECRET_KEY", "dev")
+            ROOT_URLCONF = "site_app.urls"
+            DATABASES = {
+                "default": {
+                    "ENGINE": "django.db.backends.postgresql",
+                    "NAME": os.environ["PGDATABASE"],
+                    "USER": os.environ["PGUSER"],
+                    "PASSWORD": os.environ["PGPASSWORD"],
+                    "HOST": os.environ["PGHOST"],
+                    "PORT": os.environ["PGPORT"],
+                }
+            }
+        """,
+            "site_app/urls.py": """
+            from django.http import HttpResponse
+            from django.urls import path
+
+            urlpatterns = [path("", lambda request: HttpResponse("ok"))]
+        """,
+        },
+    )
+
+
+def flask_railway_json_start(root: Path) -> None:
+    # railway.json names the start command (and the build step); `python app.py` is not how
+    # it runs. Its server takes the port from $PORT.
+    write_files(
+        root,
+        {
+            "requirements.txt": "Flask==3.0.0\ngunicorn==21.2.0\n",
+            "railway.json": json.dumps(
+                {
+                    "$schema": "https://railway.example/railway.schema.json",
+                    "build": {"builder": "NIXPACKS", "buildCommand": "python -m compileall ."},
+                    "deploy": {
+                        "startCommand": "gunicorn --bind 0.0.0.0:$PORT main:app",
+                        "restartPolicyType": "ON_FAILURE",
+                    },
+                },
+                indent=2,
+            )
+            + "\n",
+            "main.py": """
+            from flask import Flask
+
+            app = Flask(__name__)
+
+            @app.route("/")
+            def index():
+                return "ok"
+
+            if __name__ == "__main__":
+                app.run()
+        """,
+        },
+    )
+
+
+def node_railway_toml_start(root: Path) -> None:
+    # railway.toml's [deploy] startCommand runs the built server, not `npm start`.
+    write_files(
+        root,
+        {
+            "package.json": _pkg(
+                name="railway-toml-app",
+                scripts={"start": "node dev.js", "bundle": "node build.js"},
+                dependencies={"express": "^4.19.2"},
+            ),
+            "railway.toml": """
+            [build]
+            builder = "nixpacks"
+            buildCommand = "npm run bundle"
+
+            [deploy]
+            startCommand = "node dist/server.js"
+            healthcheckPath = "/"
+        """,
+            "build.js": "require('fs').mkdirSync('dist', { recursive: true });\n",
+            "dev.js": "require('./src/server');\n",
+            "src/server.js": """
+            const express = require('express');
+            const app = express();
+            app.get('/', (req, res) => res.send('ok'));
+            app.listen(process.env.PORT || 3000);
+        """,
+        },
+    )
+
+
+def flask_nixpacks_start(root: Path) -> None:
+    # nixpacks.toml's [start] cmd is the author's start command.
+    write_files(
+        root,
+        {
+            "requirements.txt": "Flask==3.0.0\nwaitress==3.0.0\n",
+            "nixpacks.toml": """
+            [phases.setup]
+            nixPkgs = ["python311"]
+
+            [start]
+            cmd = "waitress-serve --listen=0.0.0.0:$PORT server:app"
+        """,
+            "server.py": """
+            from flask import Flask
+
+            app = Flask(__name__)
+
+            @app.route("/")
+            def index():
+                return "ok"
+
+            if __name__ == "__main__":
+                app.run()
+        """,
+        },
+    )
+
+
 REAL_REPOSITORY_CLASSES: list[Fixture] = [
     Fixture(
         "express_platform_gated_host",
@@ -1570,6 +1717,47 @@ REAL_REPOSITORY_CLASSES: list[Fixture] = [
         8090,
         "0.0.0.0",
         "hello.rb",
+    ),
+    Fixture(
+        "django_libpq_env",
+        django_libpq_env,
+        "http-service",
+        "python",
+        "django",
+        8000,
+        ANY,
+        ANY,
+        services=("postgres",),
+    ),
+    Fixture(
+        "flask_railway_json_start",
+        flask_railway_json_start,
+        "http-service",
+        "python",
+        "flask",
+        8000,
+        "0.0.0.0",
+        "gunicorn --bind 0.0.0.0:$PORT main:app",
+    ),
+    Fixture(
+        "node_railway_toml_start",
+        node_railway_toml_start,
+        "http-service",
+        "node",
+        "express",
+        3000,
+        None,
+        "node dist/server.js",
+    ),
+    Fixture(
+        "flask_nixpacks_start",
+        flask_nixpacks_start,
+        "http-service",
+        "python",
+        "flask",
+        8080,
+        "0.0.0.0",
+        "waitress-serve --listen=0.0.0.0:$PORT server:app",
     ),
 ]
 

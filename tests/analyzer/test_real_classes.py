@@ -57,3 +57,46 @@ def test_a_bind_gated_on_a_variable_sets_that_variable(
     assert var.default == value and not var.required
     assert (var.evidence[0].file, var.evidence[0].line) == where
     assert any(variable in r and f"{where[0]}:{where[1]}" in r for r in a.reasons)
+
+
+def test_settings_reading_libpq_variables_need_postgres_with_evidence(tmp_path: Path) -> None:
+    a = analyse("django_libpq_env", tmp_path)
+    pg = next(s for s in a.services if s.kind == "postgres")
+    assert pg.evidence
+    names = {v.name for v in a.env_vars}
+    assert {"PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE"} <= names
+
+
+@pytest.mark.parametrize(
+    ("name", "start", "where", "port"),
+    [
+        (
+            "flask_railway_json_start",
+            "gunicorn --bind 0.0.0.0:$PORT main:app",
+            ("railway.json", 8),
+            8000,
+        ),
+        ("node_railway_toml_start", "node dist/server.js", ("railway.toml", 6), 3000),
+        (
+            "flask_nixpacks_start",
+            "waitress-serve --listen=0.0.0.0:$PORT server:app",
+            ("nixpacks.toml", 5),
+            8080,
+        ),
+    ],
+)
+def test_platform_config_names_the_start_command_with_its_line(
+    tmp_path: Path, name: str, start: str, where: tuple[str, int], port: int
+) -> None:
+    a = analyse(name, tmp_path)
+    assert a.start_command == start
+    assert any(f"{where[0]}:{where[1]}" in r and "start command" in r for r in a.reasons)
+    assert a.port is not None and a.port.value == port
+    if "$PORT" in start:  # the $PORT rule the Procfile path applies: the app reads PORT
+        port_var = next(v for v in a.env_vars if v.name == "PORT")
+        assert (port_var.evidence[0].file, port_var.evidence[0].line) == where
+
+
+def test_railway_build_command_is_the_build_step(tmp_path: Path) -> None:
+    a = analyse("node_railway_toml_start", tmp_path)
+    assert a.build_command == "npm run bundle"

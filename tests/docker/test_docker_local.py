@@ -252,6 +252,10 @@ def test_backing_services_answer_on_the_job_network_and_go_away_on_teardown(
         # Through the network alias, with the generated password, as the app would connect.
         code, out = db_container.exec_run(["psql", db.env["DATABASE_URL"], "-tAc", "select 40+2"])
         assert (code, out.strip()) == (0, b"42")
+        # With libpq's own variables alone (no URL), as settings reading PGHOST etc. connect.
+        libpq = {k: v for k, v in db.env.items() if k.startswith("PG")}
+        code, out = db_container.exec_run(["psql", "-tAc", "select 40+2"], environment=libpq)
+        assert (code, out.strip()) == (0, b"42")
         code, out = docker_client.containers.get(cache.container_id).exec_run(
             ["redis-cli", "-u", cache.env["REDIS_URL"], "ping"]
         )

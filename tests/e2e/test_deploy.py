@@ -43,6 +43,7 @@ def _labelled(job_id: str) -> dict[str, list]:
         ("django", web.DJANGO_APP, "hello from django"),
         ("static", web.STATIC_SITE, "Hello from autodeploy"),
         ("flask-postgres", web.FLASK_POSTGRES_APP, "db says 42"),
+        ("flask-libpq", web.FLASK_LIBPQ_APP, "libpq says 42"),
     ],
 )
 def test_app_is_deployed_and_answers(stack, git_server, name, files, body) -> None:

@@ -7,6 +7,7 @@ __all__ = [
     "DJANGO_APP",
     "EXPRESS_APP",
     "FLASK_APP",
+    "FLASK_LIBPQ_APP",
     "FLASK_POSTGRES_APP",
     "PORT_FROM_SETTINGS_APP",
     "STATIC_SITE",
@@ -116,5 +117,26 @@ FLASK_POSTGRES_APP: dict[str, str | bytes] = {
         "    with psycopg2.connect(os.environ['DATABASE_URL']) as conn, conn.cursor() as cur:\n"
         "        cur.execute('SELECT 40 + 2')\n"
         "        return f'db says {cur.fetchone()[0]}'\n"
+    ),
+}
+
+# Railway/Heroku-style: libpq's PG* variables by name, read at start-up (KeyError if unset).
+FLASK_LIBPQ_APP: dict[str, str | bytes] = {
+    "requirements.txt": "flask\npsycopg2-binary\n",
+    "app.py": (
+        "import os\n\nimport psycopg2\nfrom flask import Flask\n\n"
+        "DB = {\n"
+        "    'host': os.environ['PGHOST'],\n"
+        "    'port': os.environ['PGPORT'],\n"
+        "    'user': os.environ['PGUSER'],\n"
+        "    'password': os.environ['PGPASSWORD'],\n"
+        "    'dbname': os.environ['PGDATABASE'],\n"
+        "}\n"
+        "app = Flask(__name__)\n\n\n"
+        "@app.route('/')\n"
+        "def index():\n"
+        "    with psycopg2.connect(**DB) as conn, conn.cursor() as cur:\n"
+        "        cur.execute('SELECT 40 + 2')\n"
+        "        return f'libpq says {cur.fetchone()[0]}'\n"
     ),
 }

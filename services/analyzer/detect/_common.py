@@ -119,7 +119,12 @@ _ENV_NAME_SERVICES: dict[str, str] = {
     "RABBITMQ_HOST": "rabbitmq",
     "POSTGRES_URL": "postgres",
     "POSTGRES_HOST": "postgres",
+    # libpq's standard variables (Railway/Heroku-style settings read them by name).
     "PGHOST": "postgres",
+    "PGPORT": "postgres",
+    "PGUSER": "postgres",
+    "PGPASSWORD": "postgres",
+    "PGDATABASE": "postgres",
     "MYSQL_HOST": "mysql",
     "MYSQL_URL": "mysql",
     "MEMCACHED_URL": "memcached",

@@ -25,6 +25,7 @@ from ._model import AppContext, AppFinding, BindHit, EnvHit, PortHit, PortSource
 from .bindswitch import find_bind_switches
 from .description import parse_description
 from .docker import DockerFindings, ProcfileFinding, detect_docker, detect_procfile
+from .platform_config import detect_platform_config
 from .roots import choose_app, discover_roots, findings_for_root
 
 __all__ = ["analyze_repository", "choose_target"]
@@ -38,7 +39,7 @@ _PORT_SOURCE_TEXT: dict[PortSource, str] = {
     "compose": "the existing compose file maps it",
     "code": "the code listens on it",
     "cli": "the start command passes it",
-    "procfile": "the Procfile's web process uses it",
+    "procfile": "the author's start command (Procfile or platform config) uses it",
     "framework-default": "it is the framework's default",
 }
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]", "ip6-localhost"})
@@ -325,15 +326,18 @@ def _describe_app(
     if dock.compose_project and dock.docker and dock.docker.compose_file:
         analysis.framework = "compose"
         analysis.app_root = posixpath.dirname(dock.docker.compose_file) or "."
-    proc = detect_procfile(snap, app.root)
+    proc = detect_procfile(snap, app.root) or detect_platform_config(snap, app.root)
     if proc is not None and _BUILDPACK_LAUNCHER.match(proc.command):
         # heroku-php-apache2/nginx exist only inside Heroku's buildpack; the stack's own
         # command (with the document root the Procfile names) runs the same app anywhere.
         analysis.reasons.append(
-            f"the Procfile's web process ({_ev_text(proc.evidence)}) runs a Heroku buildpack "
+            f"{proc.label} ({_ev_text(proc.evidence)}) runs a Heroku buildpack "
             "launcher that exists only on Heroku; using the stack's own start command"
         )
         proc = None
+    if proc is not None and proc.build_command and proc.build_evidence is not None:
+        analysis.build_command = proc.build_command
+        analysis.reasons.append(f"build command from {_ev_text(proc.build_evidence)}")
 
     # Start command: the author's own Procfile or Dockerfile first, then what the stack implies.
     start_from = "detector"
@@ -342,9 +346,7 @@ def _describe_app(
     binds = list(app.binds)
     if proc is not None:
         start, start_from, start_evidence = proc.command, "procfile", proc.evidence
-        analysis.reasons.append(
-            f"start command from the Procfile's web process ({_ev_text(proc.evidence)})"
-        )
+        analysis.reasons.append(f"start command from {proc.label} ({_ev_text(proc.evidence)})")
         binds = (
             [BindHit(proc.bind, proc.evidence)]
             if proc.bind
@@ -360,7 +362,8 @@ def _describe_app(
     elif app.start_reason:
         analysis.reasons.append(f"start command: {app.start_reason}")
 
-    start_env, server_default = _start_command_port(start, start_from, start_evidence)
+    started_by = _started_by(proc, start_from)
+    start_env, server_default = _start_command_port(start, start_evidence, started_by)
     port, conflicts, port_why = _decide_port(app, request, dock, proc, server_default)
     analysis.port = port
     analysis.conflicts.extend(conflicts)
@@ -401,8 +404,14 @@ def _describe_app(
     )
 
 
+def _started_by(proc: ProcfileFinding | None, start_from: str) -> str:
+    if start_from == "procfile" and proc is not None:
+        return proc.label
+    return "the existing Dockerfile"
+
+
 def _start_command_port(
-    start: str | None, start_from: str, evidence: Evidence | None
+    start: str | None, evidence: Evidence | None, where: str
 ) -> tuple[list[EnvHit], tuple[int, str] | None]:
     """What the author's own start command says about the port: that the app reads $PORT
     (an env read at the command's line), and the default of the server it starts."""
@@ -414,7 +423,6 @@ def _start_command_port(
     if server not in _SERVER_DEFAULT_PORT:
         return env, None
     port = _SERVER_DEFAULT_PORT[server]
-    where = "the Procfile" if start_from == "procfile" else "the existing Dockerfile"
     return env, (
         port,
         f"{server}, started by {where} ({_ev_text(evidence)}), listens on {port} by default",

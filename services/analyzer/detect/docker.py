@@ -16,7 +16,14 @@ from ._common import valid_port
 from ._fs import RepoSnapshot, join, load_json
 from ._model import BindHit, EnvHit, PortHit, ServiceHit, evidence_at
 
-__all__ = ["COMPOSE_FILES", "DockerFindings", "ProcfileFinding", "detect_docker", "detect_procfile"]
+__all__ = [
+    "COMPOSE_FILES",
+    "DockerFindings",
+    "ProcfileFinding",
+    "command_finding",
+    "detect_docker",
+    "detect_procfile",
+]
 
 COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
 _IMAGE_SERVICES = {
@@ -50,6 +57,8 @@ _HOST_IN_CMD = re.compile(
 
 def _host(m: re.Match[str]) -> str:
     return m.group("addr") or "0.0.0.0"
+
+
 # Linear in the line: `.+?\s*$` tried every split of a line of spaces (a 250 KB Procfile
 # line held the analyzer for 571 s). `*+` never gives blanks back to the command.
 _PROCFILE_WEB = re.compile(r"^web:[ \t]*+(?P<cmd>[^\n]*\S)", re.M)
@@ -257,12 +266,28 @@ def detect_docker(snap: RepoSnapshot, app_root: str) -> DockerFindings:
 
 @dataclass
 class ProcfileFinding:
-    """The `web:` line of a Procfile."""
+    """The author's own start command: a Procfile's `web:` line, or a platform config's."""
 
     command: str
     evidence: Evidence
     port: int | None = None
     bind: str | None = None
+    label: str = "the Procfile's web process"
+    build_command: str | None = None
+    build_evidence: Evidence | None = None
+
+
+def command_finding(cmd: str, evidence: Evidence, label: str) -> ProcfileFinding:
+    """A start command with the port and bind it names; `$PORT` is no port of its own."""
+    pm = _PORT_IN_CMD.search(cmd.replace("$PORT", "").replace("${PORT}", ""))
+    hm = _HOST_IN_CMD.search(cmd)
+    return ProcfileFinding(
+        command=cmd,
+        evidence=evidence,
+        port=valid_port(pm.group("port")) if pm else None,
+        bind=_host(hm) if hm else None,
+        label=label,
+    )
 
 
 def detect_procfile(snap: RepoSnapshot, app_root: str) -> ProcfileFinding | None:
@@ -275,13 +300,7 @@ def detect_procfile(snap: RepoSnapshot, app_root: str) -> ProcfileFinding | None
         m = _PROCFILE_WEB.search(text)
         if m is None:
             continue
-        cmd = m.group("cmd")
-        pm = _PORT_IN_CMD.search(cmd.replace("$PORT", "").replace("${PORT}", ""))
-        hm = _HOST_IN_CMD.search(cmd)
-        return ProcfileFinding(
-            command=cmd,
-            evidence=evidence_at(rel, text, m.start()),
-            port=valid_port(pm.group("port")) if pm else None,
-            bind=_host(hm) if hm else None,
+        return command_finding(
+            m.group("cmd"), evidence_at(rel, text, m.start()), "the Procfile's web process"
         )
     return None

@@ -132,9 +132,11 @@ BACKING: dict[str, BackingSpec] = {
 }  # fmt: skip
 
 # Wired variables set even when the code was not seen reading them: the conventional
-# connection URL for each service kind.
+# connection URL for each service kind, and for Postgres libpq's own PG* variables, which
+# drivers read with no DSN and settings files read by name where no read is seen.
 _CANONICAL = {
-    "postgres": ("DATABASE_URL",), "mysql": ("DATABASE_URL",), "redis": ("REDIS_URL",),
+    "postgres": ("DATABASE_URL", "PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE"),
+    "mysql": ("DATABASE_URL",), "redis": ("REDIS_URL",),
     "mongodb": ("MONGODB_URI",), "rabbitmq": ("RABBITMQ_URL",), "memcached": ("MEMCACHED_SERVERS",),
     "elasticsearch": ("ELASTICSEARCH_URL",),
 }  # fmt: skip
