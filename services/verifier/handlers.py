@@ -31,6 +31,9 @@ __all__ = ["on_start", "routes", "verify_window"]
 
 logger = logging.getLogger(__name__)
 
+# How many of a failed container's last log lines the diagnosis reads.
+DIAGNOSIS_LOG_LINES = 400
+
 
 def verify_window(settings: Settings, target: str) -> float:
     """How long a deployment on ``target`` may take to answer: local, or a cloud's longer."""
@@ -90,7 +93,9 @@ async def handle_provisioned(event: JobProvisioned, ctx: StageContext) -> Outcom
     exit_code = None
     if container_id:
         try:
-            logs = await asyncio.to_thread(engine.logs, container_id, 40)
+            # Enough lines to reach the cause: a multi-worker server (gunicorn) prints each
+            # worker's traceback and then its own, pushing the app's error far up.
+            logs = await asyncio.to_thread(engine.logs, container_id, DIAGNOSIS_LOG_LINES)
             state = await asyncio.to_thread(engine.state, container_id)
             exit_code = state.exit_code if not state.running else None
         except DeployError as exc:
