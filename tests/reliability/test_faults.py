@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.stack import SERVICES, rabbit_api
+from tests.support.stack import SERVICES, queue_depth, rabbit_api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.reliability]
 
@@ -279,7 +279,7 @@ def test_stage_longer_than_the_consumer_timeout_runs_once(make_stack) -> None:
     )
     assert sorted(r["consumer"] for r in processed) == sorted(STAGES)
     # Nothing was dead-lettered on the way.
-    assert rabbit_api("GET", f"/queues/{stack.iso.name}/autodeploy.dead-letter")["messages"] == 0
+    assert queue_depth(stack.iso.name, "autodeploy.dead-letter") == 0
 
 
 def test_a_run_whose_begin_was_lost_is_handed_back_and_runs_again(make_stack) -> None:

@@ -64,6 +64,22 @@ def rabbit_api(method: str, path: str, body: Any = None) -> Any:
     return json.loads(raw) if raw else None
 
 
+def queue_depth(vhost: str, queue: str, timeout: float = 10) -> int:
+    """Messages in ``queue``, once the management API has counted them.
+
+    A queue's counters appear in the API only after its first statistics tick: until then
+    the answer has no ``messages`` at all, which is not zero.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        found = rabbit_api("GET", f"/queues/{vhost}/{queue}")
+        if "messages" in found:
+            return int(found["messages"])
+        if time.monotonic() > deadline:
+            raise AssertionError(f"RabbitMQ counted no messages for {queue} in {timeout} s")
+        time.sleep(0.3)
+
+
 def _sql(dsn: str, query: str, *args: Any) -> list[dict[str, Any]]:
     async def run() -> list[dict[str, Any]]:
         conn = await asyncpg.connect(dsn)
