@@ -10,12 +10,23 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-__all__ = ["ComposeError", "ComposeService", "front_service", "parse_compose"]
+from shared.composefile import active_services, load_compose
+from shared.safeyaml import DocumentRefused, load_untrusted_yaml
+
+__all__ = [
+    "ComposeError",
+    "ComposeService",
+    "front_service",
+    "load_compose_project",
+    "parse_compose",
+]
 
 # A service named like the user-facing one wins; then the port a web front publishes on.
 _FRONT_NAMES = ("web", "front", "frontend", "app", "ui", "www", "site", "nginx", "proxy")
@@ -121,21 +132,39 @@ def _service(name: str, raw: dict[str, Any], compose_dir: str, named: set[str]) 
 
 
 def parse_compose(text: str, compose_path: str) -> list[ComposeService]:
-    """The services of a compose file, in an order where dependencies start first."""
+    """The services of one compose file, in an order where dependencies start first."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+        data = load_untrusted_yaml(text, source=compose_path)
+    except (yaml.YAMLError, DocumentRefused) as exc:
         raise ComposeError(f"{compose_path} is not valid YAML: {exc}") from exc
-    raw_services = data.get("services") if isinstance(data, dict) else None
-    if not isinstance(raw_services, dict) or not raw_services:
+    return _project(data if isinstance(data, dict) else {}, compose_path)
+
+
+def load_compose_project(workdir: Path, compose_path: str) -> list[ComposeService]:
+    """The project `docker compose up` would start in `workdir`: the file and its override."""
+
+    def read(rel: str) -> str | None:
+        path = workdir / rel
+        return path.read_text() if path.is_file() else None
+
+    try:
+        doc = load_compose(read, compose_path)
+    except (yaml.YAMLError, DocumentRefused) as exc:
+        raise ComposeError(str(exc)) from exc
+    if doc is None:
+        raise ComposeError(f"{compose_path} is missing")
+    return _project(doc.data, compose_path)
+
+
+def _project(data: Mapping[str, Any], compose_path: str) -> list[ComposeService]:
+    # Services behind a profile do not start with `docker compose up`.
+    raw_services = active_services(data)
+    if not raw_services:
         raise ComposeError(f"{compose_path} has no services")
-    named = set((data.get("volumes") or {}).keys()) if isinstance(data, dict) else set()
+    volumes = data.get("volumes")
+    named = {str(v) for v in volumes} if isinstance(volumes, Mapping) else set()
     compose_dir = posixpath.dirname(compose_path)
-    services = {
-        str(name): _service(str(name), raw, compose_dir, {str(v) for v in named})
-        for name, raw in raw_services.items()
-        if isinstance(raw, dict)
-    }
+    services = {name: _service(name, raw, compose_dir, named) for name, raw in raw_services.items()}
     ordered: list[ComposeService] = []
     visiting: set[str] = set()
 

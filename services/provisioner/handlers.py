@@ -19,7 +19,11 @@ from services.provisioner.cloud import (
     teardown_cloud,
     terraform_files,
 )
-from services.provisioner.compose_project import ComposeError, front_service, parse_compose
+from services.provisioner.compose_project import (
+    ComposeError,
+    front_service,
+    load_compose_project,
+)
 from services.provisioner.docker_local import (
     SUPPORTED_SERVICES,
     DeployError,
@@ -158,8 +162,7 @@ async def _deploy_compose_project(
     """Run the repository's own multi-service compose file as the job's project."""
     engine = local_engine(ctx.settings)
     try:
-        text = (workdir / compose_file).read_text()
-        services = parse_compose(text, compose_file)
+        services = load_compose_project(workdir, compose_file)
         front = front_service(services)
     except (OSError, ComposeError) as exc:
         raise PermanentError(f"the repository's {compose_file} cannot be deployed: {exc}") from exc

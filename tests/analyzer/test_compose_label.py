@@ -57,3 +57,76 @@ def test_several_services_built_here_make_a_compose_project(tmp_path: Path) -> N
         },
     )
     assert analyze_repository(tmp_path, description="deploy it").framework == "compose"
+
+
+def test_ports_published_only_in_the_override_file_count_as_compose_reads_them(
+    tmp_path: Path,
+) -> None:
+    # `docker compose up` merges compose.override.yml over compose.yml: a base file that
+    # only describes services and an override that publishes them is one project.
+    write_files(
+        tmp_path,
+        {
+            "compose.yml": """
+            services:
+              db:
+                image: postgres:16
+              api:
+                build: ./api
+                environment:
+                  DATABASE_URL: postgres://app@db/app
+              front:
+                build: ./front
+            """,
+            "compose.override.yml": """
+            services:
+              api:
+                ports:
+                  - "8000:8000"
+              front:
+                ports:
+                  - "5173:80"
+            """,
+            "api/app.py": FLASK,
+            "api/requirements.txt": "flask\n",
+            "front/index.html": "<h1>hi</h1>\n",
+            "front/Dockerfile": "FROM nginx:1.22\nCOPY index.html /usr/share/nginx/html/\n",
+        },
+    )
+    analysis = analyze_repository(tmp_path, description="deploy it")
+    assert (analysis.verdict, analysis.framework, analysis.app_root) == (
+        "http-service",
+        "compose",
+        ".",
+    )
+    assert analysis.port is not None and analysis.port.value == 8000
+    assert (analysis.port.evidence[0].file, analysis.port.evidence[0].line) == (
+        "compose.override.yml",
+        2,
+    )
+    assert any("compose.override.yml merged over compose.yml" in r for r in analysis.reasons)
+
+
+def test_services_behind_a_profile_do_not_make_a_project(tmp_path: Path) -> None:
+    # Only `web` starts with `docker compose up`; the `tools` profile's service does not,
+    # so this is the Flask app beside its compose file, not a compose project.
+    write_files(
+        tmp_path,
+        {
+            "docker-compose.yml": """
+            services:
+              web:
+                build: .
+                ports: ["5000:5000"]
+              e2e:
+                build: ./e2e
+                profiles: [tools]
+            """,
+            "app.py": FLASK,
+            "requirements.txt": "flask\n",
+            "e2e/run.py": "print('tests')\n",
+        },
+    )
+    analysis = analyze_repository(tmp_path, description="deploy it")
+    assert analysis.framework == "flask"
+    assert "e2e" not in (analysis.docker.compose_services if analysis.docker else [])

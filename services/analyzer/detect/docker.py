@@ -7,10 +7,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from shared.analysis import Evidence, ExistingDocker
-from shared.safeyaml import load_untrusted_yaml
+from shared.composefile import (
+    COMPOSE_FILES,
+    ComposeDocument,
+    InvalidComposeYaml,
+    active_services,
+    load_compose,
+)
 
 from ._common import valid_port
 from ._fs import RepoSnapshot, join, load_json
@@ -25,7 +29,6 @@ __all__ = [
     "detect_procfile",
 ]
 
-COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
 _IMAGE_SERVICES = {
     "postgres": "postgres",
     "postgis": "postgres",
@@ -166,29 +169,35 @@ def _container_port(spec: Any) -> int | None:
     return None
 
 
+def _service_evidence(doc: ComposeDocument, name: str, rel: str) -> Evidence:
+    """Where service `name` is written in `rel` (its first line when not found)."""
+    text = doc.texts.get(rel, "")
+    idx = text.find(f"{name}:")
+    return evidence_at(rel, text, max(idx, 0))
+
+
 def _compose(snap: RepoSnapshot, rel: str, app_root: str, out: DockerFindings) -> None:
-    text = snap.read(rel)
-    if text is None:
-        return
     try:
-        data = load_untrusted_yaml(text, source=rel)
-    except yaml.YAMLError:
-        out.reasons.append(f"{rel} is not valid YAML; ignored")
+        doc = load_compose(snap.read, rel)
+    except InvalidComposeYaml as exc:
+        out.reasons.append(f"{exc.source} is not valid YAML; ignored")
         return
-    services = data.get("services") if isinstance(data, dict) else None
-    if not isinstance(services, dict):
+    if doc is None or not isinstance(doc.data.get("services"), dict):
+        return
+    # Services behind a profile do not start with `docker compose up`.
+    services: dict[str, Any] = active_services(doc.data)
+    if not services:
         return
     assert out.docker is not None
     out.docker.compose_file = rel
     out.docker.compose_services = [str(s) for s in services]
     out.compose_service_count = len(services)
+    if len(doc.files) > 1:
+        out.reasons.append(f"{doc.files[1]} merged over {rel}, as `docker compose` does")
     compose_dir = posixpath.dirname(rel)
     app_service: str | None = None
     for name, svc in services.items():
-        if not isinstance(svc, dict):
-            continue
-        idx = text.find(f"{name}:")
-        ev = evidence_at(rel, text, max(idx, 0))
+        ev = _service_evidence(doc, name, rel)
         image = str(svc.get("image", "")).rsplit("/", 1)[-1].split(":", 1)[0].lower()
         if image in _IMAGE_SERVICES and "build" not in svc:
             out.services.append(ServiceHit(_IMAGE_SERVICES[image], ev))
@@ -218,13 +227,13 @@ def _compose(snap: RepoSnapshot, rel: str, app_root: str, out: DockerFindings) -
             f"{', '.join(built)} built from this repository: it deploys as that compose project"
         )
     svc = services.get(app_service) if app_service is not None else None
-    if isinstance(svc, dict):
-        idx = text.find(f"{app_service}:")
-        ev = evidence_at(rel, text, max(idx, 0))
+    if isinstance(svc, dict) and app_service is not None:
+        ev = _service_evidence(doc, app_service, rel)
+        ports_ev = _service_evidence(doc, app_service, doc.ports_from.get(app_service, rel))
         for spec in svc.get("ports") or []:
             if (port := _container_port(spec)) and port not in out.docker.compose_ports:
                 out.docker.compose_ports.append(port)
-                out.ports.append(PortHit(port, "compose", [ev]))
+                out.ports.append(PortHit(port, "compose", [ports_ev]))
         environment = svc.get("environment")
         items: list[tuple[str, Any]] = []
         if isinstance(environment, dict):
