@@ -7,7 +7,6 @@ connections the routes take through `services.gateway.deps`.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -28,8 +27,6 @@ from shared.outbox import OutboxRelay
 from shared.settings import Settings
 
 __all__ = ["create_app", "lifespan"]
-
-logger = logging.getLogger(__name__)
 
 DESCRIPTION = (
     "Describe it, we deploy it. Post a Git repository and a plain-language description; "
