@@ -7,8 +7,10 @@ request here, more than the gateway's job insert and its publish together.
 
 What: a well-formed submission (``Content-Type: application/json``, no Idempotency-Key)
 is parsed and validated as FastAPI does it (the JSON decoded, then `JobCreate` validated
-from it), and the route's own endpoint function runs on it. An exception it raises goes
-to the app's exception handler for it, as FastAPI's exception layer would send it.
+from it), and the route's own endpoint function runs on it with its dependencies, which
+are functions of the request alone (`services.gateway.deps`) and are called here as FastAPI
+calls them. An exception either raises goes to the app's exception handler for it, as
+FastAPI's exception layer would send it.
 
 Everything else goes to FastAPI untouched, the body replayed: another method or path, a
 body that is not JSON or not valid (FastAPI answers with its 422), an Idempotency-Key.
@@ -21,20 +23,22 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, get_type_hints
 
-from starlette.requests import Request
+from fastapi import params
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway.schemas import JobCreate
 
-__all__ = ["SubmitFastPath"]
+__all__ = ["SubmitFastPath", "dependencies"]
 
 PATH = "/request"
 
 Endpoint = Callable[..., Awaitable[Response]]
 Handlers = Callable[[], Mapping[Any, Callable[..., Any]]]
+Dependency = Callable[[HTTPConnection], Any]
 
 
 def _is_json(content_type: bytes) -> bool:
@@ -53,12 +57,44 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
     return replayed
 
 
+def dependencies(endpoint: Endpoint) -> dict[str, Dependency]:
+    """The endpoint's parameters FastAPI fills from a dependency, with their functions.
+
+    The fast path calls them itself, so each must be a plain function of the request
+    alone; anything else is refused when the app starts rather than answered wrongly.
+    """
+    found: dict[str, Dependency] = {}
+    for name, hint in get_type_hints(endpoint, include_extras=True).items():
+        for marker in getattr(hint, "__metadata__", ()):
+            if isinstance(marker, params.Depends):
+                found[name] = _of_the_request_alone(name, marker.dependency)
+    return found
+
+
+def _of_the_request_alone(name: str, call: Callable[..., Any] | None) -> Dependency:
+    taken = list(inspect.signature(call, eval_str=True).parameters.values()) if call else []
+    kind = taken[0].annotation if len(taken) == 1 else None
+    if (
+        call is None
+        or inspect.iscoroutinefunction(call)
+        or inspect.isgeneratorfunction(call)
+        or not (isinstance(kind, type) and issubclass(Request, kind))
+    ):
+        raise TypeError(
+            f"the submit fast path cannot supply the parameter {name!r}: its dependency must "
+            "be a plain function of the request alone (services/gateway/deps.py), or set "
+            "GATEWAY_FAST_PATH=false"
+        )
+    return call
+
+
 class SubmitFastPath:
     """Serves well-formed ``POST /request`` submissions with the route's endpoint function."""
 
-    def __init__(self, app: ASGIApp, endpoint: Callable[[], Endpoint], handlers: Handlers) -> None:
+    def __init__(self, app: ASGIApp, endpoint: Endpoint, handlers: Handlers) -> None:
         self.app = app
-        self._endpoint = endpoint  # the route's function, looked up once the app is built
+        self._endpoint = endpoint  # the route's function
+        self._dependencies = dependencies(endpoint)
         self._handlers = handlers
         self.served = 0  # submissions answered here (the rest went to FastAPI)
 
@@ -83,7 +119,9 @@ class SubmitFastPath:
             return
         self.served += 1
         try:
-            response = await self._endpoint()(body=body, idempotency_key=None)
+            request = Request(scope)
+            given = {name: get(request) for name, get in self._dependencies.items()}
+            response = await self._endpoint(body=body, idempotency_key=None, **given)
         except Exception as exc:
             response = await self._handled(exc, scope, _replay(messages, receive))
         await response(scope, receive, send)

@@ -98,7 +98,7 @@ def test_dashboard_submits_follows_views_and_tears_down(stack, git_server, page)
     home = page.goto(f"{stack.url}/")
     assert home is not None and home.status == 200, (
         f"GET / answered {home and home.status}: the gateway does not serve the dashboard "
-        "(services/gateway/app.py must include services.gateway.web.router)"
+        "(services/gateway/app.py must include services.gateway.routes.web.router)"
     )
     expect(page.get_by_role("heading", name="New job")).to_be_visible()
     expect(page.get_by_role("link", name=re.compile("Site from a brief"))).to_have_attribute(

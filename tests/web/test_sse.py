@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from services.gateway.web import parse_last_event_id, sse_frame
+from services.gateway.routes.web import parse_last_event_id, sse_frame
 
 
 def test_a_log_line_is_one_frame_with_its_id_even_when_the_message_spans_lines() -> None:

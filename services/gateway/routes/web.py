@@ -21,13 +21,14 @@ from uuid import UUID
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 
+from services.gateway.deps import PoolDep
 from shared import db
 
 __all__ = ["POLL_INTERVAL_S", "STREAM_MAX_S", "parse_last_event_id", "router", "sse_frame"]
 
 logger = logging.getLogger(__name__)
 
-_HERE = Path(__file__).resolve().parent
+_HERE = Path(__file__).resolve().parent.parent  # services/gateway
 _TEMPLATES = _HERE / "templates"
 _STATIC = _HERE / "static"
 _MEDIA_TYPES = {
@@ -69,16 +70,6 @@ def _page(name: str, status_code: int = 200, **values: str) -> HTMLResponse:
     return HTMLResponse(text, status_code=status_code, headers=_PAGE_HEADERS)
 
 
-def _pool(request: Request) -> Any:
-    pool = getattr(request.app.state, "pool", None)
-    if pool is None:
-        raise HTTPException(
-            status_code=503,
-            detail="the job store is not connected yet (app.state.pool is unset); try again",
-        )
-    return pool
-
-
 def _job_uuid(job_id: str) -> UUID | None:
     try:
         return UUID(job_id)
@@ -106,10 +97,10 @@ async def apps_page() -> HTMLResponse:
 
 
 @router.get("/ui/job/{job_id}", response_class=HTMLResponse, include_in_schema=False)
-async def job_page(request: Request, job_id: str) -> HTMLResponse:
+async def job_page(job_id: str, pool: PoolDep) -> HTMLResponse:
     """One job: timeline, live log, analysis, files, URL or error, teardown."""
     uid = _job_uuid(job_id)
-    if uid is None or not await _pool(request).fetchval("SELECT 1 FROM jobs WHERE id = $1", uid):
+    if uid is None or not await pool.fetchval("SELECT 1 FROM jobs WHERE id = $1", uid):
         return _page("not_found.html", status_code=404)
     return _page("job.html", job_id=str(uid))
 
@@ -202,13 +193,14 @@ async def _job_events(
 
 
 @router.get("/job/{job_id}/events", tags=["jobs"])
-async def job_events(request: Request, job_id: UUID, after: int | None = None) -> StreamingResponse:
+async def job_events(
+    request: Request, job_id: UUID, pool: PoolDep, after: int | None = None
+) -> StreamingResponse:
     """Server-Sent Events: the job's new log lines (``id:`` = line id) and status changes.
 
     Reconnecting with ``Last-Event-ID`` (or ``?after=<id>``) resumes after that line. The
     stream ends with an ``end`` event once the job reaches an ending status.
     """
-    pool = _pool(request)
     if not await pool.fetchval("SELECT 1 FROM jobs WHERE id = $1", job_id):
         raise HTTPException(status_code=404, detail=f"no job {job_id}")
     after_id = parse_last_event_id(request.headers.get("last-event-id"), after)

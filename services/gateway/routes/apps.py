@@ -12,9 +12,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Request
+import asyncpg
+from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
+from services.gateway.deps import PoolDep, RelayDep, SettingsDep
 from shared import app_store
 from shared.security import seal
 from shared.settings import Settings
@@ -89,40 +91,39 @@ class WebhookSecret(BaseModel):
     events: list[str] = ["push"]
 
 
-def app_url(app: dict[str, Any], request: Request) -> str | None:
+def app_url(app: dict[str, Any], settings: Settings) -> str | None:
     """The app's stable URL: its proxy port on the host local deployments are named by."""
     port = app.get("proxy_port")
     if port is None:
         return None
-    settings: Settings = request.app.state.settings
     host = settings.deploy_url_host or "127.0.0.1"
     return f"http://{host}:{port}"
 
 
-def _summary(app: dict[str, Any], request: Request) -> dict[str, Any]:
+def _summary(app: dict[str, Any], settings: Settings) -> dict[str, Any]:
     fields = set(AppSummary.model_fields) - {"url"}
-    return {k: app[k] for k in fields} | {"url": app_url(app, request)}
+    return {k: app[k] for k in fields} | {"url": app_url(app, settings)}
 
 
-async def _existing(request: Request, name: str) -> dict[str, Any]:
-    app = await app_store.get_app(request.app.state.pool, name=name)
+async def _existing(pool: asyncpg.Pool, name: str) -> dict[str, Any]:
+    app = await app_store.get_app(pool, name=name)
     if app is None:
         raise HTTPException(status_code=404, detail=f"no app named {name!r} (GET /apps lists them)")
     return app
 
 
 @router.get("", response_model=list[AppSummary])
-async def list_apps(request: Request) -> list[AppSummary]:
+async def list_apps(settings: SettingsDep, pool: PoolDep) -> list[AppSummary]:
     """Every app, by name."""
-    apps = await app_store.list_apps(request.app.state.pool)
-    return [AppSummary(**_summary(a, request)) for a in apps]
+    apps = await app_store.list_apps(pool)
+    return [AppSummary(**_summary(a, settings)) for a in apps]
 
 
 @router.get("/{name}", response_model=AppRead)
-async def get_app(name: str, request: Request) -> AppRead:
+async def get_app(name: str, settings: SettingsDep, pool: PoolDep) -> AppRead:
     """An app: its stable URL, the revision it serves, and its revisions."""
-    app = await _existing(request, name)
-    rows = await app_store.revisions(request.app.state.pool, app_id=app["id"])
+    app = await _existing(pool, name)
+    rows = await app_store.revisions(pool, app_id=app["id"])
     revisions = [
         RevisionRead(
             job_id=r["id"],
@@ -133,16 +134,16 @@ async def get_app(name: str, request: Request) -> AppRead:
         )
         for r in rows
     ]
-    return AppRead(**_summary(app, request), revisions=revisions)
+    return AppRead(**_summary(app, settings), revisions=revisions)
 
 
 @router.post("/{name}/redeploy", status_code=202, response_model=RevisionAccepted)
-async def redeploy(name: str, request: Request) -> RevisionAccepted:
+async def redeploy(name: str, pool: PoolDep, relay: RelayDep) -> RevisionAccepted:
     """Deploy the app again from its branch's head, as a new revision."""
-    app = await _existing(request, name)
-    async with request.app.state.pool.acquire() as conn, conn.transaction():
+    app = await _existing(pool, name)
+    async with pool.acquire() as conn, conn.transaction():
         job_id, row = await app_store.new_revision(conn, app_id=app["id"])
-    request.app.state.relay.hand_off([row])
+    relay.hand_off([row])
     return RevisionAccepted(app=name, job_id=job_id)
 
 
@@ -152,28 +153,27 @@ async def redeploy(name: str, request: Request) -> RevisionAccepted:
     response_model=WebhookSecret,
     responses={503: {"description": "TOKEN_ENCRYPTION_KEY is not set"}},
 )
-async def issue_webhook_secret(name: str, request: Request) -> WebhookSecret:
+async def issue_webhook_secret(name: str, settings: SettingsDep, pool: PoolDep) -> WebhookSecret:
     """A new webhook secret for the app, replacing any earlier one; shown only in this answer."""
-    settings: Settings = request.app.state.settings
     key = settings.token_encryption_key
     if key is None:
         raise HTTPException(
             status_code=503,
             detail="this server cannot keep webhook secrets: TOKEN_ENCRYPTION_KEY is not set",
         )
-    app = await _existing(request, name)
+    app = await _existing(pool, name)
     secret = secrets.token_urlsafe(32)
     await app_store.set_webhook_secret(
-        request.app.state.pool, app_id=app["id"], sealed=seal(secret, key.get_secret_value())
+        pool, app_id=app["id"], sealed=seal(secret, key.get_secret_value())
     )
     return WebhookSecret(app=name, secret=secret, url_path=WEBHOOK_PATH)
 
 
 @router.delete("/{name}", status_code=202, response_model=AppDeleting)
-async def delete_app(name: str, request: Request) -> AppDeleting:
+async def delete_app(name: str, pool: PoolDep, relay: RelayDep) -> AppDeleting:
     """Delete the app: every revision is torn down, then its URL stops answering."""
-    app = await _existing(request, name)
-    async with request.app.state.pool.acquire() as conn, conn.transaction():
+    app = await _existing(pool, name)
+    async with pool.acquire() as conn, conn.transaction():
         job_ids, rows = await app_store.delete_app(conn, app_id=app["id"])
-    request.app.state.relay.hand_off(rows)
+    relay.hand_off(rows)
     return AppDeleting(name=name, job_ids=job_ids)

@@ -17,6 +17,7 @@ from uuid import UUID
 from fastapi import APIRouter, Header, HTTPException, Request
 from pydantic import BaseModel
 
+from services.gateway.deps import PoolDep, RelayDep, SettingsDep
 from shared import app_store, db
 from shared.apps import preview_change, push_revision, repository_urls, signature_matches
 from shared.security import unseal
@@ -59,6 +60,9 @@ _UNSIGNED = HTTPException(
 )
 async def github_webhook(
     request: Request,
+    settings: SettingsDep,
+    pool: PoolDep,
+    relay: RelayDep,
     x_github_event: Annotated[str, Header(max_length=100)],
     x_github_delivery: Annotated[str, Header(min_length=1, max_length=200)],
     x_hub_signature_256: Annotated[str | None, Header(max_length=200)] = None,
@@ -76,8 +80,6 @@ async def github_webhook(
         raise HTTPException(status_code=400, detail="the body is not JSON") from None
     if not isinstance(payload, dict):
         raise HTTPException(status_code=400, detail="the body is not a JSON object")
-    settings: Settings = request.app.state.settings
-    pool = request.app.state.pool
     async with pool.acquire() as conn, conn.transaction():
         apps = await app_store.apps_for_repository(conn, repo_urls=repository_urls(payload))
         signed = [a for a in apps if _signed_by(a, body, x_hub_signature_256, settings)]
@@ -93,7 +95,7 @@ async def github_webhook(
             change = await _change_previews(conn, signed, payload)
         else:
             return WebhookAnswer(status="ignored", reason=f"{x_github_event} events deploy nothing")
-    request.app.state.relay.hand_off(change.rows)
+    relay.hand_off(change.rows)
     if change.removed:
         return WebhookAnswer(status="removing", removed=change.removed)
     if not change.started:

@@ -15,10 +15,11 @@ from typing import Annotated, Any
 from uuid import UUID, uuid4
 
 import asyncpg
-from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi import APIRouter, Header, HTTPException
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from services.gateway.attachments import AttachmentError, parse_attachment
+from services.gateway.deps import PoolDep, RelayDep, SettingsDep
 from services.gateway.errors import Repeat, claim_idempotency_key, field_error
 from services.gateway.schemas import JobAccepted, JobLogLine, body_fingerprint
 from shared import db
@@ -27,7 +28,6 @@ from shared.events import TaskRequest, TaskRequested
 from shared.logs import JobLog
 from shared.metrics import JOBS_SUBMITTED
 from shared.security import RepoUrlError, check_url
-from shared.settings import Settings
 
 __all__ = ["SECRET_AUTHENTICATED", "TaskCreate", "TaskRead", "router"]
 
@@ -113,11 +113,6 @@ class TaskRead(BaseModel):
     logs: list[JobLogLine] = Field(default_factory=list)
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 @router.post(
     "/tasks",
     response_model=JobAccepted,
@@ -128,11 +123,12 @@ def _settings(request: Request) -> Settings:
 )
 async def submit_task(
     body: TaskCreate,
-    request: Request,
+    settings: SettingsDep,
+    pool: PoolDep,
+    relay: RelayDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JobAccepted:
     """Accept a brief-to-site task; the site is built, published, checked, called back."""
-    settings = _settings(request)
     expected = settings.task_secret.get_secret_value() if settings.task_secret else ""
     if not expected:
         raise HTTPException(503, "this server takes no tasks: TASK_SECRET is not configured")
@@ -175,7 +171,6 @@ async def submit_task(
         attachments=attachment_names,
     )
     job_id = uuid4()
-    pool = request.app.state.pool
     async with pool.acquire() as conn, conn.transaction():
         await _claim_natural_key(conn, task)
         row = await db.insert_job(
@@ -201,7 +196,7 @@ async def submit_task(
             "INSERT INTO task_attachments (job_id, name, mime, data) VALUES ($1, $2, $3, $4)",
             [(job_id, a.name, a.mime, a.data) for a in attachments],
         )
-    request.app.state.relay.hand_off([row])
+    relay.hand_off([row])
     JOBS_SUBMITTED.labels("task").inc()
     return JobAccepted(job_id=job_id, status="queued")
 
@@ -231,9 +226,8 @@ async def _claim_natural_key(conn: asyncpg.Connection, task: TaskRequest) -> Non
 
 
 @router.get("/tasks/{job_id}", response_model=TaskRead)
-async def get_task(job_id: UUID, request: Request) -> TaskRead:
+async def get_task(job_id: UUID, pool: PoolDep) -> TaskRead:
     """A task: status, repository, commit, Pages URL, check results, callbacks, log."""
-    pool = request.app.state.pool
     job = await db.get_job(pool, job_id=job_id)
     if job is None or job["kind"] != "task":
         raise HTTPException(404, f"no task job {job_id}")

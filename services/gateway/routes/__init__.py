@@ -1,0 +1,1 @@
+"""The gateway's routes, one ``APIRouter`` module per area; ``create_app`` includes them."""
