@@ -85,13 +85,19 @@ class JobLog:
         """Write a line to stdout and to job_logs."""
         line = self.line(level, message, **fields)
         self.emit(line)
-        await db.add_log(
+        await self.store([line])
+
+    async def store(self, lines: list[db.LogLine]) -> None:
+        """Append (redacted) lines to job_logs in one statement, in order.
+
+        The one place a job's lines reach the database: a unit test's log that keeps
+        them in memory overrides this (``tests/support/jobstore.py``).
+        """
+        await db.add_logs(
             self.pool,
             job_id=self.job_id,
             service=self.service,
-            level=line.level,
-            message=line.message,
-            fields=line.fields,
+            lines=lines,
             event_id=self.event_id,
         )
 
@@ -168,13 +174,7 @@ class ThreadLines:
         for line in lines:
             self._log.emit(line)
         try:
-            await db.add_logs(
-                self._log.pool,
-                job_id=self._log.job_id,
-                service=self._log.service,
-                lines=lines,
-                event_id=self._log.event_id,
-            )
+            await self._log.store(lines)
         except Exception as exc:  # the lines are on stdout; the work goes on
             logger.warning(
                 "job %s: %d output lines not stored in its log: %s",

@@ -69,6 +69,7 @@ from shared.acks import Acks
 from shared.batch import Batcher
 from shared.bus import ATTEMPT_HEADER, PARKED_HEADER, Broker, delivery_count, header_count
 from shared.events import Event, JobFailed, event_class
+from shared.jobstore import JobStore, PostgresJobStore
 from shared.logs import JobLog
 from shared.metrics import (
     BATCH_SIZE,
@@ -174,10 +175,10 @@ class Outcome:
 
 @dataclass
 class StageContext:
-    """What a handler gets besides its event."""
+    """What a handler gets besides its event: the job store, not the pool (`shared.jobstore`)."""
 
     settings: Settings
-    pool: asyncpg.Pool
+    store: JobStore
     log: JobLog
     job: dict[str, Any]
     attempt: int
@@ -272,6 +273,7 @@ class StageRunner:
         self.routes = {r.event.routing_key: r for r in routes}
         self.settings = settings
         self.pool = pool
+        self.store = PostgresJobStore(pool)
         self.broker = broker
         self.relay = relay
         self.owner = process_owner()
@@ -535,7 +537,7 @@ class StageRunner:
             )
         ctx = StageContext(
             settings=self.settings,
-            pool=self.pool,
+            store=self.store,
             log=log,
             job=job,
             attempt=header_count(message, ATTEMPT_HEADER, 1),

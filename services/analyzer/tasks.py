@@ -30,18 +30,10 @@ async def handle_task_requested(event: TaskRequested, ctx: StageContext) -> Outc
     repo = None
     previous = None
     if task.round > 1:
-        row = await ctx.pool.fetchrow(
-            """
-            SELECT id, result FROM jobs
-            WHERE kind = 'task' AND request->>'task' = $1 AND request->>'email' = $2
-              AND (request->>'round')::int < $3 AND result ? 'repo'
-            ORDER BY (request->>'round')::int DESC, created_at DESC LIMIT 1
-            """,
-            task.task,
-            task.email,
-            task.round,
+        earlier = await ctx.store.find_earlier_round(
+            task=task.task, email=task.email, before_round=task.round
         )
-        if row is None:
+        if earlier is None:
             # The evaluator's round 1 went to another deployment, or the database was
             # reset: a site in a new repository still scores, silence does not.
             await ctx.log.warning(
@@ -50,7 +42,7 @@ async def handle_task_requested(event: TaskRequested, ctx: StageContext) -> Outc
                 "publishing into a new repository as round 1 would"
             )
         else:
-            repo, previous = row["result"]["repo"], row["id"]
+            repo, previous = earlier.repo, earlier.job_id
             await ctx.log.info(f"analyzer: round {task.round} revises {repo.get('html_url')}")
     await ctx.log.info(
         f"analyzer: brief of {len(task.brief)} characters, {len(task.checks)} checks, "

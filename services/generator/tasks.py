@@ -13,7 +13,6 @@ from services.generator.site import (
     generate_site,
     placeholder_site,
 )
-from shared import db
 from shared.events import TaskGenerated, TaskPlanned, TaskRepairRequested, TaskRequest
 from shared.llm import LLMClient
 from shared.roundclock import RoundClock
@@ -23,10 +22,8 @@ __all__ = ["handle_task_planned", "handle_task_repair"]
 
 
 async def _attachments(ctx: StageContext, job_id: UUID) -> list[Attachment]:
-    rows = await ctx.pool.fetch(
-        "SELECT name, mime, data FROM task_attachments WHERE job_id = $1 ORDER BY name", job_id
-    )
-    return [Attachment(name=r["name"], mime=r["mime"], data=bytes(r["data"])) for r in rows]
+    rows = await ctx.store.get_attachments(job_id=job_id)
+    return [Attachment(name=r.name, mime=r.mime, data=r.data) for r in rows]
 
 
 def _texts(files: dict[str, bytes]) -> dict[str, str]:
@@ -98,7 +95,7 @@ async def handle_task_planned(event: TaskPlanned, ctx: StageContext) -> Outcome:
     """Write the site for the brief (round 2: starting from round 1's files)."""
     existing = None
     if event.previous_job_id is not None:
-        existing = await db.get_artifact_bytes(ctx.pool, job_id=event.previous_job_id)
+        existing = await ctx.store.get_artifact_bytes(job_id=event.previous_job_id)
     site = await _generate(ctx, event.job_id, event.task, existing=existing, failures=None)
     return Outcome(
         status="provisioning",
@@ -119,7 +116,7 @@ async def handle_task_planned(event: TaskPlanned, ctx: StageContext) -> Outcome:
 
 async def handle_task_repair(event: TaskRepairRequested, ctx: StageContext) -> Outcome:
     """Regenerate with the failed checks as feedback."""
-    existing = await db.get_artifact_bytes(ctx.pool, job_id=event.job_id)
+    existing = await ctx.store.get_artifact_bytes(job_id=event.job_id)
     await ctx.log.info(
         f"generator: repairing the site for attempt {event.attempt}: "
         f"{len(event.failures)} checks failed"

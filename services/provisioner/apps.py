@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-from shared import app_store
 from shared.events import JobGenerated, JobTeardownRequested
 from shared.proxy import ProxyError, proxy_from_settings
 from shared.stage import StageContext
@@ -14,14 +13,12 @@ __all__ = ["after_teardown", "join"]
 
 async def join(event: JobGenerated, ctx: StageContext) -> str:
     """Make the job a revision of its app (created on the repository's first deploy)."""
-    async with ctx.pool.acquire() as conn, conn.transaction():
-        app = await app_store.join_app(
-            conn,
-            job_id=event.job_id,
-            request=event.request,
-            app_root=event.analysis.app_root,
-            target=event.analysis.target,
-        )
+    app = await ctx.store.join_app(
+        job_id=event.job_id,
+        request=event.request,
+        app_root=event.analysis.app_root,
+        target=event.analysis.target,
+    )
     name = str(app["name"])
     await ctx.log.info(f"provisioner: a revision of app {name}", app=name)
     return name
@@ -29,11 +26,7 @@ async def join(event: JobGenerated, ctx: StageContext) -> str:
 
 async def after_teardown(event: JobTeardownRequested, ctx: StageContext) -> None:
     """Remove the app's proxy when the app is deleted or its serving revision just went."""
-    row = await ctx.pool.fetchrow(
-        "SELECT a.id, a.name, a.deleted_at, a.current_job_id FROM jobs j "
-        "JOIN apps a ON a.id = j.app_id WHERE j.id = $1",
-        event.job_id,
-    )
+    row = await ctx.store.get_job_app(job_id=event.job_id)
     if row is None or (row["deleted_at"] is None and row["current_job_id"] != event.job_id):
         return
     try:

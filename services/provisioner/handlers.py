@@ -33,7 +33,6 @@ from services.provisioner.docker_local import (
 from services.provisioner.reaper import start_reaper
 from services.provisioner.tasks import handle_task_generated
 from services.provisioner.workspace import local_engine, write_tree
-from shared import db
 from shared.bus import Broker
 from shared.events import JobGenerated, JobProvisioned, JobTeardownRequested, TaskGenerated
 from shared.images import load_base_image_overrides
@@ -123,7 +122,7 @@ async def handle_generated(event: JobGenerated, ctx: StageContext) -> Outcome:
         commit=analysis.commit_sha or None,
     )
     try:
-        files = await db.get_artifacts(ctx.pool, job_id=event.job_id)
+        files = await ctx.store.get_artifacts(job_id=event.job_id)
         write_tree(workdir, files)
         try:
             if analysis.target == "local":
@@ -282,7 +281,7 @@ async def handle_teardown(event: JobTeardownRequested, ctx: StageContext) -> Out
     target = analysis.get("target", "local")
     deployed = ((ctx.job.get("result") or {}).get("deployment") or {}).get("target")
     if target != "local" and deployed == target and ctx.settings.cloud_credentials:
-        files = await db.get_artifacts(ctx.pool, job_id=event.job_id)
+        files = await ctx.store.get_artifacts(job_id=event.job_id)
         removed_cloud = await teardown_cloud(event.job_id, ctx, target, files)
         return Outcome(
             status="destroyed",

@@ -25,7 +25,6 @@ from services.provisioner.github import (
 )
 from services.provisioner.gitpush import GitAuthor, TransientPushError, push_files
 from services.provisioner.workspace import local_engine, write_tree
-from shared import db
 from shared.events import TaskGenerated, TaskPublished
 from shared.images import load_base_image_overrides
 from shared.roundclock import RoundClock
@@ -46,7 +45,7 @@ COPY site/ /usr/share/nginx/html/
 
 async def handle_task_generated(event: TaskGenerated, ctx: StageContext) -> Outcome:
     """Publish the job's site; hand the verifier the repository, commit and URL."""
-    files = await db.get_artifact_bytes(ctx.pool, job_id=event.job_id)
+    files = await ctx.store.get_artifact_bytes(job_id=event.job_id)
     workdir = Path(ctx.settings.workspace_dir) / f"task-{event.job_id}-{ctx.delivery}-{ctx.attempt}"
     try:
         not_live = None

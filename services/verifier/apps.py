@@ -13,8 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
 
-from shared import app_store, db
-from shared.events import JobProvisioned, JobTeardownRequested
+from shared.events import JobProvisioned
 from shared.proxy import ProxyError, proxy_from_settings
 from shared.stage import PermanentError, StageContext
 
@@ -24,19 +23,23 @@ __all__ = ["promote"]
 async def promote(event: JobProvisioned, ctx: StageContext) -> dict[str, Any] | None:
     """Serve the app's URL from this revision; what the job's result says of its app."""
     deployment = event.deployment
-    app_id = await ctx.pool.fetchval("SELECT app_id FROM jobs WHERE id = $1", event.job_id)
+    app_id = await ctx.store.get_app_id(job_id=event.job_id)
     if app_id is None or deployment.get("target") != "local" or not deployment.get("host_port"):
         return None
     proxy = proxy_from_settings(ctx.settings)
     upstream_host = "127.0.0.1" if proxy.listen in ("0.0.0.0", "::") else proxy.listen
     url_host = urlsplit(str(deployment["url"])).hostname or "127.0.0.1"
-    async with ctx.pool.acquire() as conn, conn.transaction():
-        app = await app_store.lock_app(conn, app_id=app_id)
+    async with ctx.store.switching_app(app_id=app_id) as switch:
+        app = switch.app
         if app is None or app["deleted_at"] is not None:
             return None
         summary = {"name": app["name"], "revision": str(event.job_id)}
         current: UUID | None = app["current_job_id"]
-        if current is not None and current != event.job_id and await _newer(conn, current, event):
+        if (
+            current is not None
+            and current != event.job_id
+            and await switch.newer(current=current, job_id=event.job_id)
+        ):
             await ctx.log.info(f"verifier: app {app['name']} already serves a newer revision")
             return summary | {"serving": False}
         try:
@@ -55,31 +58,10 @@ async def promote(event: JobProvisioned, ctx: StageContext) -> dict[str, Any] | 
                 f"the revision is healthy but app {app['name']}'s URL could not switch to "
                 f"it ({exc}); the previous revision still serves"
             ) from exc
-        await app_store.set_current(conn, app_id=app_id, job_id=event.job_id, proxy_port=port)
+        await switch.set_current(job_id=event.job_id, proxy_port=port)
         url = f"http://{url_host}:{port}"
         await ctx.log.info(f"verifier: app {app['name']} now serves this revision at {url}")
         if current is not None and current != event.job_id:
-            await _retire(conn, current)
+            await switch.retire(job_id=current)
             await ctx.log.info(f"verifier: revision {current} of app {app['name']} goes")
     return summary | {"serving": True, "url": url}
-
-
-async def _newer(conn: db.Conn, current: UUID, event: JobProvisioned) -> bool:
-    """Whether the app's current revision was requested after this one."""
-    return bool(
-        await conn.fetchval(
-            "SELECT (SELECT created_at FROM jobs WHERE id = $1) > "
-            "(SELECT created_at FROM jobs WHERE id = $2)",
-            current,
-            event.job_id,
-        )
-    )
-
-
-async def _retire(conn: db.Conn, job_id: UUID) -> None:
-    """Tear the superseded revision down through the provisioner, as DELETE /job does."""
-    status = await conn.fetchval("SELECT status FROM jobs WHERE id = $1 FOR UPDATE", job_id)
-    if status in (None, "destroying", "destroyed"):
-        return
-    await db.set_job(conn, job_id=job_id, status="destroying")
-    await db.enqueue(conn, JobTeardownRequested(job_id=job_id))

@@ -136,12 +136,7 @@ async def handle_provisioned(event: JobProvisioned, ctx: StageContext) -> Outcom
 
 async def _stage_timings(ctx: StageContext, event: JobProvisioned) -> dict[str, float]:
     """Seconds each stage spent on the job (all attempts), the verifier's so far included."""
-    rows = await ctx.pool.fetch(
-        "SELECT stage, sum(extract(epoch FROM coalesce(finished_at, clock_timestamp())"
-        " - started_at)) AS seconds FROM stage_runs WHERE job_id = $1 GROUP BY stage",
-        event.job_id,
-    )
-    return {str(r["stage"]): round(float(r["seconds"]), 3) for r in rows}
+    return await ctx.store.stage_seconds(job_id=event.job_id)
 
 
 async def _on_dead_letter(

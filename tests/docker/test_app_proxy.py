@@ -17,6 +17,7 @@ import pytest
 from services.verifier.apps import promote
 from shared import db
 from shared.events import JobProvisioned
+from shared.jobstore import PostgresJobStore
 from shared.logs import JobLog
 from shared.proxy import REVISION_HEADER, ProxyError, proxy_from_settings
 from shared.settings import Settings
@@ -72,7 +73,9 @@ async def _promote(pool: Any, settings: Settings, job_id: UUID, port: int) -> di
         deployment={"target": "local", "url": f"http://127.0.0.1:{port}", "host_port": port},
     )
     log = JobLog(pool, job_id=job_id, service="verifier")
-    ctx = StageContext(settings=settings, pool=pool, log=log, job={}, attempt=1, delivery=1)
+    ctx = StageContext(
+        settings=settings, store=PostgresJobStore(pool), log=log, job={}, attempt=1, delivery=1
+    )
     result = await promote(event, ctx)
     assert result is not None
     return result

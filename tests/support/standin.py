@@ -25,6 +25,7 @@ from shared.events import (
     JobProvisioned,
     JobRequested,
 )
+from shared.jobstore import PostgresJobStore
 from shared.service import run_stage_service
 from shared.settings import Settings
 from shared.stage import Outcome, Route, StageContext
@@ -47,7 +48,10 @@ async def analyze(event: JobRequested, ctx: StageContext) -> Outcome:
         raise RuntimeError("stand-in analyzer always fails on poison")
     if "lose-run" in event.request.description and ctx.delivery == 1:
         # What a database crash does to a begin committed asynchronously: the run is gone.
-        await ctx.pool.execute(
+        # Only raw SQL can do that to the runner's table: the stand-in reaches past the
+        # store to the pool the runner built it on.
+        assert isinstance(ctx.store, PostgresJobStore)
+        await ctx.store.pool.execute(
             "DELETE FROM stage_runs WHERE job_id = $1 AND stage = 'analyzer'", event.job_id
         )
     analysis = Analysis(commit_sha="0" * 40, language="standin")
