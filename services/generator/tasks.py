@@ -6,7 +6,6 @@ import asyncio
 from dataclasses import dataclass
 from uuid import UUID
 
-from services.gateway.attachments import Attachment
 from services.generator.site import (
     NO_LLM,
     SiteGenerationError,
@@ -14,6 +13,7 @@ from services.generator.site import (
     placeholder_site,
 )
 from shared import db
+from shared.contracts.attachments import Attachment
 from shared.events import TaskGenerated, TaskPlanned, TaskRepairRequested, TaskRequest
 from shared.llm import LLMClient
 from shared.roundclock import RoundClock
