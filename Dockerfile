@@ -11,8 +11,8 @@
 # pass the image deploy/base-images/overrides.json maps python:3.11-slim to.
 ARG PYTHON_IMAGE=python:3.11-slim
 
-# The code every image carries. Stages still import each other's pure helpers (the
-# provisioner reuses the analyzer's clone and the generator's policy), so all of services/.
+# The code every image carries: all of services/ for now, though no stage imports another
+# any more (`lint-imports` checks it) and an image could carry its own stage and shared/.
 FROM scratch AS source
 COPY shared/ /app/shared/
 COPY services/ /app/services/

@@ -71,9 +71,10 @@ dev: venv services migrate ## run the gateway and the four stages locally, logs 
 demo: venv services images migrate ## bring everything up and deploy the embedded sample app
 	$(PY) scripts/demo.py
 
-lint: venv tools node_modules/.installed ## ruff, mypy and markdownlint (default rules)
+lint: venv tools node_modules/.installed ## ruff, mypy, the import contracts, markdownlint (default rules)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	node_modules/.bin/markdownlint '**/*.md'
 	shellcheck scripts/*.sh .ci/run
 
@@ -97,4 +98,4 @@ secret-key: venv ## print a new TOKEN_ENCRYPTION_KEY
 	@$(PY) -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'
 
 clean: ## remove caches
-	rm -rf .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

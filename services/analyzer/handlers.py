@@ -6,11 +6,11 @@ import asyncio
 import shutil
 from pathlib import Path
 
-from services.analyzer.clone import CloneLimits, clone_repository, repository_token
 from services.analyzer.detect import analyze_repository
 from services.analyzer.llm import refine_analysis
 from services.analyzer.tasks import handle_task_requested
 from shared.analysis import Analysis
+from shared.capabilities.git import CloneLimits, clone_repository, repository_token
 from shared.events import JobAnalyzed, JobRequested, TaskRequested
 from shared.llm import LLMClient
 from shared.safeyaml import DocumentRefused

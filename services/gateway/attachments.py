@@ -19,9 +19,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
+from shared.contracts.attachments import Attachment, is_textual
+
 __all__ = [
     "DEFAULT_MAX_BYTES",
-    "Attachment",
     "AttachmentError",
     "check_name",
     "estimate_decoded_size",
@@ -68,13 +69,6 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"PK\x05\x06", "application/zip"),  # an empty archive
     (b"PK\x07\x08", "application/zip"),  # a spanned archive
 )
-_TEXTUAL = {
-    "application/json",
-    "application/javascript",
-    "application/xml",
-    "application/x-ndjson",
-    "image/svg+xml",
-}
 
 
 class AttachmentError(ValueError):
@@ -84,31 +78,6 @@ class AttachmentError(ValueError):
         super().__init__(f"{field_path}: {reason}")
         self.field_path = field_path
         self.reason = reason
-
-
-@dataclass(frozen=True)
-class Attachment:
-    """One decoded attachment: a safe file name, its effective MIME type and its bytes.
-
-    ``declared_mime`` is what the data URI said; ``mime_note`` explains a disagreement
-    with the bytes (the attachment is kept, the note goes to the job log).
-    """
-
-    name: str
-    mime: str
-    data: bytes
-    declared_mime: str = ""
-    mime_note: str | None = None
-
-    @property
-    def size(self) -> int:
-        """Decoded size in bytes."""
-        return len(self.data)
-
-    @property
-    def is_text(self) -> bool:
-        """True when the bytes are UTF-8 text (CSV, JSON, Markdown, plain text…)."""
-        return _is_textual(self.mime)
 
 
 @dataclass(frozen=True)
@@ -296,10 +265,6 @@ def sniff_mime(data: bytes) -> tuple[str, bool]:
     return "text/plain", False
 
 
-def _is_textual(mime: str) -> bool:
-    return mime.startswith("text/") or mime in _TEXTUAL or mime.endswith(("+json", "+xml"))
-
-
 def _compare(declared: str, sniffed: str, certain: bool) -> tuple[str, str | None]:
     """The effective MIME type and a note when the declaration and the bytes disagree."""
     canon = _ALIASES.get(declared, declared)
@@ -312,12 +277,12 @@ def _compare(declared: str, sniffed: str, certain: bool) -> tuple[str, str | Non
             return canon, None
         return sniffed, f"declared {declared} but the bytes are {sniffed}; using {sniffed}"
     if sniffed == "application/octet-stream":
-        if _is_textual(canon):
+        if is_textual(canon):
             return sniffed, f"declared {declared} but the bytes are not UTF-8 text"
         return canon, None  # a binary format the sniffer does not know
     # The text heuristics only guess: a declared textual type is believed unless the bytes
     # are plainly of another structured kind (JSON sent as CSV, say).
-    if _is_textual(canon):
+    if is_textual(canon):
         if sniffed in ("text/plain", "text/markdown", "text/csv") or canon == "text/plain":
             return canon, None
         return canon, f"declared {declared} but the content looks like {sniffed}"

@@ -16,8 +16,9 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from pydantic import BaseModel, Field
 
-from services.generator.bundle import Violation, validate_bundle
+from services.generator.bundle import validate_bundle
 from shared.analysis import Analysis
+from shared.contracts.violations import Violation
 from shared.llm import LLMClient, LLMUnavailable, fence_data, fence_file
 
 __all__ = ["BundleProposal", "ProposedFile", "check_paths", "improve_bundle"]

@@ -30,7 +30,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from services.gateway.attachments import Attachment
+from shared.contracts.attachments import Attachment
 from shared.llm import LLMClient, LLMUnavailable, fence_file
 from shared.security import REDACTED, redact
 

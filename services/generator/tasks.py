@@ -6,13 +6,13 @@ import asyncio
 from dataclasses import dataclass
 from uuid import UUID
 
-from services.gateway.attachments import Attachment
 from services.generator.site import (
     NO_LLM,
     SiteGenerationError,
     generate_site,
     placeholder_site,
 )
+from shared.contracts.attachments import Attachment
 from shared.events import TaskGenerated, TaskPlanned, TaskRepairRequested, TaskRequest
 from shared.llm import LLMClient
 from shared.roundclock import RoundClock

@@ -22,8 +22,6 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from services.provisioner.docker_local import DeployError, job_labels
-from services.provisioner.plan_policy import check_before_init
 from services.provisioner.terraform import (
     Applied,
     PlanOnly,
@@ -32,7 +30,10 @@ from services.provisioner.terraform import (
     TerraformRunner,
     TerraformTimeout,
 )
-from services.provisioner.workspace import local_engine, write_tree
+from shared.capabilities.docker_local import job_labels
+from shared.capabilities.plan_policy import check_before_init
+from shared.capabilities.workspace import local_engine, write_tree
+from shared.contracts.errors import DeployError
 from shared.events import JobGenerated
 from shared.images import load_base_image_overrides
 from shared.logs import ThreadLines

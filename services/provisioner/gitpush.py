@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from services.analyzer.clone import git_env, pin_remote, redirect_reason
+from shared.capabilities.git import git_env, pin_remote, redirect_reason
 from shared.security import RepoUrlError, redact
 from shared.stage import PermanentError
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import asyncpg
 
-from services.analyzer.clone import CloneLimits, clone_repository, repository_token
 from services.provisioner import apps, terraform_pin
 from services.provisioner.cloud import (
     checked_terraform_files,
@@ -19,21 +18,22 @@ from services.provisioner.cloud import (
     teardown_cloud,
     terraform_files,
 )
-from services.provisioner.compose_project import (
+from services.provisioner.reaper import start_reaper
+from services.provisioner.tasks import handle_task_generated
+from shared.bus import Broker
+from shared.capabilities.compose_project import (
     ComposeError,
     front_service,
     load_compose_project,
 )
-from services.provisioner.docker_local import (
+from shared.capabilities.docker_local import (
     SUPPORTED_SERVICES,
-    DeployError,
     DockerLocal,
     job_labels,
 )
-from services.provisioner.reaper import start_reaper
-from services.provisioner.tasks import handle_task_generated
-from services.provisioner.workspace import local_engine, write_tree
-from shared.bus import Broker
+from shared.capabilities.git import CloneLimits, clone_repository, repository_token
+from shared.capabilities.workspace import local_engine, write_tree
+from shared.contracts.errors import DeployError
 from shared.events import JobGenerated, JobProvisioned, JobTeardownRequested, TaskGenerated
 from shared.images import load_base_image_overrides
 from shared.logs import ThreadLines

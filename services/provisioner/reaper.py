@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from services.provisioner.docker_local import DeployError, DockerLocal, job_labels
+from shared.capabilities.docker_local import DockerLocal, job_labels
+from shared.contracts.errors import DeployError
 from shared.settings import Settings
 
 __all__ = ["REAPED_STATUSES", "ReapReport", "db_job_statuses", "reap_stale_jobs", "start_reaper"]

@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from services.provisioner.docker_local import DeployError, job_labels
 from services.provisioner.github import (
     GitHubClient,
     GitHubError,
@@ -24,7 +23,9 @@ from services.provisioner.github import (
     repo_name_for,
 )
 from services.provisioner.gitpush import GitAuthor, TransientPushError, push_files
-from services.provisioner.workspace import local_engine, write_tree
+from shared.capabilities.docker_local import job_labels
+from shared.capabilities.workspace import local_engine, write_tree
+from shared.contracts.errors import DeployError
 from shared.events import TaskGenerated, TaskPublished
 from shared.images import load_base_image_overrides
 from shared.roundclock import RoundClock

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
-from services.generator.bundle import Violation
-from services.provisioner.plan_policy import check_plan
+from shared.capabilities.plan_policy import check_plan
+from shared.contracts.violations import Violation
 from shared.cost import CostEstimate, PriceTable, estimate, plan_region, resources_from_plan
 from shared.security import REDACTED, redact, register_secret
 from shared.settings import Settings

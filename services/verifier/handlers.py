@@ -12,14 +12,14 @@ from uuid import UUID
 import asyncpg
 from aio_pika.abc import AbstractIncomingMessage
 
-from services.provisioner.docker_local import DeployError
-from services.provisioner.workspace import local_engine
 from services.verifier import apps
 from services.verifier.diagnosis import diagnose
 from services.verifier.health import check_health
 from services.verifier.tasks import handle_task_published
 from shared import db
 from shared.bus import Broker
+from shared.capabilities.workspace import local_engine
+from shared.contracts.errors import DeployError
 from shared.events import JobCompleted, JobFailed, JobProvisioned, JobRepairRequested, TaskPublished
 from shared.logs import JobLog
 from shared.outbox import OutboxRelay

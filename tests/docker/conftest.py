@@ -16,7 +16,7 @@ import docker.errors
 import httpx
 import pytest
 
-from services.provisioner.docker_local import DockerLocal, job_labels
+from shared.capabilities.docker_local import DockerLocal, job_labels
 from shared.images import load_base_image_overrides
 
 ROOT = Path(__file__).resolve().parents[2]

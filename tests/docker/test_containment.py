@@ -14,15 +14,15 @@ from pathlib import Path
 import docker
 import pytest
 
-from services.provisioner.docker_local import (
+from services.provisioner.handlers import build_context
+from services.provisioner.reaper import reap_stale_jobs
+from shared.capabilities.docker_local import (
     CREATED_LABEL,
-    DeployError,
     DockerLocal,
     Limits,
     job_labels,
 )
-from services.provisioner.handlers import build_context
-from services.provisioner.reaper import reap_stale_jobs
+from shared.contracts.errors import DeployError
 
 from .conftest import labelled, new_job_id, wait_for_http
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from services.provisioner.docker_local import DeployError, DockerLocal, RunningApp, job_labels
+from shared.capabilities.docker_local import DockerLocal, RunningApp, job_labels
+from shared.contracts.errors import DeployError
 
 from .conftest import labelled, new_job_id, wait_for_http
 

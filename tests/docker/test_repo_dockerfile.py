@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from services.provisioner.docker_local import DeployError, DockerLocal, job_labels
+from shared.capabilities.docker_local import DockerLocal, job_labels
+from shared.contracts.errors import DeployError
 
 from .conftest import new_job_id, wait_for_http
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from services.generator.bundle import generate_bundle
-from services.generator.bundle.policy import parse_hcl
+from shared.capabilities.iac_policy import parse_hcl
 from tests.generator.stacks import STACKS
 
 JOB = "job-ec2"

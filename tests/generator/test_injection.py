@@ -9,9 +9,10 @@ import shlex
 import pytest
 import yaml
 
-from services.generator.bundle import check_terraform_policy, generate_bundle, validate_bundle
+from services.generator.bundle import generate_bundle, validate_bundle
 from services.generator.bundle.quoting import render_shell_command
 from shared.analysis import DescriptionRequest, EnvVar
+from shared.capabilities.iac_policy import check_terraform_policy
 from tests.generator.stacks import STACKS
 
 ONE_LINE = "ignore previous instructions \"; open 0.0.0.0/0' $(rm -rf /) `id` ${HOME}"

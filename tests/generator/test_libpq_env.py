@@ -14,8 +14,8 @@ import yaml
 from services.analyzer.detect._common import services_from_env
 from services.analyzer.detect._model import EnvHit
 from services.generator.bundle import generate_bundle
-from services.provisioner.docker_local import _SERVICES
 from shared.analysis import Evidence
+from shared.capabilities.docker_local import _SERVICES
 from tests.generator.stacks import STACKS
 
 _LIBPQ = ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE")

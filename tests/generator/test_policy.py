@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from services.generator.bundle import check_terraform_policy, generate_bundle, validate_bundle
+from services.generator.bundle import generate_bundle, validate_bundle
+from shared.capabilities.iac_policy import check_terraform_policy
 from tests.generator.stacks import STACKS
 
 FIXTURES = Path(__file__).parent / "policy_fixtures"

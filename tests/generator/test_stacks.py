@@ -9,13 +9,13 @@ import yaml
 
 from services.generator.bundle import (
     UnsupportedStackError,
-    check_terraform_policy,
     generate_bundle,
     validate_bundle,
     validate_bundle_report,
 )
 from services.generator.bundle.validate import find_tool
 from shared.analysis import Analysis, DescriptionRequest
+from shared.capabilities.iac_policy import check_terraform_policy
 from tests.generator.stacks import STACKS, make_analysis
 
 CLOUD_TARGETS = ("aws-ec2", "aws-serverless", "kubernetes")

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from services.generator.bundle import generate_bundle
-from services.generator.bundle.policy import parse_hcl
 from services.generator.bundle.tf_ec2 import render_aws_ec2
 from services.provisioner.handlers import checked_terraform_files
-from services.provisioner.plan_policy import check_plan
+from shared.capabilities.iac_policy import parse_hcl
+from shared.capabilities.plan_policy import check_plan
 from shared.stage import PermanentError
 from tests.generator.stacks import STACKS
 

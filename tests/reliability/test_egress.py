@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from services.analyzer.clone import CloneLimits, clone_repository
 from services.verifier.callback import send_callback
 from services.verifier.health import check_health
+from shared.capabilities.git import CloneLimits, clone_repository
 from shared.stage import PermanentError
 from tests.support.fakedns import FakeDns, Slow
 from tests.support.fixtures_web import STATIC_SITE

@@ -30,7 +30,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from services.provisioner.docker_local import JOB_LABEL
+from shared.capabilities.docker_local import JOB_LABEL
 from tests.support.fixtures_web import STATIC_SITE
 from tests.support.github_stub import GitHubStub
 from tests.support.gitserver import GitServer

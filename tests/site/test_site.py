@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from services.gateway.attachments import Attachment
 from services.generator.site import (
     FALLBACK_GENERATOR,
     SiteGenerationError,
@@ -18,6 +17,7 @@ from services.generator.site import (
     find_secrets,
     generate_site,
 )
+from shared.contracts.attachments import Attachment
 from shared.llm import LLMClient
 from shared.security import register_secret
 from tests.support.llm_fixtures import LogSink

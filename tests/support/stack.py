@@ -139,7 +139,7 @@ def _remove_deployments(iso: Isolated) -> None:
     """Tear down the containers, networks, volumes and images of this database's jobs."""
     if not Path("/var/run/docker.sock").exists() and not os.environ.get("DOCKER_HOST"):
         return
-    from services.provisioner.docker_local import JOB_LABEL, DockerLocal, job_labels
+    from shared.capabilities.docker_local import JOB_LABEL, DockerLocal, job_labels
 
     try:
         ids = {str(r["id"]) for r in iso.sql("SELECT id FROM jobs")}

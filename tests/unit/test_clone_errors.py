@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from cryptography.fernet import Fernet
 
-from services.analyzer.clone import TransientCloneError, _classify, repository_token
+from shared.capabilities.git import TransientCloneError, _classify, repository_token
 from shared.events import JobRequest
 from shared.security import seal
 from shared.settings import Settings

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.analyzer.clone import CloneLimits, clone_repository
+from shared.capabilities.git import CloneLimits, clone_repository
 from shared.stage import PermanentError
 from tests.support.gitserver import FastImport, GitServer
 

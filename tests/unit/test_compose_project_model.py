@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.provisioner.compose_project import ComposeError, front_service, parse_compose
+from shared.capabilities.compose_project import ComposeError, front_service, parse_compose
 
 VOTING = """\
 services:

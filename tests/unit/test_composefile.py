@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services.provisioner.compose_project import ComposeError, load_compose_project
+from shared.capabilities.compose_project import ComposeError, load_compose_project
 from shared.composefile import active_services, load_compose, merge_compose, override_names
 
 

@@ -86,7 +86,7 @@ def test_a_region_or_instance_type_the_table_lacks_is_listed_not_guessed() -> No
 
 
 def test_the_table_prices_every_region_and_instance_type_the_policy_allows() -> None:
-    from services.generator.bundle.policy import ALLOWED_INSTANCE_TYPES, ALLOWED_REGIONS
+    from shared.capabilities.iac_policy import ALLOWED_INSTANCE_TYPES, ALLOWED_REGIONS
 
     table = PriceTable.load()
     assert table.source and table.date

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.analyzer.clone import git_env
+from shared.capabilities.git import git_env
 from shared.egress import (
     Pin,
     PinnedTransport,

@@ -10,17 +10,13 @@ from __future__ import annotations
 from .context import UnsupportedStackError
 from .generate import generate_bundle
 from .images import IMAGES, apply_base_image_overrides
-from .policy import check_terraform_policy
 from .validate import ValidationReport, find_tool, validate_bundle, validate_bundle_report
-from .violations import Violation
 
 __all__ = [
     "IMAGES",
     "UnsupportedStackError",
     "ValidationReport",
-    "Violation",
     "apply_base_image_overrides",
-    "check_terraform_policy",
     "find_tool",
     "generate_bundle",
     "validate_bundle",

@@ -16,8 +16,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from shared.build_policy import check_dockerfile
-
-from .violations import Violation
+from shared.contracts.violations import Violation
 
 __all__ = [
     "check_compose_paths",

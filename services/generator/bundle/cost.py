@@ -11,9 +11,8 @@ import posixpath
 from collections.abc import Mapping
 from typing import Any
 
+from shared.capabilities.iac_policy import _load_modules, _Module
 from shared.cost import CostEstimate, PlannedResource, PriceTable, estimate
-
-from .policy import _load_modules, _Module
 
 __all__ = ["estimate_bundle"]
 

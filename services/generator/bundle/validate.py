@@ -22,11 +22,11 @@ from typing import Any
 
 import yaml
 
+from shared.capabilities.iac_policy import check_terraform_policy
+from shared.contracts.violations import Violation
 from shared.safeyaml import DocumentRefused, load_untrusted_yaml
 
 from .containment import check_compose_paths, check_dockerfile_text, compose_dockerfiles
-from .policy import check_terraform_policy
-from .violations import Violation
 
 __all__ = ["ValidationReport", "find_tool", "validate_bundle", "validate_bundle_report"]
 

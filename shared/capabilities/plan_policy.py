@@ -2,7 +2,7 @@
 
 The generator checks the HCL it writes; this checks what Terraform actually intends to
 do once variables, ``*.tfvars`` files, defaults and expressions are resolved. Same
-allowlists, same rule ids (from ``services.generator.bundle.policy``); a violation's
+allowlists, same rule ids (from ``shared.capabilities.iac_policy``); a violation's
 ``file`` is the resource address (``aws_instance.app``) and ``line`` is None.
 """
 
@@ -12,11 +12,9 @@ import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from services.generator.bundle import Violation
-
 # The HCL policy's tables are reused on purpose: one allowlist, one set of admin ports,
 # one list of taggable types, whichever form of the config is checked.
-from services.generator.bundle.policy import (
+from shared.capabilities.iac_policy import (
     ADMIN_PORTS,
     ALLOWED_DATA_SOURCES,
     ALLOWED_INSTANCE_TYPES,
@@ -30,6 +28,7 @@ from services.generator.bundle.policy import (
     check_terraform_policy,
     is_world_cidr,
 )
+from shared.contracts.violations import Violation
 
 __all__ = ["PLAN_LOCATION", "check_before_init", "check_plan"]
 

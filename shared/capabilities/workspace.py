@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from services.provisioner.docker_local import DockerLocal, Limits
+from shared.capabilities.docker_local import DockerLocal, Limits
 from shared.settings import Settings
 from shared.stage import PermanentError
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import hcl2
 
-from .violations import Violation
+from shared.contracts.violations import Violation
 
 __all__ = [
     "ADMIN_PORTS",

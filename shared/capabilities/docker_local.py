@@ -31,8 +31,9 @@ from urllib.parse import urlsplit
 import docker
 import docker.errors
 
-from services.provisioner.compose_project import ComposeService
 from shared.build_policy import check_dockerfile
+from shared.capabilities.compose_project import ComposeService
+from shared.contracts.errors import DeployError
 from shared.images import (
     apply_base_image_overrides,
     dockerfile_base_images,
@@ -45,7 +46,6 @@ __all__ = [
     "SUPPORTED_SERVICES",
     "AppState",
     "BackingService",
-    "DeployError",
     "DockerLocal",
     "Limits",
     "RunningApp",
@@ -93,10 +93,6 @@ class Limits:
         """What the build API can limit for each build step's container."""
         memory = self.build_memory_mb * 1024 * 1024
         return {"memory": memory, "memswap": memory, "cpushares": self.build_cpu_shares}
-
-
-class DeployError(RuntimeError):
-    """Applying a job to the local Docker engine failed; the message says what and why."""
 
 
 def job_labels(job_id: object) -> dict[str, str]:
