@@ -26,8 +26,10 @@ __all__ = [
     "JOB_LABEL",
     "JOB_TAG",
     "TAGGABLE_RESOURCE_TYPES",
+    "TerraformModule",
     "check_terraform_policy",
     "is_world_cidr",
+    "load_modules",
     "parse_hcl",
 ]
 
@@ -157,7 +159,7 @@ def parse_hcl(text: str) -> dict[str, Any]:
 
 
 @dataclass
-class _Module:
+class TerraformModule:
     """All .tf files of one directory: Terraform evaluates them as one module."""
 
     directory: str
@@ -202,7 +204,7 @@ class _Module:
 
 
 def _block_line(
-    mod: _Module, file: str, kind: str, rtype: str, name: str | None = None
+    mod: TerraformModule, file: str, kind: str, rtype: str, name: str | None = None
 ) -> int | None:
     pattern = rf'^\s*{kind}\s+"?{re.escape(rtype)}"?'
     if name is not None:
@@ -216,8 +218,9 @@ def _first(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _load_modules(files: Mapping[str, str]) -> tuple[list[_Module], list[Violation]]:
-    modules: dict[str, _Module] = {}
+def load_modules(files: Mapping[str, str]) -> tuple[list[TerraformModule], list[Violation]]:
+    """The bundle's .tf files grouped per directory (one module each), and parse failures."""
+    modules: dict[str, TerraformModule] = {}
     violations: list[Violation] = []
     directories: dict[str, set[str]] = {}
     for path in files:
@@ -226,7 +229,9 @@ def _load_modules(files: Mapping[str, str]) -> tuple[list[_Module], list[Violati
         if not path.endswith(".tf"):
             continue
         directory = posixpath.dirname(path)
-        mod = modules.setdefault(directory, _Module(directory, paths=directories[directory]))
+        mod = modules.setdefault(
+            directory, TerraformModule(directory, paths=directories[directory])
+        )
         mod.texts[path] = text
         try:
             mod.docs[path] = parse_hcl(text)
@@ -259,7 +264,7 @@ def _provider_of(rtype: str) -> str:
     return rtype.split("_", 1)[0]
 
 
-def _check_providers(mod: _Module) -> Iterator[Violation]:
+def _check_providers(mod: TerraformModule) -> Iterator[Violation]:
     for file, name, _ in mod.blocks("provider"):
         if name not in ALLOWED_PROVIDERS:
             yield Violation(
@@ -293,7 +298,7 @@ def _normal_source(source: object) -> str | None:
     return text or None
 
 
-def _used_providers(mod: _Module) -> Iterator[tuple[str, str, int | None]]:
+def _used_providers(mod: TerraformModule) -> Iterator[tuple[str, str, int | None]]:
     """(local name, file, line) of every provider the module uses."""
     for file, name, _ in mod.blocks("provider"):
         yield name, file, _block_line(mod, file, "provider", name)
@@ -303,7 +308,7 @@ def _used_providers(mod: _Module) -> Iterator[tuple[str, str, int | None]]:
                 yield _provider_of(rtype), file, _block_line(mod, file, kind, rtype, name)
 
 
-def _check_provider_sources(mod: _Module) -> Iterator[Violation]:
+def _check_provider_sources(mod: TerraformModule) -> Iterator[Violation]:
     """Each provider is required from its one allowed source, with a version constraint."""
     required: dict[str, dict[str, Any]] = {}
     for file, doc in mod.docs.items():
@@ -357,7 +362,7 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(item)
 
 
-def _host_reads(mod: _Module, expression: str) -> Iterator[str]:
+def _host_reads(mod: TerraformModule, expression: str) -> Iterator[str]:
     """The host-reading calls in one expression, but file()s of the module's own files."""
     for match in _HOST_READ_RE.finditer(expression):
         function = match.group(1)
@@ -379,7 +384,7 @@ def _host_reads(mod: _Module, expression: str) -> Iterator[str]:
         yield function
 
 
-def _check_functions(mod: _Module) -> Iterator[Violation]:
+def _check_functions(mod: TerraformModule) -> Iterator[Violation]:
     """No expression reads the machine Terraform runs on (evaluated at plan, before policy)."""
     for file, doc in mod.docs.items():
         seen: set[str] = set()
@@ -400,7 +405,7 @@ def _check_functions(mod: _Module) -> Iterator[Violation]:
                 )
 
 
-def _check_outputs(mod: _Module) -> Iterator[Violation]:
+def _check_outputs(mod: TerraformModule) -> Iterator[Violation]:
     for file, name, _ in mod.blocks("output"):
         if name not in ALLOWED_OUTPUTS:
             yield Violation(
@@ -413,7 +418,7 @@ def _check_outputs(mod: _Module) -> Iterator[Violation]:
             )
 
 
-def _check_types(mod: _Module) -> Iterator[Violation]:
+def _check_types(mod: TerraformModule) -> Iterator[Violation]:
     for file, rtype, name, body in mod.typed("resource"):
         line = _block_line(mod, file, "resource", rtype, name)
         if _provider_of(rtype) not in ALLOWED_PROVIDERS:
@@ -474,7 +479,7 @@ def _check_types(mod: _Module) -> Iterator[Violation]:
         )
 
 
-def _check_regions(mod: _Module) -> Iterator[Violation]:
+def _check_regions(mod: TerraformModule) -> Iterator[Violation]:
     for file, name, body in mod.blocks("provider"):
         if name != "aws":
             continue
@@ -506,7 +511,7 @@ def _check_regions(mod: _Module) -> Iterator[Violation]:
             )
 
 
-def _check_instance_types(mod: _Module) -> Iterator[Violation]:
+def _check_instance_types(mod: TerraformModule) -> Iterator[Violation]:
     for file, rtype, name, body in mod.typed("resource"):
         candidates: list[Any] = []
         if rtype in ("aws_instance", "aws_launch_template") and "instance_type" in body:
@@ -546,7 +551,7 @@ def is_world_cidr(cidr: Any) -> bool:
         return False
 
 
-def _cidr_candidates(mod: _Module, raw: Any, context: str) -> tuple[list[str], bool]:
+def _cidr_candidates(mod: TerraformModule, raw: Any, context: str) -> tuple[list[str], bool]:
     """CIDRs a value may take, and whether some could not be determined."""
     values = raw if isinstance(raw, list) else [raw]
     out: list[str] = []
@@ -569,7 +574,7 @@ def _cidr_candidates(mod: _Module, raw: Any, context: str) -> tuple[list[str], b
     return out, unknown
 
 
-def _rule_exposes_admin(mod: _Module, rule: dict[str, Any], proto_key: str) -> list[int]:
+def _rule_exposes_admin(mod: TerraformModule, rule: dict[str, Any], proto_key: str) -> list[int]:
     protocol = str(mod.resolve(rule.get(proto_key, "tcp"))).lower()
     if protocol in ("-1", "all"):
         return list(ADMIN_PORTS)
@@ -584,7 +589,7 @@ def _rule_exposes_admin(mod: _Module, rule: dict[str, Any], proto_key: str) -> l
     return [p for p in ADMIN_PORTS if low <= p <= high]
 
 
-def _check_ingress(mod: _Module) -> Iterator[Violation]:
+def _check_ingress(mod: TerraformModule) -> Iterator[Violation]:
     for file, rtype, name, body in mod.typed("resource"):
         line = _block_line(mod, file, "resource", rtype, name)
         rules: list[tuple[dict[str, Any], str, str]] = []
@@ -629,7 +634,7 @@ def _check_ingress(mod: _Module) -> Iterator[Violation]:
                 )
 
 
-def _check_imds(mod: _Module) -> Iterator[Violation]:
+def _check_imds(mod: TerraformModule) -> Iterator[Violation]:
     for file, rtype, name, body in mod.typed("resource"):
         if rtype not in ("aws_instance", "aws_launch_template"):
             continue
@@ -643,7 +648,7 @@ def _check_imds(mod: _Module) -> Iterator[Violation]:
             )
 
 
-def _mentions_job(mod: _Module, value: Any, key: str) -> bool:
+def _mentions_job(mod: TerraformModule, value: Any, key: str) -> bool:
     if isinstance(value, dict):
         return key in value
     if isinstance(value, str):
@@ -655,7 +660,7 @@ def _mentions_job(mod: _Module, value: Any, key: str) -> bool:
     return False
 
 
-def _check_tags(mod: _Module) -> Iterator[Violation]:
+def _check_tags(mod: TerraformModule) -> Iterator[Violation]:
     default_tagged = False
     for _, name, body in mod.blocks("provider"):
         if name == "aws":
@@ -689,7 +694,7 @@ def _check_tags(mod: _Module) -> Iterator[Violation]:
 
 def check_terraform_policy(files: Mapping[str, str]) -> list[Violation]:
     """Parse every ``.tf`` file and return each policy breach (empty list = allowed)."""
-    modules, violations = _load_modules(files)
+    modules, violations = load_modules(files)
     for mod in modules:
         for check in (
             _check_providers,

@@ -11,13 +11,13 @@ import posixpath
 from collections.abc import Mapping
 from typing import Any
 
-from shared.capabilities.iac_policy import _load_modules, _Module
+from shared.capabilities.iac_policy import TerraformModule, load_modules
 from shared.cost import CostEstimate, PlannedResource, PriceTable, estimate
 
 __all__ = ["estimate_bundle"]
 
 
-def _resolved(mod: _Module, value: Any) -> Any:
+def _resolved(mod: TerraformModule, value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _resolved(mod, v) for k, v in value.items()}
     if isinstance(value, list):
@@ -31,7 +31,7 @@ def estimate_bundle(
     """Price ``terraform/<target>/``'s resources in its ``region`` variable's default."""
     folder = f"terraform/{target}"
     tf = {p: t for p, t in files.items() if posixpath.dirname(p) == folder and p.endswith(".tf")}
-    modules, violations = _load_modules(tf)
+    modules, violations = load_modules(tf)
     if violations or len(modules) != 1:
         return None
     mod = modules[0]
