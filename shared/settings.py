@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     app_proxy_image: str = "nginx:1.27-alpine"
     # How long a revision switch may take to show on the app's URL before it counts failed.
     app_switch_timeout_s: float = Field(default=15.0, gt=0, le=600)
+    # A signed webhook's delivery id is remembered this long (replays within it start
+    # nothing); older ones are deleted as new deliveries arrive. Default: 7 days.
+    webhook_deliveries_keep_s: float = Field(default=7 * 86400.0, gt=0)
     # How long the verifier keeps trying the deployed URL before it calls the deploy failed.
     verify_timeout_s: float = 60.0
     # A cloud target's URL answers only after the instance boots, installs Docker and builds
