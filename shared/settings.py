@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     git_clone_timeout_s: float = 120.0
     git_max_repo_mb: int = 500
     git_max_files: int = 200_000
+    # Revisions of an app fetch into a clone kept for the app under WORKSPACE_DIR/kept/
+    # (fetch, not clone); at most this many apps keep one (the least recently used go),
+    # and a deleted app's goes with it. 0: every revision clones afresh.
+    kept_clones: int = Field(default=20, ge=0)
     github_token: SecretStr | None = None
     # Fernet key used to carry a request's GitHub token between stages without ever
     # storing it in clear text; generate one with `make secret-key`.

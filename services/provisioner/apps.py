@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from uuid import UUID
 
+from services.analyzer.clone import kept_clone_dir, remove_kept_clone
 from shared import app_store
 from shared.events import JobGenerated, JobTeardownRequested
 from shared.proxy import ProxyError, proxy_from_settings
@@ -12,8 +14,8 @@ from shared.stage import StageContext
 __all__ = ["after_teardown", "join"]
 
 
-async def join(event: JobGenerated, ctx: StageContext) -> str:
-    """Make the job a revision of its app (created on the repository's first deploy)."""
+async def join(event: JobGenerated, ctx: StageContext) -> UUID:
+    """Make the job a revision of its app (created on the repository's first deploy); its id."""
     async with ctx.pool.acquire() as conn, conn.transaction():
         app = await app_store.join_app(
             conn,
@@ -24,7 +26,7 @@ async def join(event: JobGenerated, ctx: StageContext) -> str:
         )
     name = str(app["name"])
     await ctx.log.info(f"provisioner: a revision of app {name}", app=name)
-    return name
+    return UUID(str(app["id"]))
 
 
 async def after_teardown(event: JobTeardownRequested, ctx: StageContext) -> None:
@@ -36,6 +38,10 @@ async def after_teardown(event: JobTeardownRequested, ctx: StageContext) -> None
     )
     if row is None or (row["deleted_at"] is None and row["current_job_id"] != event.job_id):
         return
+    if row["deleted_at"] is not None:
+        kept = kept_clone_dir(ctx.settings.workspace_dir, row["id"])
+        if await asyncio.to_thread(remove_kept_clone, kept):
+            await ctx.log.info(f"provisioner: removed the kept clone of app {row['name']}")
     try:
         removed = await asyncio.to_thread(
             proxy_from_settings(ctx.settings).remove, app_id=str(row["id"])

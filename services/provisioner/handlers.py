@@ -11,7 +11,13 @@ from typing import Any
 
 import asyncpg
 
-from services.analyzer.clone import CloneLimits, clone_repository, repository_token
+from services.analyzer.clone import (
+    CloneLimits,
+    clone_repository,
+    clone_warm,
+    kept_clone_dir,
+    repository_token,
+)
 from services.provisioner import apps, terraform_pin
 from services.provisioner.cloud import (
     checked_terraform_files,
@@ -104,20 +110,37 @@ async def handle_generated(event: JobGenerated, ctx: StageContext) -> Outcome:
         )
 
     settings = ctx.settings
-    await apps.join(event, ctx)
+    app_id = await apps.join(event, ctx)
     attempt_dir = f"provisioner-{event.job_id}-{ctx.delivery}-{ctx.attempt}"
     workdir = Path(settings.workspace_dir) / attempt_dir
     await ctx.log.info(
         f"provisioner: fetching {event.request.repo_url} at {analysis.commit_sha[:12]}"
     )
-    await clone_repository(
-        event.request.repo_url,
-        workdir,
-        token=repository_token(event.request, settings),
-        allowed_hosts=settings.allowed_git_hosts,
-        limits=CloneLimits.from_settings(settings),
-        commit=analysis.commit_sha or None,
-    )
+    token = repository_token(event.request, settings)
+    limits = CloneLimits.from_settings(settings)
+    commit = analysis.commit_sha or None
+    if settings.kept_clones > 0:
+        _, warm = await clone_warm(
+            event.request.repo_url,
+            workdir,
+            kept=kept_clone_dir(settings.workspace_dir, app_id),
+            keep_at_most=settings.kept_clones,
+            token=token,
+            allowed_hosts=settings.allowed_git_hosts,
+            limits=limits,
+            commit=commit,
+        )
+        if warm:
+            await ctx.log.info("provisioner: checked out from the app's kept clone", warm=True)
+    else:
+        await clone_repository(
+            event.request.repo_url,
+            workdir,
+            token=token,
+            allowed_hosts=settings.allowed_git_hosts,
+            limits=limits,
+            commit=commit,
+        )
     try:
         files = await db.get_artifacts(ctx.pool, job_id=event.job_id)
         write_tree(workdir, files)
