@@ -11,6 +11,7 @@ from services.generator.bundle.cost import estimate_bundle
 from services.generator.bundle.images import base_image_note
 from services.generator.llm import improve_bundle
 from services.generator.tasks import handle_task_planned, handle_task_repair
+from shared import db
 from shared.analysis import Analysis, Evidence, PortFinding
 from shared.cost import PriceTable
 from shared.events import (
@@ -88,9 +89,47 @@ async def _cost(analysis: Analysis, files: dict[str, str], ctx: StageContext) ->
     return {"cost": cost.as_dict()}
 
 
+async def _reused_bundle(
+    analysis: Analysis, job_id: UUID, ctx: StageContext
+) -> dict[str, str] | None:
+    """The files of the revision its app serves now, when this one's are the same.
+
+    Generating is pure and takes milliseconds; checking the files (hadolint, shellcheck,
+    compose, policy) and asking an LLM take the time. So the bundle is generated, and when
+    it equals the served revision's (but for the job id the files name), that revision's
+    checks stand and are not run again. With an LLM configured, the served files are the
+    LLM's and cannot be compared: nothing is reused.
+    """
+    app_id = ctx.job.get("app_id")
+    if app_id is None or LLMClient.from_settings(ctx.settings) is not None:
+        return None
+    served = await ctx.pool.fetchval(
+        "SELECT current_job_id FROM apps WHERE id = $1 AND current_job_id <> $2", app_id, job_id
+    )
+    if served is None:
+        return None
+    fresh = generate_bundle(
+        analysis,
+        job_id=str(job_id),
+        base_images=load_base_image_overrides(ctx.settings.base_image_overrides),
+        price_table=_prices(ctx.settings),
+    )
+    old = await db.get_artifacts(ctx.pool, job_id=served)
+    if {path: text.replace(str(served), str(job_id)) for path, text in old.items()} != fresh:
+        return None
+    await ctx.log.info(
+        f"generator: the same {len(fresh)} files as revision {served}, which serves now: "
+        "its validated bundle reused (checks not run again)",
+        reused_from=str(served),
+    )
+    return fresh
+
+
 async def handle_analyzed(event: JobAnalyzed, ctx: StageContext) -> Outcome:
-    """Generate and validate the bundle; stop here in plan mode."""
-    files = await _bundle(event.analysis, event.job_id, ctx)
+    """Generate and validate the bundle (or reuse the served one's); stop here in plan mode."""
+    files = await _reused_bundle(event.analysis, event.job_id, ctx)
+    if files is None:
+        files = await _bundle(event.analysis, event.job_id, ctx)
     cost = await _cost(event.analysis, files, ctx)
     if event.request.mode == "plan":
         return Outcome(
