@@ -24,6 +24,10 @@ BENCHES = [
     ("Service memory, idle and after throughput (issue 9 row 6)", ["bench/memory_bench.py"]),
     ("Analyzer on generated repositories (issue 3/9 row 4)", ["bench/analyzer_bench.py"]),
     ("Deploy latency, Flask fixture (issue 5/9 row 5)", ["bench/deploy_bench.py", "--runs", "3"]),
+    (
+        "Warm redeploys by signed webhook, Flask fixture (issue 25 rows 7-8)",
+        ["bench/warm_bench.py", "--runs", "3"],
+    ),
 ]
 
 

@@ -148,8 +148,17 @@ async def set_webhook_secret(conn: db.Conn, *, app_id: UUID, sealed: str) -> Non
     )
 
 
-async def claim_delivery(conn: db.Conn, *, delivery_id: str) -> bool:
-    """Record a webhook delivery; False when it was seen before (a replay)."""
+async def claim_delivery(conn: db.Conn, *, delivery_id: str, keep_s: float) -> bool:
+    """Record a webhook delivery; False when it was seen within ``keep_s`` (a replay).
+
+    Deliveries older than ``keep_s`` are forgotten here, on the insert that would
+    otherwise grow the table without bound: one indexed range delete per webhook.
+    """
+    await conn.execute(
+        "DELETE FROM webhook_deliveries "
+        "WHERE received_at < now() - make_interval(secs => $1)",
+        keep_s,
+    )
     claimed = await conn.fetchval(
         "INSERT INTO webhook_deliveries (delivery_id) VALUES ($1) "
         "ON CONFLICT DO NOTHING RETURNING true",

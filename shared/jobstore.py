@@ -98,6 +98,10 @@ class JobStore(Protocol):
         """The id of the app a job is a revision of, if any."""
         ...
 
+    async def get_app(self, *, app_id: UUID) -> dict[str, Any] | None:
+        """An app that is not deleted: id, name, proxy_port, current_job_id."""
+        ...
+
     async def stage_seconds(self, *, job_id: UUID) -> dict[str, float]:
         """Seconds each stage spent on the job (all attempts, runs in progress so far)."""
         ...
@@ -201,6 +205,15 @@ class PostgresJobStore:
             "SELECT app_id FROM jobs WHERE id = $1", job_id
         )
         return app_id
+
+    async def get_app(self, *, app_id: UUID) -> dict[str, Any] | None:
+        """An app that is not deleted: id, name, proxy_port, current_job_id."""
+        row = await self.pool.fetchrow(
+            "SELECT id, name, proxy_port, current_job_id FROM apps"
+            " WHERE id = $1 AND deleted_at IS NULL",
+            app_id,
+        )
+        return dict(row) if row is not None else None
 
     async def stage_seconds(self, *, job_id: UUID) -> dict[str, float]:
         """Seconds each stage spent on the job (all attempts, runs in progress so far)."""

@@ -46,6 +46,15 @@ logger = logging.getLogger(__name__)
 REVISION_HEADER = "X-Autodeploy-Revision"
 _PORT_LABEL = "autodeploy.proxy_port"
 _CONF_DIR = "/etc/nginx/conf.d"
+# Put the new config (default.conf.next) in place, keeping the served one; exit 90: it
+# failed its check, 91: nginx did not reload (the served config is back in both cases).
+_SWAP = (
+    f"cd {_CONF_DIR} && cp default.conf default.conf.prev && mv default.conf.next default.conf"
+    " && if ! nginx -t -q; then mv default.conf.prev default.conf; exit 90; fi;"
+    " nginx -s reload || { mv default.conf.prev default.conf; nginx -s reload; exit 91; }"
+)
+# After a switch that did not take: the served config back, and nginx onto it.
+_RESTORE = f"cd {_CONF_DIR} && mv default.conf.prev default.conf && nginx -s reload"
 
 
 class ProxyError(RuntimeError):
@@ -134,39 +143,25 @@ class AppProxy:
         container = self._find(app_id)
         if container is None:
             raise ProxyError(f"app {app_id} has no proxy container to switch")
-        previous = self._read(container)
+        config = render_config(listen=self.listen, port=port, upstream=upstream, revision=revision)
+        # The new config goes in beside the served one, and one exec swaps them, checks
+        # and reloads: the served config stays in the container (default.conf.prev, which
+        # nginx does not include), so nothing is read back first, and a config that fails
+        # its check is swapped back out in the same exec.
+        self._write(container, config, name="default.conf.next")
+        code, output = container.exec_run(["sh", "-c", _SWAP])
+        if code != 0:
+            text = bytes(output).decode(errors="replace").strip()
+            command = {90: "nginx -t -q", 91: "nginx -s reload"}.get(code, "the config swap")
+            raise ProxyError(f"{command} failed in the app proxy: {text}")
         try:
-            self._apply(
-                container,
-                render_config(listen=self.listen, port=port, upstream=upstream, revision=revision),
-            )
             self._wait_serving(port, revision)
         except ProxyError:
-            try:
-                self._apply(container, previous)
-            except ProxyError as exc:
-                logger.error("app proxy %s: the previous config did not apply: %s", app_id, exc)
-            raise
-
-    def _apply(self, container: docker.models.containers.Container, config: str) -> None:
-        """Write ``config``, check it, and reload nginx onto it gracefully."""
-        self._write(container, config)
-        for command in (["nginx", "-t", "-q"], ["nginx", "-s", "reload"]):
-            code, output = container.exec_run(command)
+            code, output = container.exec_run(["sh", "-c", _RESTORE])
             if code != 0:
                 text = bytes(output).decode(errors="replace").strip()
-                raise ProxyError(f"{' '.join(command)} failed in the app proxy: {text}")
-
-    def _read(self, container: docker.models.containers.Container) -> str:
-        """The config the proxy serves now."""
-        try:
-            chunks, _ = container.get_archive(f"{_CONF_DIR}/default.conf")
-            with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
-                member = tar.extractfile("default.conf")
-                assert member is not None
-                return member.read().decode()
-        except (docker.errors.DockerException, tarfile.TarError, KeyError) as exc:
-            raise ProxyError(f"could not read the proxy config of {container.name}: {exc}") from exc
+                logger.error("app proxy %s: the previous config did not apply: %s", app_id, text)
+            raise
 
     def remove(self, *, app_id: str) -> bool:
         """Remove the app's proxy; False when there was none."""
@@ -188,11 +183,17 @@ class AppProxy:
             raise ProxyError(f"could not list app proxies: {exc}") from exc
         return found[0] if found else None
 
-    def _write(self, container: docker.models.containers.Container, config: str) -> None:
+    def _write(
+        self,
+        container: docker.models.containers.Container,
+        config: str,
+        *,
+        name: str = "default.conf",
+    ) -> None:
         data = config.encode()
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w") as tar:
-            info = tarfile.TarInfo("default.conf")
+            info = tarfile.TarInfo(name)
             info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
             tar.addfile(info, io.BytesIO(data))
         if not container.put_archive(_CONF_DIR, buffer.getvalue()):

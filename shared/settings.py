@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     git_clone_timeout_s: float = 120.0
     git_max_repo_mb: int = 500
     git_max_files: int = 200_000
+    # Revisions of an app fetch into a clone kept for the app under WORKSPACE_DIR/kept/
+    # (fetch, not clone); at most this many apps keep one (the least recently used go),
+    # and a deleted app's goes with it. 0: every revision clones afresh.
+    kept_clones: int = Field(default=20, ge=0)
     github_token: SecretStr | None = None
     # Fernet key used to carry a request's GitHub token between stages without ever
     # storing it in clear text; generate one with `make secret-key`.
@@ -107,6 +111,9 @@ class Settings(BaseSettings):
     app_proxy_image: str = "nginx:1.27-alpine"
     # How long a revision switch may take to show on the app's URL before it counts failed.
     app_switch_timeout_s: float = Field(default=15.0, gt=0, le=600)
+    # A signed webhook's delivery id is remembered this long (replays within it start
+    # nothing); older ones are deleted as new deliveries arrive. Default: 7 days.
+    webhook_deliveries_keep_s: float = Field(default=7 * 86400.0, gt=0)
     # How long the verifier keeps trying the deployed URL before it calls the deploy failed.
     verify_timeout_s: float = 60.0
     # A cloud target's URL answers only after the instance boots, installs Docker and builds

@@ -10,7 +10,13 @@ from services.analyzer.detect import analyze_repository
 from services.analyzer.llm import refine_analysis
 from services.analyzer.tasks import handle_task_requested
 from shared.analysis import Analysis
-from shared.capabilities.git import CloneLimits, clone_repository, repository_token
+from shared.capabilities.git import (
+    CloneLimits,
+    clone_repository,
+    clone_warm,
+    kept_clone_dir,
+    repository_token,
+)
 from shared.events import JobAnalyzed, JobRequested, TaskRequested
 from shared.llm import LLMClient
 from shared.safeyaml import DocumentRefused
@@ -29,16 +35,32 @@ async def handle_requested(event: JobRequested, ctx: StageContext) -> Outcome:
     workdir = Path(settings.workspace_dir) / f"analyzer-{event.job_id}-{ctx.delivery}-{ctx.attempt}"
     limits = CloneLimits.from_settings(settings)
     try:
-        await ctx.log.info(f"analyzer: cloning {request.repo_url} (depth 1)")
-        sha = await clone_repository(
-            request.repo_url,
-            workdir,
-            token=repository_token(request, settings),
-            allowed_hosts=settings.allowed_git_hosts,
-            limits=limits,
-            commit=request.commit,
-        )
-        await ctx.log.info(f"analyzer: cloned commit {sha[:12]}", commit=sha)
+        app_id = ctx.job.get("app_id")
+        if app_id is not None and settings.kept_clones > 0:
+            # A revision of a known app (redeploy, push): fetch into the app's kept clone.
+            sha, warm = await clone_warm(
+                request.repo_url,
+                workdir,
+                kept=kept_clone_dir(settings.workspace_dir, app_id),
+                keep_at_most=settings.kept_clones,
+                token=repository_token(request, settings),
+                allowed_hosts=settings.allowed_git_hosts,
+                limits=limits,
+                commit=request.commit,
+            )
+            how = "fetched into the app's kept clone" if warm else "cloned (kept for the app)"
+            await ctx.log.info(f"analyzer: {how}: commit {sha[:12]}", commit=sha, warm=warm)
+        else:
+            await ctx.log.info(f"analyzer: cloning {request.repo_url} (depth 1)")
+            sha = await clone_repository(
+                request.repo_url,
+                workdir,
+                token=repository_token(request, settings),
+                allowed_hosts=settings.allowed_git_hosts,
+                limits=limits,
+                commit=request.commit,
+            )
+            await ctx.log.info(f"analyzer: cloned commit {sha[:12]}", commit=sha)
         try:
             analysis = await asyncio.to_thread(
                 analyze_repository,

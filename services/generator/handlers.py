@@ -88,9 +88,46 @@ async def _cost(analysis: Analysis, files: dict[str, str], ctx: StageContext) ->
     return {"cost": cost.as_dict()}
 
 
+async def _reused_bundle(
+    analysis: Analysis, job_id: UUID, ctx: StageContext
+) -> dict[str, str] | None:
+    """The files of the revision its app serves now, when this one's are the same.
+
+    Generating is pure and takes milliseconds; checking the files (hadolint, shellcheck,
+    compose, policy) and asking an LLM take the time. So the bundle is generated, and when
+    it equals the served revision's (but for the job id the files name), that revision's
+    checks stand and are not run again. With an LLM configured, the served files are the
+    LLM's and cannot be compared: nothing is reused.
+    """
+    app_id = ctx.job.get("app_id")
+    if app_id is None or LLMClient.from_settings(ctx.settings) is not None:
+        return None
+    app = await ctx.store.get_app(app_id=UUID(str(app_id)))
+    served = app["current_job_id"] if app is not None else None
+    if served is None or served == job_id:
+        return None
+    fresh = generate_bundle(
+        analysis,
+        job_id=str(job_id),
+        base_images=load_base_image_overrides(ctx.settings.base_image_overrides),
+        price_table=_prices(ctx.settings),
+    )
+    old = await ctx.store.get_artifacts(job_id=served)
+    if {path: text.replace(str(served), str(job_id)) for path, text in old.items()} != fresh:
+        return None
+    await ctx.log.info(
+        f"generator: the same {len(fresh)} files as revision {served}, which serves now: "
+        "its validated bundle reused (checks not run again)",
+        reused_from=str(served),
+    )
+    return fresh
+
+
 async def handle_analyzed(event: JobAnalyzed, ctx: StageContext) -> Outcome:
-    """Generate and validate the bundle; stop here in plan mode."""
-    files = await _bundle(event.analysis, event.job_id, ctx)
+    """Generate and validate the bundle (or reuse the served one's); stop here in plan mode."""
+    files = await _reused_bundle(event.analysis, event.job_id, ctx)
+    if files is None:
+        files = await _bundle(event.analysis, event.job_id, ctx)
     cost = await _cost(event.analysis, files, ctx)
     if event.request.mode == "plan":
         return Outcome(

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from uuid import UUID
 
+from shared.capabilities.git import kept_clone_dir, remove_kept_clone
 from shared.events import JobGenerated, JobTeardownRequested
 from shared.proxy import ProxyError, proxy_from_settings
 from shared.stage import StageContext
 
-__all__ = ["after_teardown", "join"]
+__all__ = ["after_teardown", "join", "prepare_url"]
 
 
-async def join(event: JobGenerated, ctx: StageContext) -> str:
-    """Make the job a revision of its app (created on the repository's first deploy)."""
+async def join(event: JobGenerated, ctx: StageContext) -> UUID:
+    """Make the job a revision of its app (created on the repository's first deploy); its id."""
     app = await ctx.store.join_app(
         job_id=event.job_id,
         request=event.request,
@@ -21,7 +23,27 @@ async def join(event: JobGenerated, ctx: StageContext) -> str:
     )
     name = str(app["name"])
     await ctx.log.info(f"provisioner: a revision of app {name}", app=name)
-    return name
+    return UUID(str(app["id"]))
+
+
+async def prepare_url(app_id: UUID, ctx: StageContext) -> None:
+    """Start the app's proxy if it has none yet (it answers 503 until a revision serves).
+
+    Best effort: the verifier ensures the proxy again before it switches, and names the
+    problem if there is one.
+    """
+    row = await ctx.store.get_app(app_id=app_id)
+    if row is None:
+        return
+    try:
+        await asyncio.to_thread(
+            proxy_from_settings(ctx.settings).ensure,
+            app_id=str(app_id),
+            name=str(row["name"]),
+            port=row["proxy_port"],
+        )
+    except ProxyError as exc:
+        await ctx.log.warning(f"provisioner: the proxy of app {row['name']} did not start: {exc}")
 
 
 async def after_teardown(event: JobTeardownRequested, ctx: StageContext) -> None:
@@ -29,6 +51,10 @@ async def after_teardown(event: JobTeardownRequested, ctx: StageContext) -> None
     row = await ctx.store.get_job_app(job_id=event.job_id)
     if row is None or (row["deleted_at"] is None and row["current_job_id"] != event.job_id):
         return
+    if row["deleted_at"] is not None:
+        kept = kept_clone_dir(ctx.settings.workspace_dir, row["id"])
+        if await asyncio.to_thread(remove_kept_clone, kept):
+            await ctx.log.info(f"provisioner: removed the kept clone of app {row['name']}")
     try:
         removed = await asyncio.to_thread(
             proxy_from_settings(ctx.settings).remove, app_id=str(row["id"])

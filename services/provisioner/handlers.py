@@ -31,7 +31,13 @@ from shared.capabilities.docker_local import (
     DockerLocal,
     job_labels,
 )
-from shared.capabilities.git import CloneLimits, clone_repository, repository_token
+from shared.capabilities.git import (
+    CloneLimits,
+    clone_repository,
+    clone_warm,
+    kept_clone_dir,
+    repository_token,
+)
 from shared.capabilities.workspace import local_engine, write_tree
 from shared.contracts.errors import DeployError
 from shared.events import JobGenerated, JobProvisioned, JobTeardownRequested, TaskGenerated
@@ -107,26 +113,49 @@ async def handle_generated(event: JobGenerated, ctx: StageContext) -> Outcome:
         )
 
     settings = ctx.settings
-    await apps.join(event, ctx)
+    app_id = await apps.join(event, ctx)
     attempt_dir = f"provisioner-{event.job_id}-{ctx.delivery}-{ctx.attempt}"
     workdir = Path(settings.workspace_dir) / attempt_dir
     await ctx.log.info(
         f"provisioner: fetching {event.request.repo_url} at {analysis.commit_sha[:12]}"
     )
-    await clone_repository(
-        event.request.repo_url,
-        workdir,
-        token=repository_token(event.request, settings),
-        allowed_hosts=settings.allowed_git_hosts,
-        limits=CloneLimits.from_settings(settings),
-        commit=analysis.commit_sha or None,
-    )
+    token = repository_token(event.request, settings)
+    limits = CloneLimits.from_settings(settings)
+    commit = analysis.commit_sha or None
+    if settings.kept_clones > 0:
+        _, warm = await clone_warm(
+            event.request.repo_url,
+            workdir,
+            kept=kept_clone_dir(settings.workspace_dir, app_id),
+            keep_at_most=settings.kept_clones,
+            token=token,
+            allowed_hosts=settings.allowed_git_hosts,
+            limits=limits,
+            commit=commit,
+        )
+        if warm:
+            await ctx.log.info("provisioner: checked out from the app's kept clone", warm=True)
+    else:
+        await clone_repository(
+            event.request.repo_url,
+            workdir,
+            token=token,
+            allowed_hosts=settings.allowed_git_hosts,
+            limits=limits,
+            commit=commit,
+        )
     try:
         files = await ctx.store.get_artifacts(job_id=event.job_id)
         write_tree(workdir, files)
         try:
             if analysis.target == "local":
-                deployment = await _deploy_local(event, ctx, workdir, files)
+                # The app's proxy does not depend on the revision: on an app's first deploy
+                # it starts while the image builds, not after the health check.
+                proxy = asyncio.create_task(apps.prepare_url(app_id, ctx))
+                try:
+                    deployment = await _deploy_local(event, ctx, workdir, files)
+                finally:
+                    await proxy
             else:
                 default_port = analysis.port.value if analysis.port else 8080
                 context, dockerfile, _ = build_spec(files, default_port)

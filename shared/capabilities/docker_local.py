@@ -290,7 +290,10 @@ class DockerLocal:
                 path=str(context_dir),
                 dockerfile=str(dockerfile_path.relative_to(context_dir.resolve())),
                 tag=tag,
-                labels=_stamped(labels),
+                # No creation stamp on the image (the reaper ages containers, networks and
+                # volumes): a label that differs on every build is a final step that is
+                # never cached, even when nothing else changed.
+                labels=dict(labels),
                 buildargs=dict(buildargs or {}),
                 container_limits=self.limits.build_container_limits(),
                 rm=True,

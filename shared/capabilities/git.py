@@ -15,6 +15,7 @@ import asyncio
 import base64
 import contextlib
 import ctypes
+import fcntl
 import os
 import re
 import shutil
@@ -34,9 +35,12 @@ __all__ = [
     "CloneLimits",
     "TransientCloneError",
     "clone_repository",
+    "clone_warm",
     "git_env",
+    "kept_clone_dir",
     "pin_remote",
     "redirect_reason",
+    "remove_kept_clone",
     "repository_token",
 ]
 
@@ -463,3 +467,152 @@ def _is_github(repo_url: str, api_url: str) -> bool:
         and (repo.hostname or "").lower() == api_host
         and repo_port == api_port
     )
+
+
+# --- warm fetches: a clone kept per app between revisions --------------------------------
+
+
+def kept_clone_dir(workspace_dir: str | Path, app_id: object) -> Path:
+    """Where the clone kept for an app lives: ``<WORKSPACE_DIR>/kept/<app id>``."""
+    return Path(workspace_dir) / "kept" / str(app_id)
+
+
+async def clone_warm(
+    url: str,
+    dest: Path,
+    *,
+    kept: Path,
+    keep_at_most: int,
+    token: str | None,
+    allowed_hosts: Iterable[str],
+    limits: CloneLimits,
+    commit: str | None = None,
+    resolver: Resolver | None = None,
+) -> tuple[str, bool]:
+    """Like :func:`clone_repository`, through a clone kept at ``kept``; (SHA, was warm).
+
+    The kept clone is a bare repository: each revision fetches its commit into it (depth
+    1, with the same pinning, no-redirect, token and limit rules as a clone), or finds it
+    there already, and ``dest`` gets a work tree that borrows its objects. The kept clone
+    is wiped when it grows over GIT_MAX_REPO_MB or an operation on it fails (the next one
+    starts cold), and at most ``keep_at_most`` kept clones stay beside it (the least
+    recently used go).
+    """
+    try:
+        pin = await pin_remote(url, list(allowed_hosts), resolver=resolver)
+    except ValueError as exc:
+        raise PermanentError(str(exc)) from exc
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists():
+        shutil.rmtree(dest)
+    home = dest.parent / f".{dest.name}-home"
+    home.mkdir(parents=True, exist_ok=True)
+    env = git_env(token, home, remote=url, pin=pin)
+    lock = await asyncio.to_thread(_lock, kept)
+    try:
+        warm = (kept / "HEAD").exists()
+        if warm and await asyncio.to_thread(_dir_size, kept) > limits.max_bytes:
+            warm = False
+        try:
+            sha = await _fetch_kept(url, kept, commit, env, limits, warm=warm)
+            await _check_tree(sha, env, limits, kept, url)
+            dest.mkdir(parents=True)
+            await _git(["init", "-q", str(dest)], env, limits, dest, url)
+            alternates = dest / ".git" / "objects" / "info" / "alternates"
+            alternates.write_text(f"{(kept / 'objects').resolve()}\n")
+            await _git(["-C", str(dest), "checkout", "-q", sha], env, limits, dest, url)
+            await asyncio.to_thread(_check_files, dest, limits)
+        except BaseException:
+            await asyncio.to_thread(shutil.rmtree, dest, True)
+            await asyncio.to_thread(shutil.rmtree, kept, True)
+            raise
+    finally:
+        os.close(lock)
+        shutil.rmtree(home, ignore_errors=True)
+    await asyncio.to_thread(_evict, kept.parent, keep_at_most, kept)
+    return sha, warm
+
+
+async def _fetch_kept(
+    url: str,
+    kept: Path,
+    commit: str | None,
+    env: dict[str, str],
+    limits: CloneLimits,
+    *,
+    warm: bool,
+) -> str:
+    """The commit's SHA in the kept clone, fetched unless it is there already."""
+    git = ["-c", "gc.auto=0", "-c", "maintenance.auto=false", "-C", str(kept)]
+    if not warm:
+        await asyncio.to_thread(shutil.rmtree, kept, True)
+        await _git(["init", "-q", "--bare", str(kept)], env, limits, kept, url)
+        await _git([*git, "remote", "add", "origin", "--", url], env, limits, kept, url)
+    else:
+        await _git([*git, "remote", "set-url", "origin", "--", url], env, limits, kept, url)
+        if commit and re.fullmatch(r"[0-9a-f]{40}", commit):
+            with contextlib.suppress(PermanentError):
+                # Another stage (or an earlier revision) fetched this commit already.
+                return (
+                    await _git(
+                        [*git, "rev-parse", "--verify", "-q", f"{commit}^{{commit}}"],
+                        env,
+                        limits,
+                        kept,
+                        url,
+                    )
+                ).strip()
+    await _git(
+        [*git, "fetch", "-q", "--depth", "1", "--no-tags", "origin", commit or "HEAD"],
+        env,
+        limits,
+        kept,
+        url,
+    )
+    try:
+        return (await _git([*git, "rev-parse", "FETCH_HEAD"], env, limits, kept, url)).strip()
+    except PermanentError as exc:
+        if "unknown revision" in str(exc) or "ambiguous argument" in str(exc):
+            raise PermanentError(f"the repository {url} is empty: it has no commit") from None
+        raise
+
+
+def _lock(kept: Path) -> int:
+    # One stage process at a time per kept clone; the analyzer and the provisioner share
+    # it when they share WORKSPACE_DIR. The lock file's mtime is the clone's last use.
+    fd = os.open(kept.with_name(kept.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.utime(fd)
+    return fd
+
+
+def _evict(root: Path, keep_at_most: int, current: Path) -> None:
+    """Remove the least recently used kept clones beyond ``keep_at_most`` (never ``current``)."""
+    locks = sorted(root.glob("*.lock"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for stale in locks[keep_at_most:]:
+        kept = stale.with_suffix("")
+        if kept == current:
+            continue
+        fd = os.open(stale, os.O_RDWR)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # in use right now: it is not the least recently used after all
+            shutil.rmtree(kept, ignore_errors=True)
+            stale.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+
+
+def remove_kept_clone(kept: Path) -> bool:
+    """Remove an app's kept clone (the app was deleted); False when there was none."""
+    existed = kept.exists()
+    fd = os.open(kept.with_name(kept.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        shutil.rmtree(kept, ignore_errors=True)
+        kept.with_name(kept.name + ".lock").unlink(missing_ok=True)
+    finally:
+        os.close(fd)
+    return existed

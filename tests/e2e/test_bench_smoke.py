@@ -1,4 +1,4 @@
-"""The deploy-latency benchmark runs end to end (one round), so it cannot rot."""
+"""The deploy-latency benchmarks run end to end (one round), so they cannot rot."""
 
 from __future__ import annotations
 
@@ -25,3 +25,17 @@ def test_deploy_bench_smoke() -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "ratio autodeploy/by-hand (medians):" in proc.stdout
     assert "| autodeploy POST → healthy |" in proc.stdout
+
+
+def test_warm_bench_smoke() -> None:
+    proc = subprocess.run(
+        [sys.executable, "bench/warm_bench.py", "--runs", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| unchanged commit: webhook → healthy |" in proc.stdout
+    assert "ratio source change autodeploy/by-hand (medians):" in proc.stdout

@@ -145,6 +145,12 @@ class FakeJobStore:
     async def get_app_id(self, *, job_id: UUID) -> UUID | None:
         return self.job_apps.get(job_id)
 
+    async def get_app(self, *, app_id: UUID) -> dict[str, Any] | None:
+        app = self.apps.get(app_id)
+        if app is None or app["deleted_at"] is not None:
+            return None
+        return {k: app[k] for k in ("id", "name", "proxy_port", "current_job_id")}
+
     async def stage_seconds(self, *, job_id: UUID) -> dict[str, float]:
         return dict(self.seconds.get(job_id, {}))
 

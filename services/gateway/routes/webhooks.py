@@ -85,7 +85,9 @@ async def github_webhook(
         signed = [a for a in apps if _signed_by(a, body, x_hub_signature_256, settings)]
         if not signed:
             raise _UNSIGNED
-        if not await app_store.claim_delivery(conn, delivery_id=x_github_delivery):
+        if not await app_store.claim_delivery(
+            conn, delivery_id=x_github_delivery, keep_s=settings.webhook_deliveries_keep_s
+        ):
             return WebhookAnswer(status="duplicate", reason="this delivery was already handled")
         if x_github_event == "ping":
             return WebhookAnswer(status="pong")

@@ -302,8 +302,8 @@ def _python(ctx: Context) -> DockerPlan:
     text += (
         f"ENV {' '.join(env)} PORT={port}\n" + _USERADD + "WORKDIR /app\n"
         "COPY --from=build /opt/venv /opt/venv\n"
-        "# Owned by the app user because many small apps write SQLite files or uploads here.\n"
-        "COPY --chown=app:app . .\n"
+        "# The image's settings come before the source: a source-only change then rebuilds\n"
+        "# one layer, where each setting after it would be a build step of its own again.\n"
         "USER 10001\n"
         f"EXPOSE {port}\n"
         "# python:slim has no curl; the standard library does the probe (any status < 500 is up).\n"
@@ -319,6 +319,8 @@ def _python(ctx: Context) -> DockerPlan:
             ]
         )
         + _cmd(shell)
+        + "# Owned by the app user because many small apps write SQLite files or uploads here.\n"
+        "COPY --chown=app:app . .\n"
     )
     return DockerPlan(f"python-{fw or 'plain'}", text, port, [base])
 

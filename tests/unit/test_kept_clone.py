@@ -1,0 +1,115 @@
+"""An app's revisions fetch into a kept clone: warm, bounded, and removed with the app."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from shared.capabilities.git import (
+    CloneLimits,
+    clone_warm,
+    kept_clone_dir,
+    remove_kept_clone,
+)
+from shared.stage import PermanentError
+from tests.support.gitserver import FastImport, GitServer, commit_files
+
+pytestmark = pytest.mark.integration
+
+
+def _head(repo: Path) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def _push(git_server: GitServer, name: str, files: dict[str, str | bytes]) -> str:
+    work = git_server.root / ".work" / name
+    sha = commit_files(work, files, "next")
+    subprocess.run(
+        ["git", "push", "-q", str(git_server.root / f"{name}.git"), "main"],
+        cwd=work,
+        check=True,
+        capture_output=True,
+    )
+    return sha
+
+
+async def _warm(
+    git_server: GitServer,
+    url: str,
+    dest: Path,
+    kept: Path,
+    commit: str | None = None,
+    *,
+    keep_at_most: int = 5,
+    limits: CloneLimits | None = None,
+) -> tuple[str, bool]:
+    return await clone_warm(
+        url,
+        dest,
+        kept=kept,
+        keep_at_most=keep_at_most,
+        token=None,
+        allowed_hosts=[git_server.host],
+        limits=limits or CloneLimits(max_mb=1, max_files=10),
+        commit=commit,
+    )
+
+
+async def test_the_second_revision_fetches_into_the_kept_clone(
+    git_server: GitServer, tmp_path: Path
+) -> None:
+    url = git_server.create_repo("kept-app", {"app.py": "one\n", "requirements.txt": "flask\n"})
+    kept = kept_clone_dir(tmp_path / "work", "app-1")
+    first, warm = await _warm(git_server, url, tmp_path / "work" / "a", kept)
+    assert not warm and first == _head(tmp_path / "work" / "a")
+    assert (kept / "HEAD").exists()  # kept after the first revision's checkout
+
+    second = _push(git_server, "kept-app", {"app.py": "two\n"})
+    got, warm = await _warm(git_server, url, tmp_path / "work" / "b", kept, commit=second)
+    assert (got, warm) == (second, True)
+    assert (tmp_path / "work" / "b" / "app.py").read_text() == "two\n"
+    assert (tmp_path / "work" / "b" / "requirements.txt").read_text() == "flask\n"
+    assert _head(tmp_path / "work" / "b") == second
+
+    # A commit the kept clone holds is checked out without asking the server at all.
+    git_server.remove_repo("kept-app")
+    got, warm = await _warm(git_server, url, tmp_path / "work" / "c", kept, commit=second)
+    assert (got, warm) == (second, True)
+    assert (tmp_path / "work" / "c" / "app.py").read_text() == "two\n"
+
+
+def _bomb(fi: FastImport) -> None:
+    fi.file("index.html", "<h1>hi</h1>\n")
+    blob = fi.blob(iter([b"x" * 2**20] * 3), 3 * 2**20)
+    for i in range(4):
+        fi.file(f"media/{i}.bin", blob)
+    fi.commit()
+
+
+async def test_a_commit_over_the_limits_is_refused_and_the_kept_clone_wiped(
+    git_server: GitServer, tmp_path: Path
+) -> None:
+    url = git_server.create_repo("kept-bomb", {"index.html": "ok\n"})
+    kept = kept_clone_dir(tmp_path / "work", "app-2")
+    await _warm(git_server, url, tmp_path / "work" / "a", kept)
+    url = git_server.create_repo_from_fast_import("kept-bomb", _bomb)
+    with pytest.raises(PermanentError, match="over the 10 MB limit"):
+        await _warm(git_server, url, tmp_path / "work" / "b", kept, limits=CloneLimits(max_mb=10))
+    assert not (tmp_path / "work" / "b").exists() and not kept.exists()
+
+
+async def test_only_the_most_recently_used_kept_clones_stay(
+    git_server: GitServer, tmp_path: Path
+) -> None:
+    url = git_server.create_repo("kept-many", {"index.html": "ok\n"})
+    kept = [kept_clone_dir(tmp_path / "work", f"app-{n}") for n in range(3)]
+    for n, where in enumerate(kept):
+        await _warm(git_server, url, tmp_path / "work" / f"w{n}", where, keep_at_most=2)
+    assert [k.exists() for k in kept] == [False, True, True]
+
+    assert remove_kept_clone(kept[1]) and not kept[1].exists()
+    assert not remove_kept_clone(kept[1])
