@@ -10,7 +10,7 @@ from shared.events import JobGenerated, JobTeardownRequested
 from shared.proxy import ProxyError, proxy_from_settings
 from shared.stage import StageContext
 
-__all__ = ["after_teardown", "join", "prepare_url"]
+__all__ = ["after_teardown", "join"]
 
 
 async def join(event: JobGenerated, ctx: StageContext) -> UUID:
@@ -24,26 +24,6 @@ async def join(event: JobGenerated, ctx: StageContext) -> UUID:
     name = str(app["name"])
     await ctx.log.info(f"provisioner: a revision of app {name}", app=name)
     return UUID(str(app["id"]))
-
-
-async def prepare_url(app_id: UUID, ctx: StageContext) -> None:
-    """Start the app's proxy if it has none yet (it answers 503 until a revision serves).
-
-    Best effort: the verifier ensures the proxy again before it switches, and names the
-    problem if there is one.
-    """
-    row = await ctx.store.get_app(app_id=app_id)
-    if row is None:
-        return
-    try:
-        await asyncio.to_thread(
-            proxy_from_settings(ctx.settings).ensure,
-            app_id=str(app_id),
-            name=str(row["name"]),
-            port=row["proxy_port"],
-        )
-    except ProxyError as exc:
-        await ctx.log.warning(f"provisioner: the proxy of app {row['name']} did not start: {exc}")
 
 
 async def after_teardown(event: JobTeardownRequested, ctx: StageContext) -> None:

@@ -149,13 +149,9 @@ async def handle_generated(event: JobGenerated, ctx: StageContext) -> Outcome:
         write_tree(workdir, files)
         try:
             if analysis.target == "local":
-                # The app's proxy does not depend on the revision: on an app's first deploy
-                # it starts while the image builds, not after the health check.
-                proxy = asyncio.create_task(apps.prepare_url(app_id, ctx))
-                try:
-                    deployment = await _deploy_local(event, ctx, workdir, files)
-                finally:
-                    await proxy
+                # The app's proxy starts only once a revision is healthy (the verifier's
+                # switch): a first deploy that fails leaves no proxy running.
+                deployment = await _deploy_local(event, ctx, workdir, files)
             else:
                 default_port = analysis.port.value if analysis.port else 8080
                 context, dockerfile, _ = build_spec(files, default_port)
