@@ -508,7 +508,7 @@ async def clone_warm(
     home = dest.parent / f".{dest.name}-home"
     home.mkdir(parents=True, exist_ok=True)
     env = git_env(token, home, remote=url, pin=pin)
-    lock = await asyncio.to_thread(_lock, kept)
+    lock = await _lock(kept)
     try:
         warm = (kept / "HEAD").exists()
         if warm and await asyncio.to_thread(_dir_size, kept) > limits.max_bytes:
@@ -577,12 +577,30 @@ async def _fetch_kept(
         raise
 
 
-def _lock(kept: Path) -> int:
-    # One stage process at a time per kept clone; the analyzer and the provisioner share
-    # it when they share WORKSPACE_DIR. The lock file's mtime is the clone's last use.
+_LOCK_POLL_S = 0.05
+
+
+async def _lock(kept: Path) -> int:
+    """The kept clone's lock, as an open descriptor; closing it releases the lock.
+
+    One holder at a time per kept clone (the analyzer and the provisioner share it when
+    they share WORKSPACE_DIR); the lock file's mtime is the clone's last use. The lock is
+    tried without blocking and retried on the event loop, so a handler cancelled while it
+    waits closes its descriptor: a blocking ``flock`` in a worker thread would take the
+    lock after the cancel and hold it, with nobody to release it, until the process ends.
+    """
     fd = os.open(kept.with_name(kept.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    os.utime(fd)
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                await asyncio.sleep(_LOCK_POLL_S)
+        os.utime(fd)
+    except BaseException:
+        os.close(fd)
+        raise
     return fd
 
 

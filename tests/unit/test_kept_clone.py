@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
+import os
 import subprocess
 from pathlib import Path
 
@@ -113,3 +116,31 @@ async def test_only_the_most_recently_used_kept_clones_stay(
 
     assert remove_kept_clone(kept[1]) and not kept[1].exists()
     assert not remove_kept_clone(kept[1])
+
+
+async def test_a_revision_cancelled_while_it_waits_for_the_lock_does_not_keep_it(
+    tmp_path: Path, git_server: GitServer
+) -> None:
+    # A handler cancelled while another holds the kept clone (a stage's time limit, a
+    # shutdown) must not take the lock afterwards and keep it: the app's next revision
+    # would wait on it for as long as the process lives.
+    url = git_server.create_repo("locked", {"app.py": "print('v1')\n"})
+    kept = kept_clone_dir(tmp_path / "ws", "app-locked")
+    kept.parent.mkdir(parents=True)
+    holder = os.open(kept.with_name(kept.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    waiting = asyncio.create_task(_warm(git_server, url, tmp_path / "a", kept))
+    await asyncio.sleep(0.3)
+    assert not waiting.done()
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    os.close(holder)  # the other holder finishes
+    await asyncio.sleep(0.3)  # time for a blocked thread, had there been one, to take it
+    probe = os.open(kept.with_name(kept.name + ".lock"), os.O_RDWR)
+    try:
+        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError: still held
+    finally:
+        os.close(probe)
+    sha, _ = await _warm(git_server, url, tmp_path / "b", kept)
+    assert sha == _head(tmp_path / "b")
