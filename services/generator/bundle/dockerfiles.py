@@ -329,8 +329,19 @@ _NODE_HEALTH = (
 )
 
 
+# Cypress is a test runner: its postinstall downloads a desktop app (hundreds of MB, from
+# its own server rather than the package registry) that neither the build nor the server
+# ever runs. CYPRESS_INSTALL_BINARY=0 is Cypress's documented switch to skip it.
+_NODE_INSTALL_ENV = "ENV CYPRESS_INSTALL_BINARY=0\n"
+
+
 def _node_install(ctx: Context, *, production: bool) -> tuple[str, str]:
     """(COPY of manifests + install, prune command) for the detected package manager."""
+    install, prune = _node_install_steps(ctx, production=production)
+    return _NODE_INSTALL_ENV + install, prune
+
+
+def _node_install_steps(ctx: Context, *, production: bool) -> tuple[str, str]:
     pm = ctx.package_manager
     if ctx.has("pnpm-lock.yaml") or pm == "pnpm":
         copy = "COPY package.json pnpm-lock.yaml ./\n"

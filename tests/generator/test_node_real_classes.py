@@ -1,0 +1,78 @@
+"""Node repositories as real ones come, through the analyzer and the generator.
+
+Each fixture is our own small repository reproducing a class the real-repository corpus
+showed (docs/corpus.md); the test names what a user would see go wrong without the fix.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from services.analyzer.detect import analyze_repository
+from services.generator.bundle import generate_bundle
+
+
+def _write(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+def _dockerfile(root: Path) -> str:
+    analysis = analyze_repository(root, description="deploy this app")
+    return generate_bundle(analysis, job_id="node-classes")["Dockerfile"]
+
+
+def _before_install(dockerfile: str, install: str) -> str:
+    index = dockerfile.index(install)
+    return dockerfile[:index]
+
+
+def test_spa_with_cypress_dev_dependency_skips_the_cypress_download(tmp_path: Path) -> None:
+    # A Vite SPA whose devDependencies hold Cypress: its postinstall downloads the Cypress
+    # app from Cypress's own server, which fails `npm ci` wherever only the registry answers.
+    root = _write(
+        tmp_path,
+        {
+            "package.json": json.dumps(
+                {
+                    "name": "reader",
+                    "scripts": {"dev": "vite", "build": "vite build"},
+                    "dependencies": {"react": "^18.2.0", "react-dom": "^18.2.0"},
+                    "devDependencies": {"vite": "^5.0.0", "cypress": "^13.0.0"},
+                }
+            ),
+            "package-lock.json": "{}\n",
+            "index.html": '<div id="root"></div><script type="module" src="/src/main.jsx">'
+            "</script>\n",
+            "src/main.jsx": "import React from 'react'\n",
+        },
+    )
+    text = _dockerfile(root)
+    assert "CYPRESS_INSTALL_BINARY=0" in _before_install(text, "RUN npm ci")
+
+
+def test_server_with_cypress_dev_dependency_skips_the_download_in_its_build(
+    tmp_path: Path,
+) -> None:
+    root = _write(
+        tmp_path,
+        {
+            "package.json": json.dumps(
+                {
+                    "name": "shop",
+                    "scripts": {"build": "tsc", "start": "node dist/server.js"},
+                    "dependencies": {"express": "^4.19.0"},
+                    "devDependencies": {"typescript": "^5.4.0", "cypress": "^13.0.0"},
+                }
+            ),
+            "yarn.lock": "# yarn lockfile v1\n",
+            "src/server.ts": "import express from 'express'\n"
+            "express().listen(process.env.PORT || 3100)\n",
+        },
+    )
+    text = _dockerfile(root)
+    assert "CYPRESS_INSTALL_BINARY=0" in _before_install(text, "yarn install --frozen-lockfile")
