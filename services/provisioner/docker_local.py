@@ -33,6 +33,7 @@ import docker.errors
 
 from services.provisioner.compose_project import ComposeService
 from shared.build_policy import check_dockerfile
+from shared.dockerfile_compat import classic_builder_dockerfile
 from shared.images import (
     apply_base_image_overrides,
     dockerfile_base_images,
@@ -275,13 +276,17 @@ class DockerLocal:
         The Dockerfile is checked first, whatever stage wrote it: the engine itself would
         fetch a remote ``ADD`` from the host's network. ``image_overrides``
         (BASE_IMAGE_OVERRIDES) rewrites the ``FROM`` lines of a Dockerfile the repository
-        brought, so it builds from the local or mirrored images too; a base image still
+        brought, so it builds from the local or mirrored images too, and
+        ``shared.dockerfile_compat`` rewrites what the classic builder or a Debian image
+        standing in for an Alpine one would refuse (each rewrite logged); a base image still
         missing on the engine is named if the build fails. The build gets the memory and
         CPU limits and at most ``limits.build_timeout_s`` seconds in all.
         """
         dockerfile_path = _checked_dockerfile(context_dir, dockerfile)
-        if image_overrides:
-            dockerfile = _localised_dockerfile(context_dir, dockerfile, image_overrides, on_log)
+        # Always localised: the classic-builder rewrites apply without overrides too.
+        localised = _localised_dockerfile(context_dir, dockerfile, image_overrides or {}, on_log)
+        if localised != dockerfile:
+            dockerfile = localised
             dockerfile_path = _checked_dockerfile(context_dir, dockerfile)
         missing = self._missing_images(dockerfile_path)
         tail: deque[str] = deque(maxlen=_ERROR_TAIL_LINES)
@@ -816,7 +821,10 @@ def _localised_dockerfile(
 ) -> str:
     """A copy of ``dockerfile`` with its base images mapped, beside it; its name."""
     text = (context_dir / dockerfile).read_text(errors="replace")
-    mapped = override_dockerfile_images(text, overrides)
+    compatible, changes = classic_builder_dockerfile(text, overrides)
+    for change in changes:
+        on_log(f"Dockerfile rewritten for this engine: {change}")
+    mapped = override_dockerfile_images(compatible, overrides)
     if mapped == text:
         return dockerfile
     for before in dockerfile_base_images(text):
