@@ -76,3 +76,34 @@ def test_server_with_cypress_dev_dependency_skips_the_download_in_its_build(
     )
     text = _dockerfile(root)
     assert "CYPRESS_INSTALL_BINARY=0" in _before_install(text, "yarn install --frozen-lockfile")
+
+
+def test_sveltekit_on_another_adapter_is_built_with_adapter_node(tmp_path: Path) -> None:
+    # A SvelteKit app configured for a hosting platform's adapter: its build makes no
+    # build/index.js, so `node build` died with MODULE_NOT_FOUND once deployed.
+    root = _write(
+        tmp_path,
+        {
+            "package.json": json.dumps(
+                {
+                    "name": "notes",
+                    "type": "module",
+                    "scripts": {"build": "vite build", "preview": "vite preview"},
+                    "devDependencies": {
+                        "@sveltejs/kit": "^2.5.0",
+                        "@sveltejs/adapter-vercel": "^5.0.0",
+                        "vite": "^5.0.0",
+                    },
+                }
+            ),
+            "pnpm-lock.yaml": "lockfileVersion: '9.0'\n",
+            "svelte.config.js": "import adapter from '@sveltejs/adapter-vercel';\n"
+            "export default { kit: { adapter: adapter() } };\n",
+            "src/routes/+page.svelte": "<h1>notes</h1>\n",
+        },
+    )
+    text = _dockerfile(root)
+    swap = text.index('pnpm add -D "@sveltejs/adapter-node@$adapter_major"')
+    assert text.index("COPY . .") < swap < text.index("RUN pnpm build")
+    assert 's#@sveltejs/adapter-[a-z-]+#@sveltejs/adapter-node#' in text
+    assert text.rstrip().endswith('CMD ["sh", "-c", "exec node build"]')

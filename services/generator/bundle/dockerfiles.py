@@ -481,6 +481,34 @@ def _static(ctx: Context) -> DockerPlan:
     )
 
 
+def _sveltekit_node_adapter(ctx: Context) -> str:
+    """Build steps that swap a non-Node SvelteKit adapter for adapter-node, saying so."""
+    pm = ctx.package_manager
+    if ctx.has("pnpm-lock.yaml") or pm == "pnpm":
+        add = "pnpm add -D"
+    elif ctx.has("yarn.lock") or pm == "yarn":
+        add = "yarn add -D"
+    else:
+        add = "npm install --no-save"
+    # adapter-node's major follows the kit's: 1.x for kit 1, 5.x for kit 2.
+    return (
+        "# Only adapter-node builds a server that `node build` runs; another adapter\n"
+        "# (auto, vercel, netlify…) in svelte.config is swapped for it in this image.\n"
+        "# hadolint ignore=DL3016\n"
+        "RUN set -- svelte.config.*; \\\n"
+        '    if [ -f "$1" ] && ! grep -qs "@sveltejs/adapter-node" "$@"; then \\\n'
+        "      kit=\"$(node -p \"require('./node_modules/@sveltejs/kit/package.json')"
+        ".version.split('.')[0]\")\"; \\\n"
+        '      adapter_major=5; [ "$kit" != 1 ] || adapter_major=1; \\\n'
+        '      echo "svelte.config names $(grep -ohs -m 1 "@sveltejs/adapter-[a-z-]*" "$@"),'
+        ' which builds no Node server:'
+        ' building with @sveltejs/adapter-node@$adapter_major"; \\\n'
+        f'      {add} "@sveltejs/adapter-node@$adapter_major" \\\n'
+        '      && sed -i -E "s#@sveltejs/adapter-[a-z-]+#@sveltejs/adapter-node#" "$@"; \\\n'
+        "    fi\n"
+    )
+
+
 def _node_server(ctx: Context) -> DockerPlan:
     fw = ctx.framework
     env = ["NODE_ENV=production", "HOST=0.0.0.0"]
@@ -499,8 +527,12 @@ def _node_server(ctx: Context) -> DockerPlan:
     elif fw == "sveltekit":
         port = _pick_port(ctx, controlled=True)
         shell = "exec node build"
-        why = "SvelteKit (adapter-node) is built; the server reads HOST and PORT."
-        ctx.notes.append("SvelteKit must use @sveltejs/adapter-node for `node build` to exist.")
+        why = "SvelteKit is built with adapter-node; the server reads HOST and PORT."
+        ctx.notes.append(
+            "SvelteKit: only @sveltejs/adapter-node builds a server `node build` can run; a "
+            "svelte.config that names another adapter (auto, vercel, netlify…) is built with "
+            "adapter-node in the image (the repository is not changed)."
+        )
     elif fw == "remix":
         port = _pick_port(ctx, controlled=True)
         shell = ctx.start_command or "exec npm start"
@@ -534,7 +566,8 @@ def _node_server(ctx: Context) -> DockerPlan:
             "# Dependency manifests first, so this layer is rebuilt only when they change.\n"
             + install
             + "COPY . .\n"
-            f"RUN {_node_build_command(ctx)} \\\n && {prune}\n"
+            + (_sveltekit_node_adapter(ctx) if fw == "sveltekit" else "")
+            + f"RUN {_node_build_command(ctx)} \\\n && {prune}\n"
             f"\nFROM {base}\n"
             f"ENV {' '.join(env)} PORT={port}\n"
             "WORKDIR /app\n"
