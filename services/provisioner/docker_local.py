@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 import docker
 import docker.errors
 
+from services.provisioner.build_causes import BuildCauses
 from services.provisioner.compose_project import ComposeService
 from shared.build_policy import check_dockerfile
 from shared.dockerfile_compat import classic_builder_dockerfile
@@ -292,6 +293,7 @@ class DockerLocal:
         tail: deque[str] = deque(maxlen=_ERROR_TAIL_LINES)
         timeout_s = self.limits.build_timeout_s
         watchdog = _BuildWatchdog(self.client, timeout_s)
+        causes = BuildCauses()
         image_id: str | None = None
         try:
             # The low-level API streams; images.build() only returns once the build ended.
@@ -315,13 +317,16 @@ class DockerLocal:
                     detail = chunk.get("errorDetail") or {}
                     message = str(chunk.get("error") or detail.get("message") or chunk).strip()
                     _emit(on_log, tail, message)
-                    raise DeployError(_missing_note(missing) + _build_failure(tag, message, tail))
+                    raise DeployError(
+                        _missing_note(missing) + _build_failure(tag, message, tail, causes.first)
+                    )
                 text = chunk.get("stream") or chunk.get("status")
                 if text:
                     for line in str(text).splitlines():
                         if line.strip():
                             _emit(on_log, tail, line.rstrip())
                             watchdog.saw(line)
+                            causes.saw(line)
                 aux = chunk.get("aux")
                 if isinstance(aux, dict) and aux.get("ID"):
                     image_id = str(aux["ID"])
@@ -846,9 +851,10 @@ def _missing_note(missing: list[str]) -> str:
     )
 
 
-def _build_failure(tag: str, message: str, tail: deque[str]) -> str:
+def _build_failure(tag: str, message: str, tail: deque[str], cause: str | None = None) -> str:
     lines = "\n".join(tail) or "(no build output)"
-    return f"docker build of {tag} failed: {message}\nlast build output:\n{lines}"
+    because = f"{cause}. " if cause else ""
+    return f"{because}docker build of {tag} failed: {message}\nlast build output:\n{lines}"
 
 
 def _remote_engine_host(docker_host: str) -> str | None:
