@@ -123,8 +123,8 @@ def diagnose(
     if services_not_started:
         return Diagnosis(
             f"the app {failed}; it needs {', '.join(services_not_started)}, which this "
-            "deployment does not run (the local target has no image for it here); point the "
-            "app at one with its connection setting in the description"
+            "deployment does not run (the local target starts only postgres and redis beside "
+            "an app); point the app at one with its connection setting in the description"
         )
     if exit_code is not None:
         return Diagnosis(f"the app exited with code {exit_code} before answering")
