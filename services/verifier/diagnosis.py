@@ -55,6 +55,9 @@ def _line_at(text: str, index: int) -> str:
     return text[start : end if end != -1 else len(text)].strip()
 
 
+_FETCH_FAILED = re.compile(r"TypeError: fetch failed")
+
+
 def _is_local_name(host: str) -> bool:
     # A compose-style service alias (db, redis) that did not resolve is a missing service,
     # not the outside world; those have no dot and never match _UNRESOLVED_HOST.
@@ -119,6 +122,15 @@ def diagnose(
             f"the app {failed} because it calls {host}, a host this machine cannot reach "
             "(no outside network here); it needs that service reachable or a local stand-in",
             evidence=_line_at(logs, unresolved.start()),
+        )
+    fetch_failed = _FETCH_FAILED.search(logs)
+    if fetch_failed:
+        # undici puts the host in the error's `cause`, which most frameworks do not print.
+        return Diagnosis(
+            f"the app {failed} because a request it makes to another service failed "
+            "(Node's fetch failed; no outside network here); the service it calls must be "
+            "reachable from this machine",
+            evidence=_line_at(logs, fetch_failed.start()),
         )
     if services_not_started:
         return Diagnosis(

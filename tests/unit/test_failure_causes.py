@@ -67,3 +67,13 @@ def test_a_crash_with_a_needed_service_not_running_names_the_service() -> None:
 def test_a_crash_without_those_keeps_the_plain_cause() -> None:
     found = diagnose(NODE_DRIVER_CRASH, HealthReport(url="u"), exit_code=1, expected_port=3000)
     assert found.cause == "the app exited with code 1 before answering"
+
+
+def test_a_failed_fetch_without_its_host_still_names_the_outside_call() -> None:
+    # SvelteKit and Remix print the stack of undici's error, not its cause (the host).
+    logs = "TypeError: fetch failed\n    at node:internal/deps/undici/undici:13502:13\n"
+    found = diagnose(logs, _answered(500), exit_code=None, expected_port=3000)
+    assert found.cause.startswith(
+        "the app answers with HTTP 500 because a request it makes to another service failed"
+    )
+    assert found.evidence == "TypeError: fetch failed"
