@@ -39,17 +39,25 @@ _RULES: list[_Rule] = [
 
 
 class BuildCauses:
-    """Reads build output line by line and keeps the first cause a rule recognises."""
+    """Reads build output line by line; ``first`` is the cause of the most specific rule seen.
+
+    Rules are in order of how much they say: next/font's own line names the font and the
+    fix, so it wins over the bare host lookup printed a few lines before it.
+    """
 
     def __init__(self) -> None:
-        self.first: str | None = None
+        self._found: dict[int, str] = {}
+
+    @property
+    def first(self) -> str | None:
+        """The cause to report, or None when no rule recognised a line."""
+        return self._found[min(self._found)] if self._found else None
 
     def saw(self, line: str) -> None:
         """Look at one line of build output."""
-        if self.first is not None:
-            return
-        for pattern, cause in _RULES:
+        for index, (pattern, cause) in enumerate(_RULES):
+            if index in self._found:
+                continue
             match = pattern.search(line)
             if match:
-                self.first = cause(match)
-                return
+                self._found[index] = cause(match)

@@ -7,7 +7,8 @@ from services.provisioner.build_causes import BuildCauses
 # Our own lines, worded the way next build and npm print these failures.
 NEXT_FONT = [
     "Creating an optimized production build ...",
-    "request to https://fonts.example.invalid/css2?family=Inter failed, reason: getaddrinfo",
+    "request to https://fonts.example.invalid/css2?family=Inter failed, reason: getaddrinfo"
+    " ENOTFOUND fonts.example.invalid",
     "Failed to compile.",
     "src/app/layout.tsx",
     "`next/font` error:",
