@@ -104,6 +104,35 @@ def test_sveltekit_on_another_adapter_is_built_with_adapter_node(tmp_path: Path)
     )
     text = _dockerfile(root)
     swap = text.index('pnpm add -D "@sveltejs/adapter-node@$adapter_major"')
-    assert text.index("COPY . .") < swap < text.index("RUN pnpm build")
-    assert 's#@sveltejs/adapter-[a-z-]+#@sveltejs/adapter-node#' in text
+    assert text.index("COPY . .") < swap < text.index("pnpm build \\\n && pnpm prune --prod")
+    assert "s#@sveltejs/adapter-[a-z-]+#@sveltejs/adapter-node#" in text
     assert text.rstrip().endswith('CMD ["sh", "-c", "exec node build"]')
+
+
+def test_vite_2_builds_with_require_esm_off_where_node_has_it_on(tmp_path: Path) -> None:
+    # Vite 2 loads vite.config.js through a require hook; Node 20.19+ sends the ESM config
+    # to require(esm) instead, and `vite build` stops at "config must export or return an
+    # object". Only a Vite 2 build on a Node with the switch turns it off.
+    root = _write(
+        tmp_path,
+        {
+            "package.json": json.dumps(
+                {
+                    "name": "board",
+                    "scripts": {"dev": "vite", "build": "vite build"},
+                    "dependencies": {"react": "^17.0.0"},
+                    "devDependencies": {"vite": "^2.3.0"},
+                }
+            ),
+            "package-lock.json": "{}\n",
+            "vite.config.js": "import { defineConfig } from 'vite'\n"
+            "export default defineConfig({})\n",
+            "index.html": "<div id=root></div>\n",
+        },
+    )
+    text = _dockerfile(root)
+    build = text.index("npm run build")
+    guard = text.index("require('vite/package.json').version")
+    assert guard < build
+    assert text.index('export NODE_OPTIONS="--no-experimental-require-module') < build
+    assert "node --no-experimental-require-module -e 0" in text[guard:build]

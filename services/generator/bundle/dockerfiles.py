@@ -378,6 +378,23 @@ def _node_install_steps(ctx: Context, *, production: bool) -> tuple[str, str]:
     )
 
 
+# Vite 2 loads vite.config.js through a require hook that Node's require(esm) (on by
+# default from Node 20.19 and 22.12) bypasses: the build fails with "config must export or
+# return an object". For Vite 2 only, and only on a Node that has the switch, the build runs
+# with require(esm) off; the build log says so.
+_VITE2_NOTE = (
+    "# Vite 2's config loader predates Node's require(esm); it is switched off for Vite 2.\n"
+)
+_VITE2_GUARD = (
+    "if node -e \"process.exit(/^2[.]/.test(require('vite/package.json').version) ? 0 : 1)\" "
+    "2>/dev/null \\\n"
+    "      && node --no-experimental-require-module -e 0 2>/dev/null; then \\\n"
+    '      export NODE_OPTIONS="--no-experimental-require-module ${NODE_OPTIONS:-}"; \\\n'
+    '      echo "Vite 2: building with require(esm) off (NODE_OPTIONS=$NODE_OPTIONS)"; \\\n'
+    "    fi; \\\n    "
+)
+
+
 def _node_build_command(ctx: Context) -> str:
     if ctx.build_command:
         return ctx.build_command.removeprefix("exec ")
@@ -443,7 +460,8 @@ def _node_spa(ctx: Context) -> DockerPlan:
         "# Dependency manifests first, so this layer is rebuilt only when they change.\n"
         + install
         + "COPY . .\n"
-        f"RUN {_node_build_command(ctx)}\n"
+        + _VITE2_NOTE
+        + f"RUN {_VITE2_GUARD}{_node_build_command(ctx)}\n"
         "# The output folder differs per toolchain (Vite: dist/, CRA: build/, Angular:\n"
         "# dist/<project>/browser/): take the first folder that holds an index.html.\n"
         f"RUN for candidate in {candidates}; do \\\n"
@@ -501,7 +519,7 @@ def _sveltekit_node_adapter(ctx: Context) -> str:
         ".version.split('.')[0]\")\"; \\\n"
         '      adapter_major=5; [ "$kit" != 1 ] || adapter_major=1; \\\n'
         '      echo "svelte.config names $(grep -ohs -m 1 "@sveltejs/adapter-[a-z-]*" "$@"),'
-        ' which builds no Node server:'
+        " which builds no Node server:"
         ' building with @sveltejs/adapter-node@$adapter_major"; \\\n'
         f'      {add} "@sveltejs/adapter-node@$adapter_major" \\\n'
         '      && sed -i -E "s#@sveltejs/adapter-[a-z-]+#@sveltejs/adapter-node#" "$@"; \\\n'
@@ -567,7 +585,8 @@ def _node_server(ctx: Context) -> DockerPlan:
             + install
             + "COPY . .\n"
             + (_sveltekit_node_adapter(ctx) if fw == "sveltekit" else "")
-            + f"RUN {_node_build_command(ctx)} \\\n && {prune}\n"
+            + _VITE2_NOTE
+            + f"RUN {_VITE2_GUARD}{_node_build_command(ctx)} \\\n && {prune}\n"
             f"\nFROM {base}\n"
             f"ENV {' '.join(env)} PORT={port}\n"
             "WORKDIR /app\n"
