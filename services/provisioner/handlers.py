@@ -266,7 +266,15 @@ async def _deploy_local(
         )
     except DeployError as exc:
         raise PermanentError(str(exc)) from exc
-    return {"target": "local", "image": tag, "image_id": image_id, **asdict(app)}
+    # The verifier names these if the app then fails: a crash is read as their absence.
+    not_started = [kind for kind in wanted if kind not in SUPPORTED_SERVICES]
+    return {
+        "target": "local",
+        "image": tag,
+        "image_id": image_id,
+        **asdict(app),
+        "services_not_started": not_started,
+    }
 
 
 async def _start_services(

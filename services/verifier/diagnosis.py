@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from services.verifier.health import HealthReport
@@ -23,6 +24,13 @@ _LISTEN = re.compile(
     re.I,
 )
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
+# A host name the app could not resolve, as runtimes word it: Node's "getaddrinfo ENOTFOUND
+# api.example.com", urllib3's "Failed to resolve 'api.example.com'", Go's "dial tcp: lookup
+# api.example.com", curl's "Could not resolve host: api.example.com".
+_UNRESOLVED_HOST = re.compile(
+    r"(?:getaddrinfo (?:ENOTFOUND|EAI_AGAIN)|Failed to resolve|dial tcp: lookup"
+    r"|Could not resolve host:?)\s+'?(?P<host>[A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z]{2,})"
+)
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,15 @@ def _line_at(text: str, index: int) -> str:
     return text[start : end if end != -1 else len(text)].strip()
 
 
+_FETCH_FAILED = re.compile(r"TypeError: fetch failed")
+
+
+def _is_local_name(host: str) -> bool:
+    # A compose-style service alias (db, redis) that did not resolve is a missing service,
+    # not the outside world; those have no dot and never match _UNRESOLVED_HOST.
+    return host.endswith((".local", ".internal", ".localhost"))
+
+
 def listening_port(logs: str) -> tuple[int | None, bool]:
     """The port the app says it listens on, and whether only on loopback."""
     port: int | None = None
@@ -59,9 +76,18 @@ def listening_port(logs: str) -> tuple[int | None, bool]:
 
 
 def diagnose(
-    logs: str, report: HealthReport, *, exit_code: int | None, expected_port: int
+    logs: str,
+    report: HealthReport,
+    *,
+    exit_code: int | None,
+    expected_port: int,
+    services_not_started: Sequence[str] = (),
 ) -> Diagnosis:
-    """Name the likely cause of a failed health check from the container's logs."""
+    """Name the likely cause of a failed health check from the container's logs.
+
+    ``services_not_started`` names the backing services the app needs that its deployment
+    does not run (with their evidence): a crash or an error page is then put down to them.
+    """
     missing = _MISSING_ENV.search(logs)
     if missing:
         name = next(g for g in missing.groups() if g)
@@ -82,6 +108,35 @@ def diagnose(
         return Diagnosis(
             "the app listens on 127.0.0.1 inside its container, so nothing outside can reach it",
             binds_loopback=True,
+        )
+    unresolved = _UNRESOLVED_HOST.search(logs)
+    if exit_code is not None:
+        failed = f"exited with code {exit_code} before answering"
+    elif report.last is not None and report.last.status is not None:
+        failed = f"answers with HTTP {report.last.status}"
+    else:
+        failed = "does not answer"
+    if unresolved and not _is_local_name(unresolved.group("host")):
+        host = unresolved.group("host")
+        return Diagnosis(
+            f"the app {failed} because it calls {host}, a host this machine cannot reach "
+            "(no outside network here); it needs that service reachable or a local stand-in",
+            evidence=_line_at(logs, unresolved.start()),
+        )
+    fetch_failed = _FETCH_FAILED.search(logs)
+    if fetch_failed:
+        # undici puts the host in the error's `cause`, which most frameworks do not print.
+        return Diagnosis(
+            f"the app {failed} because a request it makes to another service failed "
+            "(Node's fetch failed; no outside network here); the service it calls must be "
+            "reachable from this machine",
+            evidence=_line_at(logs, fetch_failed.start()),
+        )
+    if services_not_started:
+        return Diagnosis(
+            f"the app {failed}; it needs {', '.join(services_not_started)}, which this "
+            "deployment does not run (the local target starts only postgres and redis beside "
+            "an app); point the app at one with its connection setting in the description"
         )
     if exit_code is not None:
         return Diagnosis(f"the app exited with code {exit_code} before answering")

@@ -17,6 +17,7 @@ from services.verifier.diagnosis import diagnose
 from services.verifier.health import check_health
 from services.verifier.tasks import handle_task_published
 from shared import db
+from shared.analysis import BackingService
 from shared.bus import Broker
 from shared.capabilities.workspace import local_engine
 from shared.contracts.errors import DeployError
@@ -113,7 +114,18 @@ async def handle_provisioned(event: JobProvisioned, ctx: StageContext) -> Outcom
         except DeployError as exc:
             logs = f"(container logs unavailable: {exc})"
     expected = int(deployment.get("container_port") or 0)
-    found = diagnose(logs, report, exit_code=exit_code, expected_port=expected)
+    not_started = set(deployment.get("services_not_started") or ())
+    found = diagnose(
+        logs,
+        report,
+        exit_code=exit_code,
+        expected_port=expected,
+        services_not_started=[
+            _with_evidence(service)
+            for service in event.analysis.services
+            if service.kind in not_started
+        ],
+    )
     await ctx.log.error(
         f"verifier: attempt {event.attempt} failed: {found.cause}",
         logs=logs[-4000:],
@@ -144,6 +156,12 @@ async def handle_provisioned(event: JobProvisioned, ctx: StageContext) -> Outcom
     raise PermanentError(
         f"health check of {url} failed: {found.cause}.{said} Last log lines:\n{tail}"
     )
+
+
+def _with_evidence(service: BackingService) -> str:
+    """ "mongodb (package.json:17)": the service and where the analyzer saw the need for it."""
+    where = [f"{ev.file}:{ev.line}" if ev.line else ev.file for ev in service.evidence[:1]]
+    return f"{service.kind} ({where[0]})" if where else service.kind
 
 
 async def _stage_timings(ctx: StageContext, event: JobProvisioned) -> dict[str, float]:

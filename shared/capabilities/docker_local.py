@@ -32,8 +32,10 @@ import docker
 import docker.errors
 
 from shared.build_policy import check_dockerfile
+from shared.capabilities.build_causes import BuildCauses
 from shared.capabilities.compose_project import ComposeService
 from shared.contracts.errors import DeployError
+from shared.dockerfile_compat import classic_builder_dockerfile
 from shared.images import (
     apply_base_image_overrides,
     dockerfile_base_images,
@@ -271,18 +273,23 @@ class DockerLocal:
         The Dockerfile is checked first, whatever stage wrote it: the engine itself would
         fetch a remote ``ADD`` from the host's network. ``image_overrides``
         (BASE_IMAGE_OVERRIDES) rewrites the ``FROM`` lines of a Dockerfile the repository
-        brought, so it builds from the local or mirrored images too; a base image still
+        brought, so it builds from the local or mirrored images too, and
+        ``shared.dockerfile_compat`` rewrites what the classic builder or a Debian image
+        standing in for an Alpine one would refuse (each rewrite logged); a base image still
         missing on the engine is named if the build fails. The build gets the memory and
         CPU limits and at most ``limits.build_timeout_s`` seconds in all.
         """
         dockerfile_path = _checked_dockerfile(context_dir, dockerfile)
-        if image_overrides:
-            dockerfile = _localised_dockerfile(context_dir, dockerfile, image_overrides, on_log)
+        # Always localised: the classic-builder rewrites apply without overrides too.
+        localised = _localised_dockerfile(context_dir, dockerfile, image_overrides or {}, on_log)
+        if localised != dockerfile:
+            dockerfile = localised
             dockerfile_path = _checked_dockerfile(context_dir, dockerfile)
         missing = self._missing_images(dockerfile_path)
         tail: deque[str] = deque(maxlen=_ERROR_TAIL_LINES)
         timeout_s = self.limits.build_timeout_s
         watchdog = _BuildWatchdog(self.client, timeout_s)
+        causes = BuildCauses()
         image_id: str | None = None
         try:
             # The low-level API streams; images.build() only returns once the build ended.
@@ -309,13 +316,16 @@ class DockerLocal:
                     detail = chunk.get("errorDetail") or {}
                     message = str(chunk.get("error") or detail.get("message") or chunk).strip()
                     _emit(on_log, tail, message)
-                    raise DeployError(_missing_note(missing) + _build_failure(tag, message, tail))
+                    raise DeployError(
+                        _missing_note(missing) + _build_failure(tag, message, tail, causes.first)
+                    )
                 text = chunk.get("stream") or chunk.get("status")
                 if text:
                     for line in str(text).splitlines():
                         if line.strip():
                             _emit(on_log, tail, line.rstrip())
                             watchdog.saw(line)
+                            causes.saw(line)
                 aux = chunk.get("aux")
                 if isinstance(aux, dict) and aux.get("ID"):
                     image_id = str(aux["ID"])
@@ -815,7 +825,10 @@ def _localised_dockerfile(
 ) -> str:
     """A copy of ``dockerfile`` with its base images mapped, beside it; its name."""
     text = (context_dir / dockerfile).read_text(errors="replace")
-    mapped = override_dockerfile_images(text, overrides)
+    compatible, changes = classic_builder_dockerfile(text, overrides)
+    for change in changes:
+        on_log(f"Dockerfile rewritten for this engine: {change}")
+    mapped = override_dockerfile_images(compatible, overrides)
     if mapped == text:
         return dockerfile
     for before in dockerfile_base_images(text):
@@ -837,9 +850,10 @@ def _missing_note(missing: list[str]) -> str:
     )
 
 
-def _build_failure(tag: str, message: str, tail: deque[str]) -> str:
+def _build_failure(tag: str, message: str, tail: deque[str], cause: str | None = None) -> str:
     lines = "\n".join(tail) or "(no build output)"
-    return f"docker build of {tag} failed: {message}\nlast build output:\n{lines}"
+    because = f"{cause}. " if cause else ""
+    return f"{because}docker build of {tag} failed: {message}\nlast build output:\n{lines}"
 
 
 def _remote_engine_host(docker_host: str) -> str | None:

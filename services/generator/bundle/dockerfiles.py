@@ -331,8 +331,19 @@ _NODE_HEALTH = (
 )
 
 
+# Cypress is a test runner: its postinstall downloads a desktop app (hundreds of MB, from
+# its own server rather than the package registry) that neither the build nor the server
+# ever runs. CYPRESS_INSTALL_BINARY=0 is Cypress's documented switch to skip it.
+_NODE_INSTALL_ENV = "ENV CYPRESS_INSTALL_BINARY=0\n"
+
+
 def _node_install(ctx: Context, *, production: bool) -> tuple[str, str]:
     """(COPY of manifests + install, prune command) for the detected package manager."""
+    install, prune = _node_install_steps(ctx, production=production)
+    return _NODE_INSTALL_ENV + install, prune
+
+
+def _node_install_steps(ctx: Context, *, production: bool) -> tuple[str, str]:
     pm = ctx.package_manager
     if ctx.has("pnpm-lock.yaml") or pm == "pnpm":
         copy = "COPY package.json pnpm-lock.yaml ./\n"
@@ -367,6 +378,23 @@ def _node_install(ctx: Context, *, production: bool) -> tuple[str, str]:
         "COPY package.json ./\nRUN npm install --no-audit --no-fund" + flags + "\n",
         "npm prune --omit=dev",
     )
+
+
+# Vite 2 loads vite.config.js through a require hook that Node's require(esm) (on by
+# default from Node 20.19 and 22.12) bypasses: the build fails with "config must export or
+# return an object". For Vite 2 only, and only on a Node that has the switch, the build runs
+# with require(esm) off; the build log says so.
+_VITE2_NOTE = (
+    "# Vite 2's config loader predates Node's require(esm); it is switched off for Vite 2.\n"
+)
+_VITE2_GUARD = (
+    "if node -e \"process.exit(/^2[.]/.test(require('vite/package.json').version) ? 0 : 1)\" "
+    "2>/dev/null \\\n"
+    "      && node --no-experimental-require-module -e 0 2>/dev/null; then \\\n"
+    '      export NODE_OPTIONS="--no-experimental-require-module ${NODE_OPTIONS:-}"; \\\n'
+    '      echo "Vite 2: building with require(esm) off (NODE_OPTIONS=$NODE_OPTIONS)"; \\\n'
+    "    fi; \\\n    "
+)
 
 
 def _node_build_command(ctx: Context) -> str:
@@ -434,7 +462,8 @@ def _node_spa(ctx: Context) -> DockerPlan:
         "# Dependency manifests first, so this layer is rebuilt only when they change.\n"
         + install
         + "COPY . .\n"
-        f"RUN {_node_build_command(ctx)}\n"
+        + _VITE2_NOTE
+        + f"RUN {_VITE2_GUARD}{_node_build_command(ctx)}\n"
         "# The output folder differs per toolchain (Vite: dist/, CRA: build/, Angular:\n"
         "# dist/<project>/browser/): take the first folder that holds an index.html.\n"
         f"RUN for candidate in {candidates}; do \\\n"
@@ -472,6 +501,34 @@ def _static(ctx: Context) -> DockerPlan:
     )
 
 
+def _sveltekit_node_adapter(ctx: Context) -> str:
+    """Build steps that swap a non-Node SvelteKit adapter for adapter-node, saying so."""
+    pm = ctx.package_manager
+    if ctx.has("pnpm-lock.yaml") or pm == "pnpm":
+        add = "pnpm add -D"
+    elif ctx.has("yarn.lock") or pm == "yarn":
+        add = "yarn add -D"
+    else:
+        add = "npm install --no-save"
+    # adapter-node's major follows the kit's: 1.x for kit 1, 5.x for kit 2.
+    return (
+        "# Only adapter-node builds a server that `node build` runs; another adapter\n"
+        "# (auto, vercel, netlify…) in svelte.config is swapped for it in this image.\n"
+        "# hadolint ignore=DL3016\n"
+        "RUN set -- svelte.config.*; \\\n"
+        '    if [ -f "$1" ] && ! grep -qs "@sveltejs/adapter-node" "$@"; then \\\n'
+        "      kit=\"$(node -p \"require('./node_modules/@sveltejs/kit/package.json')"
+        ".version.split('.')[0]\")\"; \\\n"
+        '      adapter_major=5; [ "$kit" != 1 ] || adapter_major=1; \\\n'
+        '      echo "svelte.config names $(grep -ohs -m 1 "@sveltejs/adapter-[a-z-]*" "$@"),'
+        " which builds no Node server:"
+        ' building with @sveltejs/adapter-node@$adapter_major"; \\\n'
+        f'      {add} "@sveltejs/adapter-node@$adapter_major" \\\n'
+        '      && sed -i -E "s#@sveltejs/adapter-[a-z-]+#@sveltejs/adapter-node#" "$@"; \\\n'
+        "    fi\n"
+    )
+
+
 def _node_server(ctx: Context) -> DockerPlan:
     fw = ctx.framework
     env = ["NODE_ENV=production", "HOST=0.0.0.0"]
@@ -490,8 +547,12 @@ def _node_server(ctx: Context) -> DockerPlan:
     elif fw == "sveltekit":
         port = _pick_port(ctx, controlled=True)
         shell = "exec node build"
-        why = "SvelteKit (adapter-node) is built; the server reads HOST and PORT."
-        ctx.notes.append("SvelteKit must use @sveltejs/adapter-node for `node build` to exist.")
+        why = "SvelteKit is built with adapter-node; the server reads HOST and PORT."
+        ctx.notes.append(
+            "SvelteKit: only @sveltejs/adapter-node builds a server `node build` can run; a "
+            "svelte.config that names another adapter (auto, vercel, netlify…) is built with "
+            "adapter-node in the image (the repository is not changed)."
+        )
     elif fw == "remix":
         port = _pick_port(ctx, controlled=True)
         shell = ctx.start_command or "exec npm start"
@@ -525,7 +586,9 @@ def _node_server(ctx: Context) -> DockerPlan:
             "# Dependency manifests first, so this layer is rebuilt only when they change.\n"
             + install
             + "COPY . .\n"
-            f"RUN {_node_build_command(ctx)} \\\n && {prune}\n"
+            + (_sveltekit_node_adapter(ctx) if fw == "sveltekit" else "")
+            + _VITE2_NOTE
+            + f"RUN {_VITE2_GUARD}{_node_build_command(ctx)} \\\n && {prune}\n"
             f"\nFROM {base}\n"
             f"ENV {' '.join(env)} PORT={port}\n"
             "WORKDIR /app\n"
