@@ -13,6 +13,9 @@ _MISSING_ENV = re.compile(
     r"KeyError: '([A-Z][A-Z0-9_]*)'"
     r"|([A-Z][A-Z0-9_]{2,}) (?:is not set|must be set|is required|environment variable)"
     r"|environment variable '?([A-Z][A-Z0-9_]{2,})'? (?:is )?(?:not set|missing|required)"
+    # python-decouple's config("X") and environs' env.str("X") with no value and no default.
+    r"|UndefinedValueError: ([A-Z][A-Z0-9_]*) not found"
+    r"|EnvError: Environment variable \"([A-Z][A-Z0-9_]*)\" not set"
 )
 # "Running on http://127.0.0.1:7001", "Serving HTTP on 0.0.0.0 port 7001",
 # "Listening on port 3000", "Uvicorn running on http://0.0.0.0:8000", "listening at :8080"
