@@ -280,8 +280,11 @@ class DockerLocal:
         CPU limits and at most ``limits.build_timeout_s`` seconds in all.
         """
         dockerfile_path = _checked_dockerfile(context_dir, dockerfile)
+        substituted: list[tuple[str, str]] = []
         if image_overrides:
-            dockerfile = _localised_dockerfile(context_dir, dockerfile, image_overrides, on_log)
+            dockerfile, substituted = _localised_dockerfile(
+                context_dir, dockerfile, image_overrides, on_log
+            )
             dockerfile_path = _checked_dockerfile(context_dir, dockerfile)
         missing = self._missing_images(dockerfile_path)
         tail: deque[str] = deque(maxlen=_ERROR_TAIL_LINES)
@@ -310,7 +313,11 @@ class DockerLocal:
                     detail = chunk.get("errorDetail") or {}
                     message = str(chunk.get("error") or detail.get("message") or chunk).strip()
                     _emit(on_log, tail, message)
-                    raise DeployError(_missing_note(missing) + _build_failure(tag, message, tail))
+                    raise DeployError(
+                        _missing_note(missing)
+                        + _substituted_note(substituted)
+                        + _build_failure(tag, message, tail)
+                    )
                 text = chunk.get("stream") or chunk.get("status")
                 if text:
                     for line in str(text).splitlines():
@@ -323,12 +330,16 @@ class DockerLocal:
                 if watchdog.expired:
                     break
             if watchdog.expired:
-                raise DeployError(_build_failure(tag, watchdog.message, tail))
+                raise DeployError(
+                    _substituted_note(substituted) + _build_failure(tag, watchdog.message, tail)
+                )
             if image_id is None:
                 image_id = str(self.client.images.get(tag).id)
         except DeployError as exc:
             if watchdog.expired and watchdog.message not in str(exc):
-                raise DeployError(_build_failure(tag, watchdog.message, tail)) from exc
+                raise DeployError(
+                    _substituted_note(substituted) + _build_failure(tag, watchdog.message, tail)
+                ) from exc
             raise
         except docker.errors.DockerException as exc:
             message = watchdog.message if watchdog.expired else str(exc)
@@ -813,19 +824,31 @@ def _emit(on_log: Callable[[str], None], tail: deque[str], line: str) -> None:
 
 def _localised_dockerfile(
     context_dir: Path, dockerfile: str, overrides: Mapping[str, str], on_log: Callable[[str], None]
-) -> str:
-    """A copy of ``dockerfile`` with its base images mapped, beside it; its name."""
+) -> tuple[str, list[tuple[str, str]]]:
+    """A copy of ``dockerfile`` with its base images mapped, beside it; its name, the pairs."""
     text = (context_dir / dockerfile).read_text(errors="replace")
     mapped = override_dockerfile_images(text, overrides)
     if mapped == text:
-        return dockerfile
+        return dockerfile, []
+    pairs: list[tuple[str, str]] = []
     for before in dockerfile_base_images(text):
         after = apply_base_image_overrides(before, overrides)
-        if before != after:
+        if before != after and (before, after) not in pairs:
+            pairs.append((before, after))
             on_log(f"base image {before} -> {after} (BASE_IMAGE_OVERRIDES)")
     name = f"{dockerfile}.autodeploy-images"
     (context_dir / name).write_text(mapped)
-    return name
+    return name, pairs
+
+
+def _substituted_note(pairs: list[tuple[str, str]]) -> str:
+    # A stand-in may run another version or release than the one named (python:3.12-slim
+    # on 3.13 where no 3.12 image exists, a -buster tag on bookworm): a failing step is often
+    # that difference (no wheel for the newer Python, a package renamed since), so say so.
+    if not pairs:
+        return ""
+    swaps = ", ".join(f"{after} in place of {before}" for before, after in pairs)
+    return f"built on {swaps} (BASE_IMAGE_OVERRIDES): "
 
 
 def _missing_note(missing: list[str]) -> str:

@@ -70,3 +70,26 @@ def test_base_image_missing_everywhere_is_named_in_the_failure(
     )
     assert "BASE_IMAGE_OVERRIDES" in message
     target.teardown(job_labels(job_id))
+
+
+def test_failing_step_on_a_stand_in_image_names_both_images(
+    target: DockerLocal, base_images: dict[str, str], tmp_path: Path
+) -> None:
+    # A repository asks for a version this machine has no image of; the stand-in runs
+    # another one, and a step that fails there (a pinned package without a wheel for it)
+    # must say which image stood in for which, not only the step's exit code.
+    (tmp_path / "Dockerfile").write_text("FROM python:3.12-slim\nRUN exit 3\n")
+    job_id = new_job_id()
+    stand_in = base_images["python:3.12-slim"]
+    with pytest.raises(DeployError) as caught:
+        target.build(
+            tmp_path,
+            tag=f"autodeploy-test/stand-in:{job_id}",
+            labels=job_labels(job_id),
+            on_log=lambda _line: None,
+            image_overrides=base_images,
+        )
+    message = str(caught.value)
+    assert message.startswith(f"built on {stand_in} in place of python:3.12-slim"), message
+    assert "returned a non-zero code" in message
+    target.teardown(job_labels(job_id))
