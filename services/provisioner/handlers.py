@@ -19,7 +19,12 @@ from services.provisioner.cloud import (
     teardown_cloud,
     terraform_files,
 )
-from services.provisioner.compose_project import ComposeError, front_service, parse_compose
+from services.provisioner.compose_project import (
+    ComposeError,
+    front_service,
+    parse_compose,
+    resolve_env_files,
+)
 from services.provisioner.docker_local import (
     SUPPORTED_SERVICES,
     DeployError,
@@ -152,6 +157,15 @@ async def handle_generated(event: JobGenerated, ctx: StageContext) -> Outcome:
     )
 
 
+def _repo_text(workdir: Path, rel: str) -> str | None:
+    """A small text file of the checkout, or None (absent, outside it, or too large)."""
+    root = workdir.resolve()
+    path = (root / rel).resolve()
+    if not path.is_relative_to(root) or not path.is_file() or path.stat().st_size > 1 << 20:
+        return None
+    return path.read_text(errors="replace")
+
+
 async def _deploy_compose_project(
     event: JobGenerated, ctx: StageContext, workdir: Path, compose_file: str
 ) -> dict[str, Any]:
@@ -163,6 +177,8 @@ async def _deploy_compose_project(
         front = front_service(services)
     except (OSError, ComposeError) as exc:
         raise PermanentError(f"the repository's {compose_file} cannot be deployed: {exc}") from exc
+    for note in resolve_env_files(services, lambda rel: _repo_text(workdir, rel)):
+        await ctx.log.info(f"provisioner: {note}")
     await ctx.log.info(
         f"provisioner: deploying {compose_file} as a compose project: "
         + ", ".join(s.name for s in services)
