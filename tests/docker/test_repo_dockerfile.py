@@ -93,3 +93,27 @@ def test_failing_step_on_a_stand_in_image_names_both_images(
     assert message.startswith(f"built on {stand_in} in place of python:3.12-slim"), message
     assert "returned a non-zero code" in message
     target.teardown(job_labels(job_id))
+
+
+def test_buster_dockerfile_installing_netcat_builds_on_the_bookworm_stand_in(
+    target: DockerLocal, base_images: dict[str, str], tmp_path: Path
+) -> None:
+    # Written for python:*-slim-buster, where `netcat` was a real (transitional) package;
+    # the stand-in is bookworm, where the name is virtual ("has no installation candidate").
+    (tmp_path / "Dockerfile").write_text(
+        "FROM python:3.9-slim-buster\n"
+        "RUN apt-get update && apt-get install -y netcat && command -v nc\n"
+    )
+    job_id = new_job_id()
+    log: list[str] = []
+    try:
+        target.build(
+            tmp_path,
+            tag=f"autodeploy-test/netcat:{job_id}",
+            labels=job_labels(job_id),
+            on_log=log.append,
+            image_overrides=base_images,
+        )
+        assert "/usr/bin/nc" in log or "/bin/nc" in log, log[-5:]
+    finally:
+        target.teardown(job_labels(job_id))
