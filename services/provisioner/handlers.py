@@ -56,13 +56,23 @@ __all__ = [
 ]
 
 
-def build_spec(files: dict[str, str], default_port: int) -> tuple[str, str, int]:
-    """The app service's build context, Dockerfile and container port, from compose.yaml."""
+def build_spec(
+    files: dict[str, str], default_port: int, *, base_compose: str | None = None
+) -> tuple[str, str, int]:
+    """The app service's build context, Dockerfile and container port, from compose.yaml.
+
+    When the generated file only layers on the repository's own compose file
+    (``base_compose``, its text), a service's build comes from that file.
+    """
     # The generator renames its files when the repository already has one of that name.
     text = files.get("compose.autodeploy.yaml") or files.get("compose.yaml") or "{}"
     compose = load_untrusted_yaml(text, source="compose.yaml") or {}
-    for service in (compose.get("services") or {}).values():
+    base = load_untrusted_yaml(base_compose, source="compose.yaml") if base_compose else None
+    base_services = (base.get("services") if isinstance(base, dict) else None) or {}
+    for name, service in (compose.get("services") or {}).items():
         build = service.get("build") if isinstance(service, dict) else None
+        if build is None and isinstance(base_services.get(name), dict):
+            build = base_services[name].get("build")
         if build is None:
             continue
         if isinstance(build, str):
@@ -218,7 +228,10 @@ async def _deploy_local(
     engine = local_engine(ctx.settings)
     labels = job_labels(event.job_id)
     default_port = event.analysis.port.value if event.analysis.port else 8080
-    context, dockerfile, port = build_spec(files, default_port)
+    base_compose = None
+    if docker_setup and docker_setup.compose_file and "compose.autodeploy.yaml" in files:
+        base_compose = _repo_text(workdir, docker_setup.compose_file)
+    context, dockerfile, port = build_spec(files, default_port, base_compose=base_compose)
     tag = f"autodeploy/{event.job_id}:latest"
     env = {"PORT": str(port), **event.analysis.description.env}
     network = None
