@@ -34,3 +34,18 @@ def test_settings_library_names_the_missing_variable(logs: str, name: str) -> No
     assert found.missing_env == name
     assert f"environment variable {name} is not set" in found.cause
     assert not found.repairable
+
+
+def test_missing_python_module_is_named() -> None:
+    # An unpinned library moved to another driver (SQLAlchemy 2.1: postgresql:// means
+    # psycopg 3) while the requirements install the old one: the import names the gap.
+    logs = (
+        "Traceback (most recent call last):\n"
+        '  File "/usr/src/app/manage.py", line 4, in <module>\n'
+        "    import psycopg\n"
+        "ModuleNotFoundError: No module named 'psycopg'\n"
+    )
+    found = diagnose(logs, HealthReport(url="http://127.0.0.1:1/"), exit_code=1, expected_port=5000)
+    assert "imports the Python module 'psycopg'" in found.cause
+    assert found.cause.startswith("the app exited with code 1 before answering")
+    assert found.evidence == "ModuleNotFoundError: No module named 'psycopg'"
