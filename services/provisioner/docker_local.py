@@ -36,6 +36,7 @@ from shared.build_policy import check_dockerfile
 from shared.images import (
     apply_base_image_overrides,
     dockerfile_base_images,
+    older_stand_in,
     override_dockerfile_images,
 )
 
@@ -269,8 +270,61 @@ class DockerLocal:
         on_log: Callable[[str], None],
         buildargs: Mapping[str, str] | None = None,
         image_overrides: Mapping[str, str] | None = None,
+        image_runtimes: Mapping[str, str] | None = None,
     ) -> str:
         """Build ``context_dir`` into ``tag``, streaming output lines to ``on_log``; image id.
+
+        A build of the repository's Dockerfile that fails on a stand-in newer than the
+        version its ``FROM`` names (python:3.12-slim on the local 3.13 image, where pinned
+        packages have no wheels) is tried once more on the newest local image older than
+        that version, when ``image_runtimes`` (what each local image runs) lists one; the
+        log names both images and both versions.
+        """
+        once = partial(
+            self._build_once,
+            context_dir,
+            tag=tag,
+            dockerfile=dockerfile,
+            labels=labels,
+            on_log=on_log,
+            buildargs=buildargs,
+        )
+        try:
+            return once(image_overrides=image_overrides)
+        except DeployError as exc:
+            first = str(exc)
+            older = _older_overrides(context_dir, dockerfile, image_overrides, image_runtimes)
+            if not older or _NOT_RETRIED.search(first):
+                raise
+        assert image_overrides is not None  # older is empty without overrides
+        for before, (after, runs) in older.items():
+            on_log(
+                f"the build failed on {apply_base_image_overrides(before, image_overrides)} "
+                f"(newer than {before}); retrying on {after} ({runs}, older than {before} "
+                "asks: no exact image here)"
+            )
+        retry = {**image_overrides, **{before: after for before, (after, _) in older.items()}}
+        try:
+            return once(image_overrides=retry)
+        except DeployError as exc:
+            tried = ", ".join(after for after, _ in older.values())
+            raise DeployError(
+                f"{first}\nretried on {tried} (older than asked), which failed too: "
+                f"{str(exc).splitlines()[0]}"
+            ) from exc
+
+    def _build_once(
+        self,
+        context_dir: Path,
+        *,
+        tag: str,
+        dockerfile: str,
+        labels: dict[str, str],
+        on_log: Callable[[str], None],
+        buildargs: Mapping[str, str] | None,
+        image_overrides: Mapping[str, str] | None,
+    ) -> str:
+        """One build; see ``build``.
 
         The Dockerfile is checked first, whatever stage wrote it: the engine itself would
         fetch a remote ``ADD`` from the host's network. ``image_overrides``
@@ -839,6 +893,31 @@ def _localised_dockerfile(
     name = f"{dockerfile}.autodeploy-images"
     (context_dir / name).write_text(mapped)
     return name, pairs
+
+
+# A build that ran out of time or lacks a base image would fail the same way again.
+_NOT_RETRIED = re.compile(r"BUILD_TIMEOUT_S|is not on this Docker engine")
+
+
+def _older_overrides(
+    context_dir: Path,
+    dockerfile: str,
+    overrides: Mapping[str, str] | None,
+    runtimes: Mapping[str, str] | None,
+) -> dict[str, tuple[str, str]]:
+    """Base image -> (older local image, what it runs), for the FROMs a retry may move."""
+    if not overrides or not runtimes:
+        return {}
+    try:
+        text = (context_dir / dockerfile).read_text(errors="replace")
+    except OSError:
+        return {}
+    older: dict[str, tuple[str, str]] = {}
+    for image in dockerfile_base_images(text):
+        found = older_stand_in(image, overrides, runtimes)
+        if found:
+            older[image] = found
+    return older
 
 
 def _substituted_note(pairs: list[tuple[str, str]]) -> str:

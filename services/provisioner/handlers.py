@@ -37,7 +37,7 @@ from services.provisioner.workspace import local_engine, write_tree
 from shared import db
 from shared.bus import Broker
 from shared.events import JobGenerated, JobProvisioned, JobTeardownRequested, TaskGenerated
-from shared.images import load_base_image_overrides
+from shared.images import load_base_image_overrides, load_base_image_runtimes
 from shared.logs import ThreadLines
 from shared.metrics import DEPLOY_OUTCOMES
 from shared.outbox import OutboxRelay
@@ -253,6 +253,7 @@ async def _deploy_local(
                 labels=labels,
                 on_log=on_log,
                 image_overrides=None if generated else overrides,
+                image_runtimes=load_base_image_runtimes(ctx.settings.base_image_overrides),
             )
         app = await asyncio.to_thread(
             engine.run,

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from services.provisioner.docker_local import DeployError, DockerLocal, job_labels
+from shared.images import load_base_image_runtimes
 
-from .conftest import new_job_id, wait_for_http
+from .conftest import OVERRIDES, new_job_id, wait_for_http
 
 pytestmark = pytest.mark.docker
 
@@ -117,3 +118,55 @@ def test_buster_dockerfile_installing_netcat_builds_on_the_bookworm_stand_in(
         assert "/usr/bin/nc" in log or "/bin/nc" in log, log[-5:]
     finally:
         target.teardown(job_labels(job_id))
+
+
+def test_build_failing_on_the_newer_stand_in_is_retried_one_minor_older(
+    target: DockerLocal, base_images: dict[str, str], tmp_path: Path
+) -> None:
+    # python:3.12-slim has no local image; the nearest newer (3.13) is tried first. A step
+    # that cannot work there (here: refuses 3.13, as a pinned wheel-less package does) is
+    # retried on the newest older image, and the log says which and why.
+    (tmp_path / "Dockerfile").write_text(
+        "FROM python:3.12-slim\n"
+        'RUN python -c "import sys; sys.exit(sys.version_info[:2] >= (3, 13))"\n'
+        'CMD ["python", "-c", "print(1)"]\n'
+    )
+    runtimes = load_base_image_runtimes(str(OVERRIDES))
+    job_id = new_job_id()
+    log: list[str] = []
+    try:
+        target.build(
+            tmp_path,
+            tag=f"autodeploy-test/older:{job_id}",
+            labels=job_labels(job_id),
+            on_log=log.append,
+            image_overrides=base_images,
+            image_runtimes=runtimes,
+        )
+        retry = [line for line in log if line.startswith("the build failed on ")]
+        assert retry == [
+            f"the build failed on {base_images['python:3.12-slim']} (newer than "
+            "python:3.12-slim); retrying on autodeploy-local/python:3.11-slim (python 3.11, "
+            "older than python:3.12-slim asks: no exact image here)"
+        ]
+    finally:
+        target.teardown(job_labels(job_id))
+
+
+def test_no_retry_when_the_exact_version_was_built(
+    target: DockerLocal, base_images: dict[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM python:3.11-slim\nRUN exit 3\n")
+    job_id = new_job_id()
+    log: list[str] = []
+    with pytest.raises(DeployError):
+        target.build(
+            tmp_path,
+            tag=f"autodeploy-test/exact:{job_id}",
+            labels=job_labels(job_id),
+            on_log=log.append,
+            image_overrides=base_images,
+            image_runtimes=load_base_image_runtimes(str(OVERRIDES)),
+        )
+    assert not [line for line in log if line.startswith("the build failed on ")]
+    target.teardown(job_labels(job_id))
