@@ -22,6 +22,7 @@ __all__ = [
     "dockerfile_base_images",
     "load_base_image_overrides",
     "load_base_image_runtimes",
+    "older_stand_in",
     "override_dockerfile_images",
     "override_mapping",
     "pick_image",
@@ -320,3 +321,40 @@ def _less_specific(image: str) -> Iterator[str]:
             name = f"{match.group('repo')}:{'.'.join(parts[:keep])}{trimmed}"
             if name != image:
                 yield name
+
+
+def older_stand_in(
+    image: str, overrides: Mapping[str, str], runtimes: Mapping[str, str]
+) -> tuple[str, str] | None:
+    """The newest local image older than ``image`` asks, when its mapping runs a newer one.
+
+    ``python:3.12-slim`` mapped to a Python 3.13 image -> ("autodeploy-local/python:3.11-slim",
+    "python 3.11"). For a retry only: the nearest newer image is the first choice, and a
+    build that failed there (pinned packages without wheels for the newer Python) may still
+    build one minor older. None when the tag names no version, the mapping is not newer, or
+    nothing older is there. ``runtimes`` is what each local image runs ("python 3.11").
+    """
+    match = _TAG_RE.match(image)
+    current = runtimes.get(apply_base_image_overrides(image, overrides))
+    if not match or not current:
+        return None
+    kind = match.group("repo").rpartition("/")[2]
+    family = _FAMILIES.get(kind)
+    if family is None:
+        return None
+    wanted = version_tuple(match.group("version"))[: family.precision]
+    if len(wanted) < family.precision:
+        return None
+    runs_kind, _, runs_version = current.partition(" ")
+    if runs_kind != kind or version_tuple(runs_version)[: family.precision] <= wanted:
+        return None
+    older = [
+        (version_tuple(version)[: family.precision], ref, text)
+        for ref, text in runtimes.items()
+        for name, _, version in [text.partition(" ")]
+        if name == kind and version_tuple(version)[: family.precision] < wanted
+    ]
+    if not older:
+        return None
+    _, ref, text = max(older)
+    return ref, text

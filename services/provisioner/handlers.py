@@ -25,6 +25,7 @@ from shared.capabilities.compose_project import (
     ComposeError,
     front_service,
     load_compose_project,
+    resolve_env_files,
 )
 from shared.capabilities.docker_local import (
     SUPPORTED_SERVICES,
@@ -41,7 +42,7 @@ from shared.capabilities.git import (
 from shared.capabilities.workspace import local_engine, write_tree
 from shared.contracts.errors import DeployError
 from shared.events import JobGenerated, JobProvisioned, JobTeardownRequested, TaskGenerated
-from shared.images import load_base_image_overrides
+from shared.images import load_base_image_overrides, load_base_image_runtimes
 from shared.logs import ThreadLines
 from shared.metrics import DEPLOY_OUTCOMES
 from shared.outbox import OutboxRelay
@@ -60,13 +61,23 @@ __all__ = [
 ]
 
 
-def build_spec(files: dict[str, str], default_port: int) -> tuple[str, str, int]:
-    """The app service's build context, Dockerfile and container port, from compose.yaml."""
+def build_spec(
+    files: dict[str, str], default_port: int, *, base_compose: str | None = None
+) -> tuple[str, str, int]:
+    """The app service's build context, Dockerfile and container port, from compose.yaml.
+
+    When the generated file only layers on the repository's own compose file
+    (``base_compose``, its text), a service's build comes from that file.
+    """
     # The generator renames its files when the repository already has one of that name.
     text = files.get("compose.autodeploy.yaml") or files.get("compose.yaml") or "{}"
     compose = load_untrusted_yaml(text, source="compose.yaml") or {}
-    for service in (compose.get("services") or {}).values():
+    base = load_untrusted_yaml(base_compose, source="compose.yaml") if base_compose else None
+    base_services = (base.get("services") if isinstance(base, dict) else None) or {}
+    for name, service in (compose.get("services") or {}).items():
         build = service.get("build") if isinstance(service, dict) else None
+        if build is None and isinstance(base_services.get(name), dict):
+            build = base_services[name].get("build")
         if build is None:
             continue
         if isinstance(build, str):
@@ -180,6 +191,15 @@ async def handle_generated(event: JobGenerated, ctx: StageContext) -> Outcome:
     )
 
 
+def _repo_text(workdir: Path, rel: str) -> str | None:
+    """A small text file of the checkout, or None (absent, outside it, or too large)."""
+    root = workdir.resolve()
+    path = (root / rel).resolve()
+    if not path.is_relative_to(root) or not path.is_file() or path.stat().st_size > 1 << 20:
+        return None
+    return path.read_text(errors="replace")
+
+
 async def _deploy_compose_project(
     event: JobGenerated, ctx: StageContext, workdir: Path, compose_file: str
 ) -> dict[str, Any]:
@@ -190,6 +210,8 @@ async def _deploy_compose_project(
         front = front_service(services)
     except (OSError, ComposeError) as exc:
         raise PermanentError(f"the repository's {compose_file} cannot be deployed: {exc}") from exc
+    for note in resolve_env_files(services, lambda rel: _repo_text(workdir, rel)):
+        await ctx.log.info(f"provisioner: {note}")
     await ctx.log.info(
         f"provisioner: deploying {compose_file} as a compose project: "
         + ", ".join(s.name for s in services)
@@ -229,7 +251,10 @@ async def _deploy_local(
     engine = local_engine(ctx.settings)
     labels = job_labels(event.job_id)
     default_port = event.analysis.port.value if event.analysis.port else 8080
-    context, dockerfile, port = build_spec(files, default_port)
+    base_compose = None
+    if docker_setup and docker_setup.compose_file and "compose.autodeploy.yaml" in files:
+        base_compose = _repo_text(workdir, docker_setup.compose_file)
+    context, dockerfile, port = build_spec(files, default_port, base_compose=base_compose)
     tag = f"autodeploy/{event.job_id}:latest"
     env = {"PORT": str(port), **event.analysis.description.env}
     network = None
@@ -251,6 +276,7 @@ async def _deploy_local(
                 labels=labels,
                 on_log=on_log,
                 image_overrides=None if generated else overrides,
+                image_runtimes=load_base_image_runtimes(ctx.settings.base_image_overrides),
             )
         app = await asyncio.to_thread(
             engine.run,

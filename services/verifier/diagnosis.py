@@ -14,7 +14,12 @@ _MISSING_ENV = re.compile(
     r"KeyError: '([A-Z][A-Z0-9_]*)'"
     r"|([A-Z][A-Z0-9_]{2,}) (?:is not set|must be set|is required|environment variable)"
     r"|environment variable '?([A-Z][A-Z0-9_]{2,})'? (?:is )?(?:not set|missing|required)"
+    # python-decouple's config("X") and environs' env.str("X") with no value and no default.
+    r"|UndefinedValueError: ([A-Z][A-Z0-9_]*) not found"
+    r"|EnvError: Environment variable \"([A-Z][A-Z0-9_]*)\" not set"
 )
+# The last one in the logs is the import that killed the app (earlier ones may be caught).
+_MISSING_MODULE = re.compile(r"ModuleNotFoundError: No module named '(?P<name>[\w.]+)'")
 # "Running on http://127.0.0.1:7001", "Serving HTTP on 0.0.0.0 port 7001",
 # "Listening on port 3000", "Uvicorn running on http://0.0.0.0:8000", "listening at :8080"
 _LISTEN = re.compile(
@@ -108,6 +113,15 @@ def diagnose(
         return Diagnosis(
             "the app listens on 127.0.0.1 inside its container, so nothing outside can reach it",
             binds_loopback=True,
+        )
+    modules = list(_MISSING_MODULE.finditer(logs))
+    if exit_code is not None and modules:
+        name = modules[-1].group("name")
+        return Diagnosis(
+            f"the app exited with code {exit_code} before answering: it imports the Python "
+            f"module {name!r}, which the image does not install (a dependency the "
+            "repository's requirements do not list or pin)",
+            evidence=_line_at(logs, modules[-1].start()),
         )
     unresolved = _UNRESOLVED_HOST.search(logs)
     if exit_code is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,11 +26,15 @@ __all__ = [
     "front_service",
     "load_compose_project",
     "parse_compose",
+    "parse_env_file",
+    "resolve_env_files",
 ]
 
 # A service named like the user-facing one wins; then the port a web front publishes on.
 _FRONT_NAMES = ("web", "front", "frontend", "app", "ui", "www", "site", "nginx", "proxy")
 _FRONT_PORTS = (80, 8080, 3000, 8000, 5000, 443)
+# Where a repository keeps the committed template of an env file it tells users to create.
+_SAMPLE_SUFFIXES = ("-sample", ".sample", ".example", "-example", ".dist", ".template")
 _VAR_RE = re.compile(r"\$\{(?P<name>\w+)(?::?-(?P<default>[^}]*))?\}|\$(?P<bare>\w+)")
 
 
@@ -52,6 +56,7 @@ class ComposeService:
     published: dict[int, int] = field(default_factory=dict)  # container -> host, as written
     depends_on: list[str] = field(default_factory=list)
     volumes: dict[str, str] = field(default_factory=dict)  # named volume -> mount path
+    env_files: list[str] = field(default_factory=list)  # relative to the repository root
 
 
 def _interpolate(value: str) -> str:
@@ -119,6 +124,11 @@ def _service(name: str, raw: dict[str, Any], compose_dir: str, named: set[str]) 
     else:
         raise ComposeError(f"service {name!r} has neither build nor image")
     svc.environment = _environment(raw.get("environment"))
+    files = raw.get("env_file")
+    for item in [files] if isinstance(files, str | dict) else files or []:
+        path = item.get("path") if isinstance(item, dict) else item
+        if path:
+            svc.env_files.append(posixpath.normpath(posixpath.join(compose_dir, str(path))))
     command = raw.get("command")
     if isinstance(command, list):
         svc.command = [str(part) for part in command]
@@ -180,6 +190,58 @@ def _project(data: Mapping[str, Any], compose_path: str) -> list[ComposeService]
     for name in services:
         visit(name)
     return ordered
+
+
+def parse_env_file(text: str) -> dict[str, str]:
+    """``KEY=value`` lines of a dotenv file (comments, blanks and ``export`` allowed)."""
+    env: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.removeprefix("export ").partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not re.fullmatch(r"[A-Za-z_]\w*", key):
+            continue
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        env[key] = value
+    return env
+
+
+def resolve_env_files(
+    services: list[ComposeService], read: Callable[[str], str | None]
+) -> list[str]:
+    """Fill each service's environment from its ``env_file``s; the log lines to show.
+
+    Repositories rarely commit the env file itself (it holds secrets) but often commit its
+    template beside it (``.env.dev-sample``, ``.env.example``), which is what the README
+    tells a user to copy; that template is used, and the log says so. ``environment:``
+    entries win over the file, as in compose. ``read`` returns a file's text or None.
+    """
+    notes: list[str] = []
+    for svc in services:
+        values: dict[str, str] = {}
+        for path in svc.env_files:
+            text = read(path)
+            if text is None:
+                sample = next(
+                    (path + s for s in _SAMPLE_SUFFIXES if read(path + s) is not None), None
+                )
+                if sample is None:
+                    notes.append(
+                        f"service {svc.name}: env_file {path} is not in the repository and "
+                        "has no committed sample; the service starts without it"
+                    )
+                    continue
+                notes.append(
+                    f"service {svc.name}: env_file {path} is not in the repository; "
+                    f"using its committed sample {sample}"
+                )
+                text = read(sample) or ""
+            values.update(parse_env_file(text))
+        svc.environment = {**values, **svc.environment}
+    return notes
 
 
 def front_service(services: list[ComposeService]) -> ComposeService:

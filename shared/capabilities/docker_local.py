@@ -39,6 +39,7 @@ from shared.dockerfile_compat import classic_builder_dockerfile
 from shared.images import (
     apply_base_image_overrides,
     dockerfile_base_images,
+    older_stand_in,
     override_dockerfile_images,
 )
 
@@ -267,8 +268,61 @@ class DockerLocal:
         on_log: Callable[[str], None],
         buildargs: Mapping[str, str] | None = None,
         image_overrides: Mapping[str, str] | None = None,
+        image_runtimes: Mapping[str, str] | None = None,
     ) -> str:
         """Build ``context_dir`` into ``tag``, streaming output lines to ``on_log``; image id.
+
+        A build of the repository's Dockerfile that fails on a stand-in newer than the
+        version its ``FROM`` names (python:3.12-slim on the local 3.13 image, where pinned
+        packages have no wheels) is tried once more on the newest local image older than
+        that version, when ``image_runtimes`` (what each local image runs) lists one; the
+        log names both images and both versions.
+        """
+        once = partial(
+            self._build_once,
+            context_dir,
+            tag=tag,
+            dockerfile=dockerfile,
+            labels=labels,
+            on_log=on_log,
+            buildargs=buildargs,
+        )
+        try:
+            return once(image_overrides=image_overrides)
+        except DeployError as exc:
+            first = str(exc)
+            older = _older_overrides(context_dir, dockerfile, image_overrides, image_runtimes)
+            if not older or _NOT_RETRIED.search(first):
+                raise
+        assert image_overrides is not None  # older is empty without overrides
+        for before, (after, runs) in older.items():
+            on_log(
+                f"the build failed on {apply_base_image_overrides(before, image_overrides)} "
+                f"(newer than {before}); retrying on {after} ({runs}, older than {before} "
+                "asks: no exact image here)"
+            )
+        retry = {**image_overrides, **{before: after for before, (after, _) in older.items()}}
+        try:
+            return once(image_overrides=retry)
+        except DeployError as exc:
+            tried = ", ".join(after for after, _ in older.values())
+            raise DeployError(
+                f"{first}\nretried on {tried} (older than asked), which failed too: "
+                f"{str(exc).splitlines()[0]}"
+            ) from exc
+
+    def _build_once(
+        self,
+        context_dir: Path,
+        *,
+        tag: str,
+        dockerfile: str,
+        labels: dict[str, str],
+        on_log: Callable[[str], None],
+        buildargs: Mapping[str, str] | None,
+        image_overrides: Mapping[str, str] | None,
+    ) -> str:
+        """One build; see ``build``.
 
         The Dockerfile is checked first, whatever stage wrote it: the engine itself would
         fetch a remote ``ADD`` from the host's network. ``image_overrides``
@@ -281,7 +335,9 @@ class DockerLocal:
         """
         dockerfile_path = _checked_dockerfile(context_dir, dockerfile)
         # Always localised: the classic-builder rewrites apply without overrides too.
-        localised = _localised_dockerfile(context_dir, dockerfile, image_overrides or {}, on_log)
+        localised, substituted = _localised_dockerfile(
+            context_dir, dockerfile, image_overrides or {}, on_log
+        )
         if localised != dockerfile:
             dockerfile = localised
             dockerfile_path = _checked_dockerfile(context_dir, dockerfile)
@@ -317,7 +373,12 @@ class DockerLocal:
                     message = str(chunk.get("error") or detail.get("message") or chunk).strip()
                     _emit(on_log, tail, message)
                     raise DeployError(
-                        _missing_note(missing) + _build_failure(tag, message, tail, causes.first)
+                        # What the build could not reach leads: it is the cause, where a
+                        # stand-in image only may be.
+                        (f"{causes.first}. " if causes.first else "")
+                        + _missing_note(missing)
+                        + _substituted_note(substituted)
+                        + _build_failure(tag, message, tail)
                     )
                 text = chunk.get("stream") or chunk.get("status")
                 if text:
@@ -332,12 +393,16 @@ class DockerLocal:
                 if watchdog.expired:
                     break
             if watchdog.expired:
-                raise DeployError(_build_failure(tag, watchdog.message, tail))
+                raise DeployError(
+                    _substituted_note(substituted) + _build_failure(tag, watchdog.message, tail)
+                )
             if image_id is None:
                 image_id = str(self.client.images.get(tag).id)
         except DeployError as exc:
             if watchdog.expired and watchdog.message not in str(exc):
-                raise DeployError(_build_failure(tag, watchdog.message, tail)) from exc
+                raise DeployError(
+                    _substituted_note(substituted) + _build_failure(tag, watchdog.message, tail)
+                ) from exc
             raise
         except docker.errors.DockerException as exc:
             message = watchdog.message if watchdog.expired else str(exc)
@@ -822,22 +887,59 @@ def _emit(on_log: Callable[[str], None], tail: deque[str], line: str) -> None:
 
 def _localised_dockerfile(
     context_dir: Path, dockerfile: str, overrides: Mapping[str, str], on_log: Callable[[str], None]
-) -> str:
-    """A copy of ``dockerfile`` with its base images mapped, beside it; its name."""
+) -> tuple[str, list[tuple[str, str]]]:
+    """A copy of ``dockerfile`` with its base images mapped, beside it; its name, the pairs."""
     text = (context_dir / dockerfile).read_text(errors="replace")
     compatible, changes = classic_builder_dockerfile(text, overrides)
     for change in changes:
         on_log(f"Dockerfile rewritten for this engine: {change}")
     mapped = override_dockerfile_images(compatible, overrides)
     if mapped == text:
-        return dockerfile
+        return dockerfile, []
+    pairs: list[tuple[str, str]] = []
     for before in dockerfile_base_images(text):
         after = apply_base_image_overrides(before, overrides)
-        if before != after:
+        if before != after and (before, after) not in pairs:
+            pairs.append((before, after))
             on_log(f"base image {before} -> {after} (BASE_IMAGE_OVERRIDES)")
     name = f"{dockerfile}.autodeploy-images"
     (context_dir / name).write_text(mapped)
-    return name
+    return name, pairs
+
+
+# A build that ran out of time or lacks a base image would fail the same way again.
+_NOT_RETRIED = re.compile(r"BUILD_TIMEOUT_S|is not on this Docker engine")
+
+
+def _older_overrides(
+    context_dir: Path,
+    dockerfile: str,
+    overrides: Mapping[str, str] | None,
+    runtimes: Mapping[str, str] | None,
+) -> dict[str, tuple[str, str]]:
+    """Base image -> (older local image, what it runs), for the FROMs a retry may move."""
+    if not overrides or not runtimes:
+        return {}
+    try:
+        text = (context_dir / dockerfile).read_text(errors="replace")
+    except OSError:
+        return {}
+    older: dict[str, tuple[str, str]] = {}
+    for image in dockerfile_base_images(text):
+        found = older_stand_in(image, overrides, runtimes)
+        if found:
+            older[image] = found
+    return older
+
+
+def _substituted_note(pairs: list[tuple[str, str]]) -> str:
+    # A stand-in may run another version or release than the one named (python:3.12-slim
+    # on 3.13 where no 3.12 image exists, a -buster tag on bookworm): a failing step is often
+    # that difference (no wheel for the newer Python, a package renamed since), so say so.
+    if not pairs:
+        return ""
+    swaps = ", ".join(f"{after} in place of {before}" for before, after in pairs)
+    return f"built on {swaps} (BASE_IMAGE_OVERRIDES): "
 
 
 def _missing_note(missing: list[str]) -> str:
@@ -850,10 +952,9 @@ def _missing_note(missing: list[str]) -> str:
     )
 
 
-def _build_failure(tag: str, message: str, tail: deque[str], cause: str | None = None) -> str:
+def _build_failure(tag: str, message: str, tail: deque[str]) -> str:
     lines = "\n".join(tail) or "(no build output)"
-    because = f"{cause}. " if cause else ""
-    return f"{because}docker build of {tag} failed: {message}\nlast build output:\n{lines}"
+    return f"docker build of {tag} failed: {message}\nlast build output:\n{lines}"
 
 
 def _remote_engine_host(docker_host: str) -> str | None:

@@ -8,8 +8,9 @@ import pytest
 
 from shared.capabilities.docker_local import DockerLocal, job_labels
 from shared.contracts.errors import DeployError
+from shared.images import load_base_image_runtimes
 
-from .conftest import new_job_id, wait_for_http
+from .conftest import OVERRIDES, new_job_id, wait_for_http
 
 pytestmark = pytest.mark.docker
 
@@ -70,4 +71,103 @@ def test_base_image_missing_everywhere_is_named_in_the_failure(
         "base image example-org/not-built-here:1.0 is not on this Docker engine"
     )
     assert "BASE_IMAGE_OVERRIDES" in message
+    target.teardown(job_labels(job_id))
+
+
+def test_failing_step_on_a_stand_in_image_names_both_images(
+    target: DockerLocal, base_images: dict[str, str], tmp_path: Path
+) -> None:
+    # A repository asks for a version this machine has no image of; the stand-in runs
+    # another one, and a step that fails there (a pinned package without a wheel for it)
+    # must say which image stood in for which, not only the step's exit code.
+    (tmp_path / "Dockerfile").write_text("FROM python:3.12-slim\nRUN exit 3\n")
+    job_id = new_job_id()
+    stand_in = base_images["python:3.12-slim"]
+    with pytest.raises(DeployError) as caught:
+        target.build(
+            tmp_path,
+            tag=f"autodeploy-test/stand-in:{job_id}",
+            labels=job_labels(job_id),
+            on_log=lambda _line: None,
+            image_overrides=base_images,
+        )
+    message = str(caught.value)
+    assert message.startswith(f"built on {stand_in} in place of python:3.12-slim"), message
+    assert "returned a non-zero code" in message
+    target.teardown(job_labels(job_id))
+
+
+def test_buster_dockerfile_installing_netcat_builds_on_the_bookworm_stand_in(
+    target: DockerLocal, base_images: dict[str, str], tmp_path: Path
+) -> None:
+    # Written for python:*-slim-buster, where `netcat` was a real (transitional) package;
+    # the stand-in is bookworm, where the name is virtual ("has no installation candidate").
+    (tmp_path / "Dockerfile").write_text(
+        "FROM python:3.9-slim-buster\n"
+        "RUN apt-get update && apt-get install -y netcat && command -v nc\n"
+    )
+    job_id = new_job_id()
+    log: list[str] = []
+    try:
+        target.build(
+            tmp_path,
+            tag=f"autodeploy-test/netcat:{job_id}",
+            labels=job_labels(job_id),
+            on_log=log.append,
+            image_overrides=base_images,
+        )
+        assert "/usr/bin/nc" in log or "/bin/nc" in log, log[-5:]
+    finally:
+        target.teardown(job_labels(job_id))
+
+
+def test_build_failing_on_the_newer_stand_in_is_retried_one_minor_older(
+    target: DockerLocal, base_images: dict[str, str], tmp_path: Path
+) -> None:
+    # python:3.12-slim has no local image; the nearest newer (3.13) is tried first. A step
+    # that cannot work there (here: refuses 3.13, as a pinned wheel-less package does) is
+    # retried on the newest older image, and the log says which and why.
+    (tmp_path / "Dockerfile").write_text(
+        "FROM python:3.12-slim\n"
+        'RUN python -c "import sys; sys.exit(sys.version_info[:2] >= (3, 13))"\n'
+        'CMD ["python", "-c", "print(1)"]\n'
+    )
+    runtimes = load_base_image_runtimes(str(OVERRIDES))
+    job_id = new_job_id()
+    log: list[str] = []
+    try:
+        target.build(
+            tmp_path,
+            tag=f"autodeploy-test/older:{job_id}",
+            labels=job_labels(job_id),
+            on_log=log.append,
+            image_overrides=base_images,
+            image_runtimes=runtimes,
+        )
+        retry = [line for line in log if line.startswith("the build failed on ")]
+        assert retry == [
+            f"the build failed on {base_images['python:3.12-slim']} (newer than "
+            "python:3.12-slim); retrying on autodeploy-local/python:3.11-slim (python 3.11, "
+            "older than python:3.12-slim asks: no exact image here)"
+        ]
+    finally:
+        target.teardown(job_labels(job_id))
+
+
+def test_no_retry_when_the_exact_version_was_built(
+    target: DockerLocal, base_images: dict[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM python:3.11-slim\nRUN exit 3\n")
+    job_id = new_job_id()
+    log: list[str] = []
+    with pytest.raises(DeployError):
+        target.build(
+            tmp_path,
+            tag=f"autodeploy-test/exact:{job_id}",
+            labels=job_labels(job_id),
+            on_log=log.append,
+            image_overrides=base_images,
+            image_runtimes=load_base_image_runtimes(str(OVERRIDES)),
+        )
+    assert not [line for line in log if line.startswith("the build failed on ")]
     target.teardown(job_labels(job_id))

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from shared.capabilities.compose_project import ComposeError, front_service, parse_compose
+from shared.capabilities.compose_project import (
+    ComposeError,
+    front_service,
+    parse_compose,
+    resolve_env_files,
+)
 
 VOTING = """\
 services:
@@ -69,3 +74,50 @@ def test_a_project_that_publishes_nothing_is_refused_with_a_reason() -> None:
         front_service(parse_compose("services:\n  w:\n    build: .\n", "compose.yaml"))
     with pytest.raises(ComposeError, match="neither build nor image"):
         parse_compose("services:\n  w:\n    command: x\n", "compose.yaml")
+
+
+ENV_FILES = """\
+services:
+  web:
+    build: ./services/web
+    ports: ["5001:5000"]
+    env_file:
+      - ./.env.dev
+    environment:
+      - APP_MODE=compose
+  db:
+    image: postgres:13
+    env_file: .env.db
+"""
+
+
+def test_uncommitted_env_file_falls_back_to_its_committed_sample() -> None:
+    # The repository commits .env.dev-sample and tells users to copy it to .env.dev; the
+    # service must not start without those values (it waited on a database it never named).
+    files = {
+        ".env.dev-sample": "# copy me\nexport DATABASE_URL=postgresql://u:p@db:5432/app\n"
+        "SQL_HOST='db'\nAPP_MODE=from-file\n",
+    }
+    services = parse_compose(ENV_FILES, "docker-compose.yml")
+    notes = resolve_env_files(services, files.get)
+    web = next(s for s in services if s.name == "web")
+    assert web.environment == {
+        "DATABASE_URL": "postgresql://u:p@db:5432/app",
+        "SQL_HOST": "db",
+        "APP_MODE": "compose",  # environment: wins over the file, as in compose
+    }
+    assert (
+        "service web: env_file .env.dev is not in the repository; "
+        "using its committed sample .env.dev-sample"
+    ) in notes
+    # No file and no sample: said, and the service starts with what it has.
+    assert any(
+        n.startswith("service db: env_file .env.db is not in the repository and") for n in notes
+    )
+
+
+def test_committed_env_file_is_read_as_is() -> None:
+    services = parse_compose(ENV_FILES, "deploy/docker-compose.yml")
+    files = {"deploy/.env.dev": "A=1\n", "deploy/.env.dev-sample": "A=2\n", "deploy/.env.db": ""}
+    assert resolve_env_files(services, files.get) == []
+    assert next(s for s in services if s.name == "web").environment["A"] == "1"

@@ -482,7 +482,61 @@ def _node_spa(ctx: Context) -> DockerPlan:
     )
 
 
+def _site_builder(ctx: Context) -> str:
+    """The build stage of a site generator's site: its own tool, from a package index."""
+    fw = ctx.framework
+    # The analysis' build command is rendered for `sh -c` with an `exec` in front.
+    command = (ctx.build_command or "").removeprefix("exec ")
+    if fw == "hugo":
+        # Debian packages Hugo, so the build needs only the distribution's mirror (the
+        # official way, `go install ...hugo@latest`, needs a Go toolchain and the Go proxy).
+        return (
+            f"FROM {IMAGES['debian']} AS build\n"
+            + _apt(["hugo", "ca-certificates"])
+            + "WORKDIR /site\n"
+            "COPY . .\n"
+            f"RUN {command or 'hugo --minify'}\n"
+        )
+    if fw == "jekyll":
+        # The Gemfile decides the Jekyll version and its plugins (github-pages pins both),
+        # so the site builds with Bundler from the Ruby image; native gems need a compiler.
+        return (
+            f"FROM {IMAGES['ruby']} AS build\n"
+            + _apt(["build-essential", "git"])
+            + "WORKDIR /site\n"
+            "COPY Gemfile* ./\n"
+            "RUN bundle install\n"
+            "COPY . .\n"
+            f"RUN JEKYLL_ENV=production {command or 'bundle exec jekyll build'}\n"
+        )
+    # MkDocs: the repository's requirements name its theme and plugins when it has them.
+    install = (
+        "COPY requirements.txt ./\nRUN pip install --no-cache-dir -r requirements.txt\n"
+        if ctx.has("requirements.txt")
+        else "RUN pip install --no-cache-dir mkdocs==1.6.1\n"
+    )
+    return (
+        f"FROM {_runtime_image(ctx, 'python')} AS build\n"
+        "WORKDIR /site\n" + install + "COPY . .\n"
+        f"RUN {command or 'mkdocs build'}\n"
+    )
+
+
+_SITE_GENERATORS = {"hugo": "Hugo", "jekyll": "Jekyll", "mkdocs": "MkDocs"}
+
+
 def _static(ctx: Context) -> DockerPlan:
+    if ctx.framework in _SITE_GENERATORS and ctx.static_dir not in (None, "."):
+        # A generator's output folder is not in the repository (or is stale): build it.
+        name = _SITE_GENERATORS[ctx.framework or ""]
+        out = posixpath.join("/site", ctx.static_dir or "")
+        return _nginx_plan(
+            ctx,
+            f"{name} site",
+            f"{name} builds the site to {ctx.static_dir}/ and nginx serves the files.",
+            _site_builder(ctx),
+            f"COPY --from=build --chown=nginx:nginx {out}/ /usr/share/nginx/html/\n",
+        )
     indexes = sorted(
         (p for p in ctx.files if posixpath.basename(p) == "index.html"),
         key=lambda p: (p.count("/"), p),

@@ -1,0 +1,38 @@
+"""Which older local image a failed build may retry on (never one the tag did not ask for)."""
+
+from __future__ import annotations
+
+from shared.images import older_stand_in
+
+OVERRIDES = {
+    "python:3.12-slim": "local/python:3.13-slim",
+    "python:3.13-slim": "local/python:3.13-slim",
+    "python:3.11-slim": "local/python:3.11-slim",
+    "python:3.14-slim": "local/python:3.13-slim",
+    "python:slim": "local/python:3.13-slim",
+}
+RUNTIMES = {
+    "local/python:3.11-slim": "python 3.11",
+    "local/python:3.13-slim": "python 3.13.5",
+    "local/node:22-slim": "node 22",
+}
+
+
+def test_a_version_between_two_images_may_retry_on_the_older() -> None:
+    assert older_stand_in("python:3.12-slim", OVERRIDES, RUNTIMES) == (
+        "local/python:3.11-slim",
+        "python 3.11",
+    )
+    # A patch-level tag follows its release line's rule.
+    assert older_stand_in("python:3.12.4-slim", OVERRIDES, RUNTIMES) == (
+        "local/python:3.11-slim",
+        "python 3.11",
+    )
+
+
+def test_no_retry_where_the_image_is_exact_older_or_unversioned() -> None:
+    assert older_stand_in("python:3.13-slim", OVERRIDES, RUNTIMES) is None
+    assert older_stand_in("python:3.11-slim", OVERRIDES, RUNTIMES) is None
+    assert older_stand_in("python:3.14-slim", OVERRIDES, RUNTIMES) is None  # already older
+    assert older_stand_in("python:slim", OVERRIDES, RUNTIMES) is None  # no version asked
+    assert older_stand_in("example/app:3.12", OVERRIDES, RUNTIMES) is None
