@@ -331,23 +331,30 @@ def older_stand_in(
     ``python:3.12-slim`` mapped to a Python 3.13 image -> ("autodeploy-local/python:3.11-slim",
     "python 3.11"). For a retry only: the nearest newer image is the first choice, and a
     build that failed there (pinned packages without wheels for the newer Python) may still
-    build one minor older. None when the tag names no version, the mapping is not newer, or
-    nothing older is there. ``runtimes`` is what each local image runs ("python 3.11").
+    build one minor older. A tag that floats (``python:slim``, ``python:3``, ``latest``)
+    asked for the newest release when it was written, often an older one than today's: it
+    may retry one older than its mapping runs. None when the mapping is not newer than an
+    exact tag asks, or nothing older is there. ``runtimes`` is what each local image runs
+    ("python 3.11").
     """
-    match = _TAG_RE.match(image)
     current = runtimes.get(apply_base_image_overrides(image, overrides))
-    if not match or not current:
+    if not current:
         return None
-    kind = match.group("repo").rpartition("/")[2]
+    match = _TAG_RE.match(image)
+    repo = match.group("repo") if match else image.split("@", 1)[0].rsplit(":", 1)[0]
+    kind = repo.rpartition("/")[2]
     family = _FAMILIES.get(kind)
     if family is None:
         return None
-    wanted = version_tuple(match.group("version"))[: family.precision]
-    if len(wanted) < family.precision:
-        return None
     runs_kind, _, runs_version = current.partition(" ")
-    if runs_kind != kind or version_tuple(runs_version)[: family.precision] <= wanted:
+    runs = version_tuple(runs_version)[: family.precision]
+    if runs_kind != kind:
         return None
+    wanted = version_tuple(match.group("version"))[: family.precision] if match else ()
+    if len(wanted) < family.precision:
+        wanted = runs  # a floating tag: anything older than what stands in for it
+    elif runs <= wanted:
+        return None  # an exact tag on its own release line, or on an older one
     older = [
         (version_tuple(version)[: family.precision], ref, text)
         for ref, text in runtimes.items()

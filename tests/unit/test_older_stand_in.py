@@ -30,9 +30,20 @@ def test_a_version_between_two_images_may_retry_on_the_older() -> None:
     )
 
 
-def test_no_retry_where_the_image_is_exact_older_or_unversioned() -> None:
+def test_no_retry_where_the_image_is_exact_or_older() -> None:
     assert older_stand_in("python:3.13-slim", OVERRIDES, RUNTIMES) is None
     assert older_stand_in("python:3.11-slim", OVERRIDES, RUNTIMES) is None
     assert older_stand_in("python:3.14-slim", OVERRIDES, RUNTIMES) is None  # already older
-    assert older_stand_in("python:slim", OVERRIDES, RUNTIMES) is None  # no version asked
     assert older_stand_in("example/app:3.12", OVERRIDES, RUNTIMES) is None
+
+
+def test_a_floating_tag_may_retry_one_older_than_its_stand_in() -> None:
+    # `python:slim` asked for the newest Python when the Dockerfile was written, often an
+    # older one than today's: pins of that time may only build there.
+    assert older_stand_in("python:slim", OVERRIDES, RUNTIMES) == (
+        "local/python:3.11-slim",
+        "python 3.11",
+    )
+    # Nothing older than the oldest image.
+    oldest = {"python:slim": "local/python:3.11-slim"}
+    assert older_stand_in("python:slim", oldest, RUNTIMES) is None
