@@ -289,18 +289,26 @@ def test_a_pull_request_gets_a_preview_url_and_closing_it_removes_it(
     assert "main body" in httpx.get(main_url, timeout=10).text
 
 
+@pytest.mark.parametrize(
+    ("repo", "dockerfile"),
+    [
+        # The build fails: the provisioner stops, the verifier never runs.
+        ("never-built", "FROM nginx:1.27-alpine\nRUN exit 3\n"),
+        # The container exits: the health check fails while the proxy starts beside it.
+        ("never-up", 'FROM nginx:1.27-alpine\nCMD ["sh", "-c", "exit 3"]\n'),
+    ],
+)
 def test_a_first_deploy_that_fails_leaves_no_proxy_running(
-    stack: Stack, git_server: GitServer
+    stack: Stack, git_server: GitServer, repo: str, dockerfile: str
 ) -> None:
     # The app exists from its first revision on, but its URL (the proxy container) only
-    # once a revision is healthy: a failed job leaves nothing running.
-    failing = {"Dockerfile": "FROM nginx:1.27-alpine\nRUN exit 3\n", **_site("never")}
-    url = git_server.create_repo("never-up", failing)
+    # while a revision serves: a failed job leaves nothing running.
+    url = git_server.create_repo(repo, {"Dockerfile": dockerfile, **_site("never")})
     job = stack.wait_job(stack.submit(repo_url=url, description="deploy it"), timeout=300)
     assert job["status"] == "failed", job
-    app = _app(stack, "never-up")
+    app = _app(stack, repo)
     assert app["current_job_id"] is None and not app.get("url")
     proxies = docker.from_env().containers.list(
-        all=True, filters={"label": "autodeploy.app_id", "name": "autodeploy-app-never-up-"}
+        all=True, filters={"label": "autodeploy.app_id", "name": f"autodeploy-app-{repo}-"}
     )
     assert proxies == [], [c.name for c in proxies]
