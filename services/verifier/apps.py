@@ -42,17 +42,29 @@ async def promote(event: JobProvisioned, ctx: StageContext) -> dict[str, Any] | 
         ):
             await ctx.log.info(f"verifier: app {app['name']} already serves a newer revision")
             return summary | {"serving": False}
+        upstream = f"{upstream_host}:{deployment['host_port']}"
         try:
-            port = await asyncio.to_thread(
-                proxy.ensure, app_id=str(app_id), name=app["name"], port=app["proxy_port"]
-            )
-            await asyncio.to_thread(
-                proxy.switch,
+            first = await asyncio.to_thread(
+                proxy.serve_first,
                 app_id=str(app_id),
-                port=port,
-                upstream=f"{upstream_host}:{deployment['host_port']}",
+                name=app["name"],
+                port=app["proxy_port"],
+                upstream=upstream,
                 revision=str(event.job_id),
             )
+            if first is not None:
+                port = first
+            else:
+                port = await asyncio.to_thread(
+                    proxy.ensure, app_id=str(app_id), name=app["name"], port=app["proxy_port"]
+                )
+                await asyncio.to_thread(
+                    proxy.switch,
+                    app_id=str(app_id),
+                    port=port,
+                    upstream=upstream,
+                    revision=str(event.job_id),
+                )
         except ProxyError as exc:
             raise PermanentError(
                 f"the revision is healthy but app {app['name']}'s URL could not switch to "

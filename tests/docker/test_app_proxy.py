@@ -152,3 +152,26 @@ def test_a_failed_switch_puts_the_previous_config_back() -> None:
     finally:
         server.shutdown()
         proxy.remove(app_id=app_id)
+
+
+def test_a_first_revision_starts_the_proxy_on_its_own_config() -> None:
+    settings = Settings(base_image_overrides=str(ROOT / "deploy/base-images/overrides.json"))
+    proxy = proxy_from_settings(settings)
+    app_id = str(uuid4())
+    server = _serve("first revision")
+    upstream = f"127.0.0.1:{server.server_address[1]}"
+    try:
+        port = proxy.serve_first(
+            app_id=app_id, name="first", port=None, upstream=upstream, revision="r1"
+        )
+        assert port is not None
+        answer = httpx.get(f"http://127.0.0.1:{port}/")
+        assert answer.text == "first revision" and answer.headers[REVISION_HEADER] == "r1"
+        # With a proxy running, the next revision switches it instead.
+        again = proxy.serve_first(
+            app_id=app_id, name="first", port=port, upstream=upstream, revision="r2"
+        )
+        assert again is None
+    finally:
+        proxy.remove(app_id=app_id)
+        server.shutdown()
