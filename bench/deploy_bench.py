@@ -21,7 +21,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from services.provisioner.handlers import build_spec  # noqa: E402
+from bench.baselines.by_hand import build_run_first_200  # noqa: E402
 from tests.support.fixtures_web import FLASK_APP  # noqa: E402
 from tests.support.gitserver import GitServer  # noqa: E402
 from tests.support.stack import Isolated, Stack  # noqa: E402
@@ -57,44 +57,8 @@ def _by_hand(stack: Stack, job_id: str, repo: str, workdir: Path, n: int) -> flo
     for rel, content in files.items():
         (src / rel).parent.mkdir(parents=True, exist_ok=True)
         (src / rel).write_text(content)
-    context, dockerfile, port = build_spec(files, 8080)
     tag = f"autodeploy-bench/by-hand:{n}"
-    started = time.perf_counter()
-    subprocess.run(
-        [
-            "docker",
-            "build",
-            "-q",
-            "-t",
-            tag,
-            "-f",
-            str(src / context / dockerfile),
-            str(src / context),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    cid = subprocess.run(
-        ["docker", "run", "-d", "-p", f"127.0.0.1::{port}", "--label", "autodeploy.bench=1", tag],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    host_port = (
-        subprocess.run(
-            ["docker", "port", cid, f"{port}/tcp"], check=True, capture_output=True, text=True
-        )
-        .stdout.split(":")[-1]
-        .strip()
-    )
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{host_port}/", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.02)
-    elapsed = time.perf_counter() - started
+    elapsed, cid = build_run_first_200(src, files, tag, label_image=False)
     subprocess.run(["docker", "rm", "-f", cid], check=True, capture_output=True)
     subprocess.run(["docker", "rmi", "-f", tag], check=True, capture_output=True)
     return elapsed

@@ -31,7 +31,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from services.provisioner.handlers import build_spec  # noqa: E402
+from bench.baselines.by_hand import build_run_first_200  # noqa: E402
 from shared.apps import sign  # noqa: E402
 from tests.support.fixtures_web import FLASK_APP  # noqa: E402
 from tests.support.gitserver import GitServer, commit_files  # noqa: E402
@@ -115,39 +115,8 @@ def _webhook(stack: Stack, secret: str, url: str, sha: str, *, expect: str) -> f
 
 def _hand_build(src: Path, files: dict[str, str], expect: str, n: int) -> float:
     """docker build + run + first 200 serving ``expect``, in ``src`` as it is now."""
-    context, dockerfile, port = build_spec(files, 8080)
     tag = f"autodeploy-bench/warm-by-hand:{n}"
-    started = time.perf_counter()
-    subprocess.run(
-        [
-            *("docker", "build", "-q", "-t", tag, "--label", "autodeploy.bench=1"),
-            *("-f", str(src / context / dockerfile), str(src / context)),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    cid = subprocess.run(
-        ["docker", "run", "-d", "-p", f"127.0.0.1::{port}", "--label", "autodeploy.bench=1", tag],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    host_port = (
-        subprocess.run(
-            ["docker", "port", cid, f"{port}/tcp"], check=True, capture_output=True, text=True
-        )
-        .stdout.split(":")[-1]
-        .strip()
-    )
-    while True:
-        try:
-            r = httpx.get(f"http://127.0.0.1:{host_port}/", timeout=2)
-            if r.status_code == 200 and expect in r.text:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.02)
-    elapsed = time.perf_counter() - started
+    elapsed, cid = build_run_first_200(src, files, tag, expect)
     subprocess.run(["docker", "rm", "-f", cid], check=True, capture_output=True)
     return elapsed
 
