@@ -25,22 +25,9 @@ from shared.events import (
 )
 from shared.settings import Settings
 from shared.stage import PermanentError
+from tests.support.fixtures_web import FLASK_ROOT_APP
 from tests.support.gitserver import GitServer
 from tests.support.jobstore import FakeJobStore, TaskRound, fake_context
-
-FLASK_APP: dict[str, str | bytes] = {
-    "requirements.txt": "flask==3.0.3\n",
-    "app.py": (
-        "import os\n"
-        "from flask import Flask\n\n"
-        "app = Flask(__name__)\n\n\n"
-        "@app.get('/')\n"
-        "def index():\n"
-        "    return 'orders up'\n\n\n"
-        "if __name__ == '__main__':\n"
-        "    app.run(host='0.0.0.0', port=int(os.environ.get('PORT', 5000)))\n"
-    ),
-}
 
 
 @pytest.fixture
@@ -69,7 +56,7 @@ def _job(url: str, **values: Any) -> JobRequested:
 async def test_a_flask_repository_is_analysed_and_handed_to_the_generator(
     tmp_path: Path, git: GitServer
 ) -> None:
-    event = _job(git.create_repo("orders", FLASK_APP))
+    event = _job(git.create_repo("orders", FLASK_ROOT_APP))
     ctx, log = fake_context(
         _settings(tmp_path, git), FakeJobStore(), job_id=event.job_id, service="analyzer"
     )

@@ -29,25 +29,12 @@ from shared.events import (
 from shared.jobstore import StoredAttachment
 from shared.settings import Settings
 from shared.stage import PermanentError
+from tests.support.fixtures_web import FLASK_ROOT_APP
 from tests.support.jobstore import FakeJobStore, fake_context
-
-FLASK_APP = {
-    "requirements.txt": "flask==3.0.3\n",
-    "app.py": (
-        "import os\n"
-        "from flask import Flask\n\n"
-        "app = Flask(__name__)\n\n\n"
-        "@app.get('/')\n"
-        "def index():\n"
-        "    return 'orders up'\n\n\n"
-        "if __name__ == '__main__':\n"
-        "    app.run(host='0.0.0.0', port=int(os.environ.get('PORT', 5000)))\n"
-    ),
-}
 
 
 def _analysis(tmp_path: Path) -> Analysis:
-    for name, text in FLASK_APP.items():
+    for name, text in FLASK_ROOT_APP.items():
         (tmp_path / name).write_text(text)
     analysis = analyze_repository(tmp_path, description="orders", commit_sha="a" * 40)
     assert analysis.verdict == "http-service" and analysis.framework == "flask"

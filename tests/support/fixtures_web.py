@@ -9,6 +9,7 @@ __all__ = [
     "FLASK_APP",
     "FLASK_LIBPQ_APP",
     "FLASK_POSTGRES_APP",
+    "FLASK_ROOT_APP",
     "PORT_FROM_SETTINGS_APP",
     "STATIC_SITE",
 ]
@@ -16,6 +17,21 @@ __all__ = [
 STATIC_SITE: dict[str, str | bytes] = {
     "index.html": "<!doctype html><title>hello</title><h1 id='hello'>Hello from autodeploy</h1>\n",
     "style.css": "h1 { color: teal; }\n",
+}
+
+# A Flask app at the repository root, pinned, that runs itself on $PORT (handler tests).
+FLASK_ROOT_APP: dict[str, str | bytes] = {
+    "requirements.txt": "flask==3.0.3\n",
+    "app.py": (
+        "import os\n"
+        "from flask import Flask\n\n"
+        "app = Flask(__name__)\n\n\n"
+        "@app.get('/')\n"
+        "def index():\n"
+        "    return 'orders up'\n\n\n"
+        "if __name__ == '__main__':\n"
+        "    app.run(host='0.0.0.0', port=int(os.environ.get('PORT', 5000)))\n"
+    ),
 }
 
 FLASK_APP: dict[str, str | bytes] = {
