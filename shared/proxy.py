@@ -18,6 +18,7 @@ Synchronous on purpose, like the Docker SDK: callers run it in a worker thread.
 
 from __future__ import annotations
 
+import http.client
 import io
 import logging
 import socket
@@ -27,7 +28,6 @@ from dataclasses import dataclass
 
 import docker
 import docker.errors
-import httpx
 
 from shared.apps import APP_LABEL
 from shared.images import load_base_image_overrides
@@ -46,15 +46,38 @@ logger = logging.getLogger(__name__)
 REVISION_HEADER = "X-Autodeploy-Revision"
 _PORT_LABEL = "autodeploy.proxy_port"
 _CONF_DIR = "/etc/nginx/conf.d"
-# Put the new config (default.conf.next) in place, keeping the served one; exit 90: it
-# failed its check, 91: nginx did not reload (the served config is back in both cases).
-_SWAP = (
-    f"cd {_CONF_DIR} && cp default.conf default.conf.prev && mv default.conf.next default.conf"
-    " && if ! nginx -t -q; then mv default.conf.prev default.conf; exit 90; fi;"
-    " nginx -s reload || { mv default.conf.prev default.conf; nginx -s reload; exit 91; }"
-)
+# One exec does the whole switch. The new config (in the exec's environment, so nothing is
+# copied in first) replaces the served one, kept as default.conf.prev; it is checked; the
+# master (PID 1: the image's entrypoint execs nginx) gets the signal `nginx -s reload`
+# sends, without that command parsing the config once more. The exec then waits until
+# every worker that served before says it is shutting down: such a worker has closed its
+# listening socket, so from then on every new connection reaches a worker on the new
+# config (right after the signal, an old worker may still accept one).
+# Exit 90: the check failed, 91: the signal could not be sent (the served config is back
+# in both cases); 92: an old worker still accepted 5 s after the reload.
+_CONFIG_ENV = "AUTODEPLOY_PROXY_CONFIG"
+_SWAP = f"""
+cd {_CONF_DIR} || exit 1
+old=""
+for proc in /proc/[0-9]*; do
+  grep -q "worker process$" "$proc/cmdline" 2>/dev/null && old="$old $proc"
+done
+cp default.conf default.conf.prev && printf "%s" "${_CONFIG_ENV}" > default.conf || exit 1
+if ! nginx -t -q; then mv default.conf.prev default.conf; exit 90; fi
+kill -HUP 1 || {{ mv default.conf.prev default.conf; exit 91; }}
+tries=0
+for proc in $old; do
+  while grep -q "worker process$" "$proc/cmdline" 2>/dev/null; do
+    tries=$((tries + 1)); [ "$tries" -gt 500 ] && exit 92
+    sleep 0.01
+  done
+done
+"""
 # After a switch that did not take: the served config back, and nginx onto it.
-_RESTORE = f"cd {_CONF_DIR} && mv default.conf.prev default.conf && nginx -s reload"
+_RESTORE = f"cd {_CONF_DIR} && mv default.conf.prev default.conf && kill -HUP 1"
+# How often a switch asks the proxy whether the new revision answers yet (a loopback
+# request; the reload itself takes tens of milliseconds).
+_SERVING_POLL_S = 0.01
 
 
 class ProxyError(RuntimeError):
@@ -173,15 +196,17 @@ class AppProxy:
         if container is None:
             raise ProxyError(f"app {app_id} has no proxy container to switch")
         config = render_config(listen=self.listen, port=port, upstream=upstream, revision=revision)
-        # The new config goes in beside the served one, and one exec swaps them, checks
-        # and reloads: the served config stays in the container (default.conf.prev, which
-        # nginx does not include), so nothing is read back first, and a config that fails
-        # its check is swapped back out in the same exec.
-        self._write(container, config, name="default.conf.next")
-        code, output = container.exec_run(["sh", "-c", _SWAP])
+        # One exec writes, checks and reloads: the served config stays in the container
+        # (default.conf.prev, which nginx does not include), so nothing is read back
+        # first, and a config that fails its check is swapped back out in the same exec.
+        code, output = container.exec_run(["sh", "-c", _SWAP], environment={_CONFIG_ENV: config})
         if code != 0:
             text = bytes(output).decode(errors="replace").strip()
-            command = {90: "nginx -t -q", 91: "nginx -s reload"}.get(code, "the config swap")
+            command = {
+                90: "nginx -t -q",
+                91: "the reload signal",
+                92: "the old workers' shutdown",
+            }.get(code, "the config swap")
             raise ProxyError(f"{command} failed in the app proxy: {text}")
         try:
             self._wait_serving(port, revision)
@@ -212,33 +237,26 @@ class AppProxy:
             raise ProxyError(f"could not list app proxies: {exc}") from exc
         return found[0] if found else None
 
-    def _write(
-        self,
-        container: docker.models.containers.Container,
-        config: str,
-        *,
-        name: str = "default.conf",
-    ) -> None:
+    def _write(self, container: docker.models.containers.Container, config: str) -> None:
         data = config.encode()
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w") as tar:
-            info = tarfile.TarInfo(name)
+            info = tarfile.TarInfo("default.conf")
             info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
             tar.addfile(info, io.BytesIO(data))
         if not container.put_archive(_CONF_DIR, buffer.getvalue()):
             raise ProxyError(f"could not write the proxy config into {container.name}")
 
-    def _url(self, port: int) -> str:
-        host = self.url_host or ("127.0.0.1" if self.listen in ("0.0.0.0", "::") else self.listen)
-        return f"http://{_host(host)}:{port}/"
+    def _reach_host(self) -> str:
+        return self.url_host or ("127.0.0.1" if self.listen in ("0.0.0.0", "::") else self.listen)
 
     def _wait_listening(self, port: int) -> None:
         deadline = time.monotonic() + self.switch_timeout_s
         while True:
             try:
-                httpx.get(self._url(port), timeout=1)
+                _answering_revision(self._reach_host(), port, timeout=1)
                 return
-            except httpx.HTTPError as exc:
+            except (OSError, http.client.HTTPException) as exc:
                 if time.monotonic() >= deadline:
                     raise ProxyError(
                         f"the app proxy does not answer on port {port}: {exc}"
@@ -251,17 +269,32 @@ class AppProxy:
         seen = ""
         while time.monotonic() < deadline:
             try:
-                response = httpx.get(self._url(port), timeout=2)
-                seen = response.headers.get(REVISION_HEADER, "")
+                seen = _answering_revision(self._reach_host(), port, timeout=2)
                 if seen == revision:
                     return
-            except httpx.HTTPError as exc:
-                seen = str(exc)
-            time.sleep(0.05)
+            except (OSError, http.client.HTTPException) as exc:
+                seen = str(exc) or type(exc).__name__
+            time.sleep(_SERVING_POLL_S)
         raise ProxyError(
             f"the app proxy on port {port} still answers from {seen or 'nothing'} "
             f"{self.switch_timeout_s:g} s after switching to {revision}"
         )
+
+
+def _answering_revision(host: str, port: int, *, timeout: float) -> str:
+    """The revision header of a GET / on a new connection (a switch is seen by new ones).
+
+    The standard library's client on purpose: a poll is one loopback request, and an
+    httpx client built per poll spent more on its TLS context than on the request.
+    """
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("GET", "/", headers={"Connection": "close"})
+        response = conn.getresponse()
+        response.read()
+        return response.getheader(REVISION_HEADER) or ""
+    finally:
+        conn.close()
 
 
 def _free_port(address: str) -> int:

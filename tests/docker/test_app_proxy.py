@@ -175,3 +175,33 @@ def test_a_first_revision_starts_the_proxy_on_its_own_config() -> None:
     finally:
         proxy.remove(app_id=app_id)
         server.shutdown()
+
+
+def test_once_a_switch_returns_every_new_connection_reaches_the_new_revision() -> None:
+    # Right after nginx's reload an old worker may still accept a connection; the switch
+    # must not return before none can, or a client sees the old revision after "serving".
+    settings = Settings(base_image_overrides=str(ROOT / "deploy/base-images/overrides.json"))
+    proxy = proxy_from_settings(settings)
+    app_id = str(uuid4())
+    servers = [_serve("even"), _serve("odd")]
+    try:
+        port = proxy.ensure(app_id=app_id, name="settle", port=None)
+        for n in range(6):
+            server = servers[n % 2]
+            proxy.switch(
+                app_id=app_id,
+                port=port,
+                upstream=f"127.0.0.1:{server.server_address[1]}",
+                revision=f"r{n}",
+            )
+            seen = {
+                httpx.get(f"http://127.0.0.1:{port}/", headers={"Connection": "close"}).headers[
+                    REVISION_HEADER
+                ]
+                for _ in range(20)
+            }
+            assert seen == {f"r{n}"}, f"switch {n}: new connections reached {sorted(seen)}"
+    finally:
+        proxy.remove(app_id=app_id)
+        for server in servers:
+            server.shutdown()
