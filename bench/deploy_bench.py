@@ -58,7 +58,7 @@ def _by_hand(stack: Stack, job_id: str, repo: str, workdir: Path, n: int) -> flo
         (src / rel).parent.mkdir(parents=True, exist_ok=True)
         (src / rel).write_text(content)
     tag = f"autodeploy-bench/by-hand:{n}"
-    elapsed, cid = build_run_first_200(src, files, tag, label_image=False)
+    elapsed, cid = build_run_first_200(src, files, tag)
     subprocess.run(["docker", "rm", "-f", cid], check=True, capture_output=True)
     subprocess.run(["docker", "rmi", "-f", tag], check=True, capture_output=True)
     return elapsed
@@ -94,11 +94,6 @@ def main(argv: list[str] | None = None) -> int:
             stack.stop()
             iso.drop()
             git.stop()
-            subprocess.run(
-                ["docker", "image", "prune", "-f", "--filter", "label=autodeploy.bench=1"],
-                capture_output=True,
-                check=False,
-            )
     ratio = statistics.median(auto) / statistics.median(hand)
     print("| path | min s | median s | max s |")
     print("| --- | ---: | ---: | ---: |")

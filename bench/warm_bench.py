@@ -113,10 +113,13 @@ def _webhook(stack: Stack, secret: str, url: str, sha: str, *, expect: str) -> f
     return elapsed
 
 
+def _hand_tag(n: int) -> str:
+    return f"autodeploy-bench/warm-by-hand:{n}"
+
+
 def _hand_build(src: Path, files: dict[str, str], expect: str, n: int) -> float:
     """docker build + run + first 200 serving ``expect``, in ``src`` as it is now."""
-    tag = f"autodeploy-bench/warm-by-hand:{n}"
-    elapsed, cid = build_run_first_200(src, files, tag, expect)
+    elapsed, cid = build_run_first_200(src, files, _hand_tag(n), expect)
     subprocess.run(["docker", "rm", "-f", cid], check=True, capture_output=True)
     return elapsed
 
@@ -179,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
             iso.drop()
             git.stop()
             subprocess.run(
-                ["docker", "image", "prune", "-af", "--filter", "label=autodeploy.bench=1"],
+                ["docker", "rmi", *(_hand_tag(n) for n in range(args.runs + 1))],
                 capture_output=True,
                 check=False,
             )

@@ -109,7 +109,6 @@ async def _push(
             context,
             tag=local_tag,
             dockerfile=dockerfile,
-            labels=job_labels(event.job_id),
             on_log=on_build,
             # A repository's own Dockerfile builds from the mapped base images too.
             image_overrides=load_base_image_overrides(settings.base_image_overrides),

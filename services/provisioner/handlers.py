@@ -273,7 +273,6 @@ async def _deploy_local(
                 build_context(workdir, context),
                 tag=tag,
                 dockerfile=dockerfile,
-                labels=labels,
                 on_log=on_log,
                 image_overrides=None if generated else overrides,
                 image_runtimes=load_base_image_runtimes(ctx.settings.base_image_overrides),

@@ -185,9 +185,7 @@ async def _preview(
     labels = job_labels(event.job_id)
     tag = f"autodeploy/{event.job_id}-preview:latest"
     try:
-        await asyncio.to_thread(
-            engine.build, context, tag=tag, labels=labels, on_log=lambda _line: None
-        )
+        await asyncio.to_thread(engine.build, context, tag=tag, on_log=lambda _line: None)
         app = await asyncio.to_thread(
             engine.run,
             tag,

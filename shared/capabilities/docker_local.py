@@ -53,6 +53,7 @@ __all__ = [
     "Limits",
     "RunningApp",
     "TeardownReport",
+    "job_image_tags",
     "job_labels",
 ]
 
@@ -101,6 +102,24 @@ class Limits:
 def job_labels(job_id: object) -> dict[str, str]:
     """The labels that tie Docker objects to one job."""
     return {JOB_LABEL: str(job_id)}
+
+
+def job_image_tags(client: docker.DockerClient, job_id: object) -> dict[str, list[str]]:
+    """Image id -> the tags that tie it to the job: every tag naming the job's id.
+
+    A job's images carry no label (on the classic builder a build label is one more step,
+    a container of its own on every build, never cached); every tag the stages give an
+    image names the job (``autodeploy/<job>:latest``, ``autodeploy/<job>-preview``,
+    ``autodeploy/autodeploy-<job>-<service>``, a cloud registry's ``.../autodeploy-<job>``).
+    Two revisions of an unchanged commit then share one image under two tags.
+    """
+    needle = str(job_id).lower()
+    found: dict[str, list[str]] = {}
+    for image in client.images.list():
+        tags = [tag for tag in image.tags if needle in tag.lower()]
+        if tags:
+            found[str(image.id)] = tags
+    return found
 
 
 def _stamped(labels: Mapping[str, str]) -> dict[str, str]:
@@ -264,7 +283,6 @@ class DockerLocal:
         *,
         tag: str,
         dockerfile: str = "Dockerfile",
-        labels: dict[str, str],
         on_log: Callable[[str], None],
         buildargs: Mapping[str, str] | None = None,
         image_overrides: Mapping[str, str] | None = None,
@@ -283,7 +301,6 @@ class DockerLocal:
             context_dir,
             tag=tag,
             dockerfile=dockerfile,
-            labels=labels,
             on_log=on_log,
             buildargs=buildargs,
         )
@@ -317,7 +334,6 @@ class DockerLocal:
         *,
         tag: str,
         dockerfile: str,
-        labels: dict[str, str],
         on_log: Callable[[str], None],
         buildargs: Mapping[str, str] | None,
         image_overrides: Mapping[str, str] | None,
@@ -353,10 +369,8 @@ class DockerLocal:
                 path=str(context_dir),
                 dockerfile=str(dockerfile_path.relative_to(context_dir.resolve())),
                 tag=tag,
-                # No creation stamp on the image (the reaper ages containers, networks and
-                # volumes): a label that differs on every build is a final step that is
-                # never cached, even when nothing else changed.
-                labels=dict(labels),
+                # No label: the tag names the job (job_image_tags). On the classic builder
+                # a label is a final step that runs a container on every build.
                 buildargs=dict(buildargs or {}),
                 container_limits=self.limits.build_container_limits(),
                 rm=True,
@@ -533,7 +547,7 @@ class DockerLocal:
         """
         overrides = image_overrides or {}
         images = {
-            svc.name: self._compose_image(root, svc, project, labels, on_log, overrides)
+            svc.name: self._compose_image(root, svc, project, on_log, overrides)
             for svc in services
         }
         self.ensure_network(project, labels=labels)
@@ -583,7 +597,6 @@ class DockerLocal:
         root: Path,
         svc: ComposeService,
         project: str,
-        labels: dict[str, str],
         on_log: Callable[[str], None],
         overrides: Mapping[str, str],
     ) -> str:
@@ -594,7 +607,6 @@ class DockerLocal:
                 root / svc.build_context,
                 tag=tag,
                 dockerfile=svc.dockerfile,
-                labels=labels,
                 on_log=on_log,
                 image_overrides=overrides,
             )
@@ -746,6 +758,14 @@ class DockerLocal:
             if attempt("volume", vol.name, partial(vol.remove, force=True)):
                 report.volumes.append(str(vol.name))
 
+        # Untagged, not forced: an image another revision also tags (an unchanged commit
+        # builds the same image) stays for that one; the last tag's removal deletes it.
+        if JOB_LABEL in labels:
+            for tags in job_image_tags(client, labels[JOB_LABEL]).values():
+                for tag in tags:
+                    if attempt("image", tag, partial(client.images.remove, tag)):
+                        report.images.append(tag)
+        # Images built before builds stopped labelling them.
         for img in client.images.list(filters=selector):
             name = img.tags[0] if img.tags else img.short_id
             if attempt("image", name, partial(client.images.remove, img.id, force=True)):

@@ -16,7 +16,7 @@ import docker.errors
 import httpx
 import pytest
 
-from shared.capabilities.docker_local import DockerLocal, job_labels
+from shared.capabilities.docker_local import DockerLocal, job_image_tags, job_labels
 from shared.images import load_base_image_overrides
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,7 +73,7 @@ def labelled(client: docker.DockerClient, job_id: str) -> dict[str, list[str]]:
     selector = {"label": [f"{k}={v}" for k, v in job_labels(job_id).items()]}
     return {
         "containers": [c.name for c in client.containers.list(all=True, filters=selector)],
-        "images": [i.id for i in client.images.list(filters=selector)],
+        "images": sorted(job_image_tags(client, job_id)),
         "networks": [n.name for n in client.networks.list(filters=selector)],
         "volumes": [v.name for v in client.volumes.list(filters=selector)],
     }

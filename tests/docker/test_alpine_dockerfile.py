@@ -52,7 +52,7 @@ def test_alpine_node_dockerfile_builds_on_the_debian_local_image(
     try:
         tag = f"autodeploy-test/alpine-dockerfile:{job_id}"
         target.build(
-            tmp_path, tag=tag, labels=labels, on_log=log.append, image_overrides=base_images
+            tmp_path, tag=tag, on_log=log.append, image_overrides=base_images
         )
         app = target.run(
             tag, name=f"autodeploy-{job_id}", container_port=3000, env={}, labels=labels

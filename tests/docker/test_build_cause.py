@@ -30,7 +30,6 @@ def test_a_build_that_cannot_resolve_a_host_names_it(
         target.build(
             tmp_path,
             tag=f"autodeploy-test/build-cause:{job_id}",
-            labels=job_labels(job_id),
             on_log=lambda _line: None,
             image_overrides=base_images,
         )

@@ -43,7 +43,6 @@ def test_remote_add_of_a_loopback_url_is_refused_before_the_engine_sees_it(
             target.build(
                 tmp_path,
                 tag=f"autodeploy-test/add:{job_id}",
-                labels=job_labels(job_id),
                 on_log=lambda _line: None,
             )
     finally:
@@ -62,7 +61,7 @@ def test_dockerfile_outside_the_context_and_context_outside_the_job_are_refused(
     (job / "escape").symlink_to(tmp_path)
 
     with pytest.raises(DeployError, match="outside the build context"):
-        target.build(job / "app", tag="autodeploy-test/x:1", labels={}, on_log=lambda _l: None)
+        target.build(job / "app", tag="autodeploy-test/x:1", on_log=lambda _l: None)
     with pytest.raises(DeployError, match="outside the job's folder"):
         build_context(job, "..")
     with pytest.raises(DeployError, match="outside the job's folder"):
@@ -82,7 +81,6 @@ def test_build_past_its_time_limit_is_stopped_and_fails_the_job(
             engine.build(
                 tmp_path,
                 tag=f"autodeploy-test/slow:{job_id}",
-                labels=job_labels(job_id),
                 on_log=lambda _line: None,
             )
         elapsed = time.monotonic() - started

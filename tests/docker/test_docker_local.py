@@ -9,7 +9,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from shared.capabilities.docker_local import DockerLocal, RunningApp, job_labels
+from shared.capabilities.docker_local import DockerLocal, RunningApp, job_image_tags, job_labels
 from shared.contracts.errors import DeployError
 
 from .conftest import labelled, new_job_id, wait_for_http
@@ -75,7 +75,7 @@ def deploy(target: DockerLocal, context: Path, *, port: int, kind: str) -> Deplo
     labels = job_labels(job_id)
     log: list[str] = []
     tag = f"autodeploy-test/{kind}:{job_id}"
-    target.build(context, tag=tag, labels=labels, on_log=log.append)
+    target.build(context, tag=tag, on_log=log.append)
     app = target.run(
         tag,
         name=f"autodeploy-{job_id}-{kind}",
@@ -151,6 +151,34 @@ def test_static_site_from_local_nginx_answers_on_host(
     assert '"GET / HTTP/1.1" 200' in target.logs(static_site.app.container_id)
 
 
+def test_two_revisions_of_one_commit_share_an_image_and_each_teardown_takes_only_its_tag(
+    target: DockerLocal,
+    docker_client: docker.DockerClient,
+    base_images: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    # Builds carry no per-job label, so an unchanged context builds the very same image:
+    # the second revision's build is all cache. Tearing the first revision down must
+    # leave the second one's image (and its running container) alone.
+    context = site_context(tmp_path, base_images)
+    first = deploy(target, context, port=80, kind="site")
+    second = deploy(target, context, port=80, kind="site")
+    ids = {
+        job: next(iter(job_image_tags(docker_client, job)))
+        for job in (first.job_id, second.job_id)
+    }
+    assert ids[first.job_id] == ids[second.job_id]
+
+    report = target.teardown(job_labels(first.job_id))
+
+    assert report.complete, report.errors
+    assert job_image_tags(docker_client, first.job_id) == {}
+    assert list(job_image_tags(docker_client, second.job_id)) == [ids[second.job_id]]
+    assert "static site on autodeploy" in wait_for_http(second.app.url + "/").text
+    target.teardown(job_labels(second.job_id))
+    assert job_image_tags(docker_client, second.job_id) == {}
+
+
 @pytest.mark.parametrize("kind", ["flask", "site"])
 def test_teardown_leaves_nothing_labelled_and_repeats_harmlessly(
     kind: str,
@@ -197,7 +225,6 @@ def test_failed_build_raises_with_the_last_output_lines(
         target.build(
             tmp_path,
             tag=f"autodeploy-test/broken:{job_id}",
-            labels=job_labels(job_id),
             on_log=lambda _line: None,
         )
 

@@ -37,7 +37,7 @@ def test_repository_dockerfile_builds_from_the_mapped_local_image(
     try:
         tag = f"autodeploy-test/repo-dockerfile:{job_id}"
         target.build(
-            tmp_path, tag=tag, labels=labels, on_log=log.append, image_overrides=base_images
+            tmp_path, tag=tag, on_log=log.append, image_overrides=base_images
         )
         app = target.run(
             tag, name=f"autodeploy-{job_id}", container_port=8000, env={}, labels=labels
@@ -62,7 +62,6 @@ def test_base_image_missing_everywhere_is_named_in_the_failure(
         target.build(
             tmp_path,
             tag=f"autodeploy-test/missing-base:{job_id}",
-            labels=job_labels(job_id),
             on_log=lambda _line: None,
             image_overrides=base_images,
         )
@@ -87,7 +86,6 @@ def test_failing_step_on_a_stand_in_image_names_both_images(
         target.build(
             tmp_path,
             tag=f"autodeploy-test/stand-in:{job_id}",
-            labels=job_labels(job_id),
             on_log=lambda _line: None,
             image_overrides=base_images,
         )
@@ -112,7 +110,6 @@ def test_buster_dockerfile_installing_netcat_builds_on_the_bookworm_stand_in(
         target.build(
             tmp_path,
             tag=f"autodeploy-test/netcat:{job_id}",
-            labels=job_labels(job_id),
             on_log=log.append,
             image_overrides=base_images,
         )
@@ -139,7 +136,6 @@ def test_build_failing_on_the_newer_stand_in_is_retried_one_minor_older(
         target.build(
             tmp_path,
             tag=f"autodeploy-test/older:{job_id}",
-            labels=job_labels(job_id),
             on_log=log.append,
             image_overrides=base_images,
             image_runtimes=runtimes,
@@ -164,7 +160,6 @@ def test_no_retry_when_the_exact_version_was_built(
         target.build(
             tmp_path,
             tag=f"autodeploy-test/exact:{job_id}",
-            labels=job_labels(job_id),
             on_log=log.append,
             image_overrides=base_images,
             image_runtimes=load_base_image_runtimes(str(OVERRIDES)),

@@ -6,6 +6,7 @@ import docker
 import httpx
 import pytest
 
+from shared.capabilities.docker_local import job_image_tags
 from tests.support.stack import Isolated, Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
@@ -130,7 +131,7 @@ def _labelled(job_id: str) -> dict[str, list[str]]:
     selector = {"label": f"autodeploy.job_id={job_id}"}
     return {
         "containers": [c.name for c in client.containers.list(all=True, filters=selector)],
-        "images": [i.id for i in client.images.list(filters=selector)],
+        "images": sorted(job_image_tags(client, job_id)),
         "networks": [n.name for n in client.networks.list(filters=selector)],
         "volumes": [v.name for v in client.volumes.list(filters=selector)],
     }

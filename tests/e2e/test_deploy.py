@@ -6,6 +6,7 @@ import docker
 import httpx
 import pytest
 
+from shared.capabilities.docker_local import job_image_tags
 from tests.support import fixtures_web as web
 from tests.support.stack import Isolated, Stack
 
@@ -30,7 +31,7 @@ def _labelled(job_id: str) -> dict[str, list]:
     label = f"autodeploy.job_id={job_id}"
     return {
         "containers": client.containers.list(all=True, filters={"label": label}),
-        "images": client.images.list(filters={"label": label}),
+        "images": sorted(job_image_tags(client, job_id)),
         "networks": client.networks.list(filters={"label": label}),
     }
 

@@ -145,10 +145,12 @@ def _remove_deployments(iso: Isolated) -> None:
         ids = {str(r["id"]) for r in iso.sql("SELECT id FROM jobs")}
         engine = DockerLocal()
         labelled = engine.client.containers.list(all=True, filters={"label": JOB_LABEL})
-        labelled += engine.client.images.list(filters={"label": JOB_LABEL})
+        # Images carry no label: their tags name the job (job_image_tags).
+        tags = [tag for image in engine.client.images.list() for tag in image.tags]
     except Exception:  # no database or no engine: nothing of ours to remove
         return
     deployed = {obj.labels.get(JOB_LABEL) for obj in labelled} & ids
+    deployed |= {job_id for job_id in ids if any(job_id in tag for tag in tags)}
     for job_id in sorted(deployed):
         engine.teardown(job_labels(job_id))
     # Each app's proxy outlives its revisions (shared/proxy.py): it goes with the app.
