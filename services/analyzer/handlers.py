@@ -14,7 +14,9 @@ from shared.capabilities.git import (
     CloneLimits,
     clone_repository,
     clone_warm,
+    first_clone_dir,
     kept_clone_dir,
+    remove_kept_clone,
     repository_token,
 )
 from shared.events import JobAnalyzed, JobRequested, TaskRequested
@@ -36,20 +38,30 @@ async def handle_requested(event: JobRequested, ctx: StageContext) -> Outcome:
     limits = CloneLimits.from_settings(settings)
     try:
         app_id = ctx.job.get("app_id")
-        if app_id is not None and settings.kept_clones > 0:
-            # A revision of a known app (redeploy, push): fetch into the app's kept clone.
+        # A revision of a known app (redeploy, push) fetches into the app's kept clone; a
+        # first deploy clones into a clone kept under the job, which its app adopts.
+        kept: Path | None = None
+        if settings.kept_clones > 0 and app_id is not None:
+            kept = kept_clone_dir(settings.workspace_dir, app_id)
+        elif settings.kept_clones > 0 and request.mode != "plan":
+            kept = first_clone_dir(settings.workspace_dir, event.job_id)
+        if kept is not None:
             sha, warm = await clone_warm(
                 request.repo_url,
                 workdir,
-                kept=kept_clone_dir(settings.workspace_dir, app_id),
+                kept=kept,
                 keep_at_most=settings.kept_clones,
                 token=repository_token(request, settings),
                 allowed_hosts=settings.allowed_git_hosts,
                 limits=limits,
                 commit=request.commit,
             )
-            how = "fetched into the app's kept clone" if warm else "cloned (kept for the app)"
-            await ctx.log.info(f"analyzer: {how}: commit {sha[:12]}", commit=sha, warm=warm)
+            said = (
+                f"fetched into the app's kept clone: commit {sha[:12]}"
+                if warm
+                else f"cloned commit {sha[:12]} (kept for the app)"
+            )
+            await ctx.log.info(f"analyzer: {said}", commit=sha, warm=warm)
         else:
             await ctx.log.info(f"analyzer: cloning {request.repo_url} (depth 1)")
             sha = await clone_repository(
@@ -94,6 +106,10 @@ async def handle_requested(event: JobRequested, ctx: StageContext) -> Outcome:
         "target": analysis.target,
     }
     if analysis.verdict != "http-service":
+        # Nothing will be deployed: no app will adopt the job's first clone.
+        await asyncio.to_thread(
+            remove_kept_clone, first_clone_dir(settings.workspace_dir, event.job_id)
+        )
         reasons = "; ".join(analysis.verdict_reasons) or "no HTTP server found"
         return Outcome(
             status="rejected",

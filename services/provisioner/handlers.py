@@ -34,9 +34,12 @@ from shared.capabilities.docker_local import (
 )
 from shared.capabilities.git import (
     CloneLimits,
+    adopt_first_clone,
     clone_repository,
     clone_warm,
+    first_clone_dir,
     kept_clone_dir,
+    remove_kept_clone,
     repository_token,
 )
 from shared.capabilities.workspace import local_engine, write_tree
@@ -116,6 +119,8 @@ async def handle_generated(event: JobGenerated, ctx: StageContext) -> Outcome:
             f"target {analysis.target} needs cloud credentials, and none are configured: "
             "nothing was applied; the Terraform is in the job's artifacts"
         )
+        first = first_clone_dir(ctx.settings.workspace_dir, event.job_id)
+        await asyncio.to_thread(remove_kept_clone, first)  # no app will adopt it
         return Outcome(
             status="planned",
             stage="provisioner",
@@ -134,10 +139,14 @@ async def handle_generated(event: JobGenerated, ctx: StageContext) -> Outcome:
     limits = CloneLimits.from_settings(settings)
     commit = analysis.commit_sha or None
     if settings.kept_clones > 0:
+        kept = kept_clone_dir(settings.workspace_dir, app_id)
+        first = first_clone_dir(settings.workspace_dir, event.job_id)
+        if first.exists():  # the analyzer's clone of the app's first revision
+            await asyncio.to_thread(adopt_first_clone, first, kept)
         _, warm = await clone_warm(
             event.request.repo_url,
             workdir,
-            kept=kept_clone_dir(settings.workspace_dir, app_id),
+            kept=kept,
             keep_at_most=settings.kept_clones,
             token=token,
             allowed_hosts=settings.allowed_git_hosts,

@@ -34,8 +34,10 @@ from shared.stage import PermanentError
 __all__ = [
     "CloneLimits",
     "TransientCloneError",
+    "adopt_first_clone",
     "clone_repository",
     "clone_warm",
+    "first_clone_dir",
     "git_env",
     "kept_clone_dir",
     "pin_remote",
@@ -477,6 +479,41 @@ def kept_clone_dir(workspace_dir: str | Path, app_id: object) -> Path:
     return Path(workspace_dir) / "kept" / str(app_id)
 
 
+def first_clone_dir(workspace_dir: str | Path, job_id: object) -> Path:
+    """Where the analyzer keeps a job's clone before the job has an app: ``kept/job-<id>``.
+
+    An app is made by the provisioner, after the analysis; the first revision's clone is
+    kept under the job and handed to its app then (`adopt_first_clone`), so the
+    provisioner checks the commit out instead of fetching it a second time.
+    """
+    return Path(workspace_dir) / "kept" / f"job-{job_id}"
+
+
+def adopt_first_clone(first: Path, kept: Path) -> bool:
+    """Make the job's first clone the app's kept clone, unless the app has one; True if so.
+
+    ``first`` is gone afterwards either way. Both locks are held (the app's first, the
+    order every holder of two takes them in), so no revision is using either meanwhile.
+    """
+    fds = []
+    try:
+        for path in (kept, first):
+            fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+            fds.append(fd)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        adopted = (first / "HEAD").exists() and not kept.exists()
+        if adopted:
+            os.rename(first, kept)
+            os.utime(fds[0])  # the app's clone was just used: not the first to evict
+        else:
+            shutil.rmtree(first, ignore_errors=True)
+        first.with_name(first.name + ".lock").unlink(missing_ok=True)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    return adopted
+
+
 async def clone_warm(
     url: str,
     dest: Path,
@@ -626,6 +663,8 @@ def _evict(root: Path, keep_at_most: int, current: Path) -> None:
 def remove_kept_clone(kept: Path) -> bool:
     """Remove an app's kept clone (the app was deleted); False when there was none."""
     existed = kept.exists()
+    if not kept.parent.is_dir():
+        return False
     fd = os.open(kept.with_name(kept.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

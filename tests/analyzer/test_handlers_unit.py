@@ -15,6 +15,7 @@ import pytest
 
 from services.analyzer.handlers import handle_requested
 from services.analyzer.tasks import handle_task_requested
+from shared.capabilities.git import first_clone_dir
 from shared.events import (
     JobAnalyzed,
     JobRequest,
@@ -71,7 +72,9 @@ async def test_a_flask_repository_is_analysed_and_handed_to_the_generator(
     assert outcome.analysis == analysis.model_dump(mode="json")
     assert "flask app in '.'" in outcome.message
     assert "analyzer: cloned commit" in log.text
-    assert not list((tmp_path / "work").iterdir())  # the clone is gone
+    # The work tree is gone; the bare clone stays for the job's app to adopt.
+    assert [p.name for p in (tmp_path / "work").iterdir()] == ["kept"]
+    assert (first_clone_dir(tmp_path / "work", event.job_id) / "HEAD").exists()
 
 
 async def test_a_repository_with_no_server_is_rejected_with_the_reason(
@@ -86,6 +89,7 @@ async def test_a_repository_with_no_server_is_rejected_with_the_reason(
 
     assert outcome.status == "rejected" and outcome.next_event is None
     assert outcome.error is not None and outcome.error.startswith("not an HTTP service: ")
+    assert not first_clone_dir(tmp_path / "work", event.job_id).exists()  # no app adopts it
 
 
 async def test_a_private_address_not_allowed_is_refused_before_any_clone(tmp_path: Path) -> None:

@@ -12,7 +12,9 @@ import pytest
 
 from shared.capabilities.git import (
     CloneLimits,
+    adopt_first_clone,
     clone_warm,
+    first_clone_dir,
     kept_clone_dir,
     remove_kept_clone,
 )
@@ -144,3 +146,37 @@ async def test_a_revision_cancelled_while_it_waits_for_the_lock_does_not_keep_it
         os.close(probe)
     sha, _ = await _warm(git_server, url, tmp_path / "b", kept)
     assert sha == _head(tmp_path / "b")
+
+
+async def test_an_apps_first_revision_adopts_the_clone_its_analysis_kept(
+    git_server: GitServer, tmp_path: Path
+) -> None:
+    url = git_server.create_repo("kept-first", {"app.py": "one\n"})
+    work = tmp_path / "work"
+    first = first_clone_dir(work, "job-1")
+    sha, warm = await _warm(git_server, url, work / "analyzer", first)
+    assert not warm
+
+    kept = kept_clone_dir(work, "app-1")
+    assert adopt_first_clone(first, kept)
+    assert not first.exists() and not first.with_name(first.name + ".lock").exists()
+    # The provisioner checks the analysed commit out without asking the server again.
+    git_server.remove_repo("kept-first")
+    got, warm = await _warm(git_server, url, work / "provisioner", kept, commit=sha)
+    assert (got, warm) == (sha, True)
+    assert (work / "provisioner" / "app.py").read_text() == "one\n"
+
+
+async def test_a_first_clone_is_dropped_when_the_app_already_keeps_one(
+    git_server: GitServer, tmp_path: Path
+) -> None:
+    url = git_server.create_repo("kept-twice", {"app.py": "one\n"})
+    work = tmp_path / "work"
+    kept = kept_clone_dir(work, "app-2")
+    await _warm(git_server, url, work / "a", kept)
+    first = first_clone_dir(work, "job-2")
+    await _warm(git_server, url, work / "b", first)
+    before = sorted(p.name for p in kept.iterdir())
+
+    assert not adopt_first_clone(first, kept)
+    assert not first.exists() and sorted(p.name for p in kept.iterdir()) == before
