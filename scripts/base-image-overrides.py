@@ -36,6 +36,10 @@ CATALOGUE = [
     LocalImage("autodeploy-local/redis:7", "redis", "7.0"),
     LocalImage("autodeploy-local/debian:bookworm", "debian", "12"),
     LocalImage("autodeploy-local/debian:trixie", "debian", "13"),
+    # Pinned in build-base-images.sh (AUTODEPLOY_UV_VERSION and friends).
+    LocalImage("autodeploy-local/uv:0.13.10", "uv", "0.13.10"),
+    LocalImage("autodeploy-local/bun:1.4.5", "bun", "1.4.5"),
+    LocalImage("autodeploy-local/deno:2.9.6", "deno", "2.9.6"),
 ]
 
 
