@@ -165,7 +165,7 @@ _FAMILIES: dict[str, _Family] = {
     "postgres": _Family(
         "postgres",
         1,
-        tuple(str(major) for major in range(12, 18)),
+        tuple(str(major) for major in range(12, 19)),
         ("", "-alpine", "-bookworm", "-bullseye"),
         ("latest", "alpine"),
     ),

@@ -26,6 +26,7 @@ from shared.capabilities.compose_project import (
     front_service,
     load_compose_project,
     resolve_env_files,
+    without_unavailable,
 )
 from shared.capabilities.docker_local import (
     SUPPORTED_SERVICES,
@@ -42,7 +43,11 @@ from shared.capabilities.git import (
 from shared.capabilities.workspace import local_engine, write_tree
 from shared.contracts.errors import DeployError
 from shared.events import JobGenerated, JobProvisioned, JobTeardownRequested, TaskGenerated
-from shared.images import load_base_image_overrides, load_base_image_runtimes
+from shared.images import (
+    apply_base_image_overrides,
+    load_base_image_overrides,
+    load_base_image_runtimes,
+)
 from shared.logs import ThreadLines
 from shared.metrics import DEPLOY_OUTCOMES
 from shared.outbox import OutboxRelay
@@ -205,12 +210,43 @@ async def _deploy_compose_project(
 ) -> dict[str, Any]:
     """Run the repository's own multi-service compose file as the job's project."""
     engine = local_engine(ctx.settings)
+    overrides = load_base_image_overrides(ctx.settings.base_image_overrides)
+    runtimes = load_base_image_runtimes(ctx.settings.base_image_overrides)
+    notes: list[str] = []
     try:
         services = load_compose_project(workdir, compose_file)
+        mapped = {
+            svc.name: apply_base_image_overrides(svc.image, overrides)
+            for svc in services
+            if svc.image is not None
+        }
+        for svc in services:
+            if svc.image is not None and mapped[svc.name] != svc.image:
+                runs = runtimes.get(mapped[svc.name])
+                notes.append(
+                    f"compose service {svc.name}: image {svc.image} -> {mapped[svc.name]}"
+                    + (f" ({runs})" if runs else "")
+                    + " (BASE_IMAGE_OVERRIDES)"
+                )
+        try:
+            wanted = sorted(set(mapped.values()))
+            absent = set(await asyncio.to_thread(engine.absent_images, wanted))
+        except DeployError as exc:
+            raise PermanentError(str(exc)) from exc
+        missing: dict[str, str] = {}
+        for svc in services:
+            image = mapped.get(svc.name)
+            if svc.image is not None and image in absent:
+                via = "" if image == svc.image else f" (mapped to {image})"
+                missing[svc.name] = svc.image + via
+        services, left_out = without_unavailable(services, missing)
+        notes += left_out
         front = front_service(services)
     except (OSError, ComposeError) as exc:
+        for note in notes:
+            await ctx.log.info(f"provisioner: {note}")
         raise PermanentError(f"the repository's {compose_file} cannot be deployed: {exc}") from exc
-    for note in resolve_env_files(services, lambda rel: _repo_text(workdir, rel)):
+    for note in notes + resolve_env_files(services, lambda rel: _repo_text(workdir, rel)):
         await ctx.log.info(f"provisioner: {note}")
     await ctx.log.info(
         f"provisioner: deploying {compose_file} as a compose project: "
@@ -228,7 +264,7 @@ async def _deploy_compose_project(
                 project=project,
                 labels=job_labels(event.job_id),
                 on_log=on_log,
-                image_overrides=load_base_image_overrides(ctx.settings.base_image_overrides),
+                image_overrides=overrides,
             )
     except DeployError as exc:
         raise PermanentError(str(exc)) from exc
@@ -237,6 +273,7 @@ async def _deploy_compose_project(
         "image": app.image,
         "compose_project": project,
         "services": [s.name for s in services],
+        "services_left_out": sorted(missing),
         "front_service": front.name,
         **asdict(app),
     }

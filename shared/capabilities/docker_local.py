@@ -415,6 +415,18 @@ class DockerLocal:
         logger.info("built %s as %s", tag, image_id)
         return image_id
 
+    def absent_images(self, images: list[str]) -> list[str]:
+        """Which of ``images`` the engine does not hold (a run would have to pull them)."""
+        absent = []
+        for image in images:
+            try:
+                self.client.images.get(image)
+            except docker.errors.ImageNotFound:
+                absent.append(image)
+            except docker.errors.DockerException as exc:
+                raise DeployError(f"could not inspect image {image}: {exc}") from exc
+        return absent
+
     def _missing_images(self, dockerfile: Path) -> list[str]:
         """Base images of ``dockerfile`` that the engine does not hold (it would pull them)."""
         missing = []
