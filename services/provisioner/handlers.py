@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import posixpath
 import shutil
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from services.provisioner.tasks import handle_task_generated
 from shared.bus import Broker
 from shared.capabilities.compose_project import (
     ComposeError,
+    ComposeService,
     front_service,
     load_compose_project,
     resolve_env_files,
@@ -45,6 +47,7 @@ from shared.contracts.errors import DeployError
 from shared.events import JobGenerated, JobProvisioned, JobTeardownRequested, TaskGenerated
 from shared.images import (
     apply_base_image_overrides,
+    dockerfile_base_images,
     load_base_image_overrides,
     load_base_image_runtimes,
 )
@@ -205,40 +208,72 @@ def _repo_text(workdir: Path, rel: str) -> str | None:
     return path.read_text(errors="replace")
 
 
+async def _unavailable_services(
+    services: list[ComposeService],
+    workdir: Path,
+    engine: DockerLocal,
+    overrides: Mapping[str, str],
+    runtimes: Mapping[str, str],
+    notes: list[str],
+) -> dict[str, str]:
+    """Service name -> the image it needs that this engine lacks (nothing is pulled here).
+
+    An ``image:`` service needs its image (after BASE_IMAGE_OVERRIDES; each mapping is
+    noted), a built one the base images its Dockerfile names.
+    """
+    needs: dict[str, list[tuple[str, str]]] = {}  # service -> [(as written, mapped)]
+    for svc in services:
+        if svc.image is not None:
+            written = [svc.image]
+        else:
+            path = posixpath.join(svc.build_context or ".", svc.dockerfile)
+            text = _repo_text(workdir, path) or ""
+            written = [image for image in dockerfile_base_images(text) if image != "scratch"]
+        pairs = [(image, apply_base_image_overrides(image, overrides)) for image in written]
+        needs[svc.name] = pairs
+        for before, after in pairs:
+            if svc.image is not None and after != before:
+                runs = runtimes.get(after)
+                notes.append(
+                    f"compose service {svc.name}: image {before} -> {after}"
+                    + (f" ({runs})" if runs else "")
+                    + " (BASE_IMAGE_OVERRIDES)"
+                )
+    wanted = sorted({after for pairs in needs.values() for _, after in pairs})
+    try:
+        absent = set(await asyncio.to_thread(engine.absent_images, wanted))
+    except DeployError as exc:
+        raise PermanentError(str(exc)) from exc
+    missing: dict[str, str] = {}
+    for svc in services:
+        lacking = [
+            before if after == before else f"{before} (mapped to {after})"
+            for before, after in needs[svc.name]
+            if after in absent
+        ]
+        if lacking:
+            what = ", ".join(lacking)
+            missing[svc.name] = what if svc.image else f"{what} (a base image of its Dockerfile)"
+    return missing
+
+
 async def _deploy_compose_project(
     event: JobGenerated, ctx: StageContext, workdir: Path, compose_file: str
 ) -> dict[str, Any]:
     """Run the repository's own multi-service compose file as the job's project."""
     engine = local_engine(ctx.settings)
     overrides = load_base_image_overrides(ctx.settings.base_image_overrides)
-    runtimes = load_base_image_runtimes(ctx.settings.base_image_overrides)
     notes: list[str] = []
     try:
         services = load_compose_project(workdir, compose_file)
-        mapped = {
-            svc.name: apply_base_image_overrides(svc.image, overrides)
-            for svc in services
-            if svc.image is not None
-        }
-        for svc in services:
-            if svc.image is not None and mapped[svc.name] != svc.image:
-                runs = runtimes.get(mapped[svc.name])
-                notes.append(
-                    f"compose service {svc.name}: image {svc.image} -> {mapped[svc.name]}"
-                    + (f" ({runs})" if runs else "")
-                    + " (BASE_IMAGE_OVERRIDES)"
-                )
-        try:
-            wanted = sorted(set(mapped.values()))
-            absent = set(await asyncio.to_thread(engine.absent_images, wanted))
-        except DeployError as exc:
-            raise PermanentError(str(exc)) from exc
-        missing: dict[str, str] = {}
-        for svc in services:
-            image = mapped.get(svc.name)
-            if svc.image is not None and image in absent:
-                via = "" if image == svc.image else f" (mapped to {image})"
-                missing[svc.name] = svc.image + via
+        missing = await _unavailable_services(
+            services,
+            workdir,
+            engine,
+            overrides,
+            load_base_image_runtimes(ctx.settings.base_image_overrides),
+            notes,
+        )
         services, left_out = without_unavailable(services, missing)
         notes += left_out
         front = front_service(services)
