@@ -341,7 +341,7 @@ def without_unavailable(
             )
     notes = [
         f"compose service {svc.name} left out: its image {missing[svc.name]} is not on this "
-        "Docker engine and cannot be pulled here, and no other service depends on it"
+        "Docker engine and cannot be pulled here, and no service that starts depends on it"
         for svc in services
         if svc.name in dropped
     ]

@@ -179,9 +179,9 @@ def test_services_whose_image_is_missing_are_left_out_when_nothing_needs_them() 
     assert front_service(kept).name == "backend"
     assert notes == [
         "compose service proxy left out: its image traefik:3.6 is not on this Docker engine "
-        "and cannot be pulled here, and no other service depends on it",
+        "and cannot be pulled here, and no service that starts depends on it",
         "compose service adminer left out: its image adminer is not on this Docker engine "
-        "and cannot be pulled here, and no other service depends on it",
+        "and cannot be pulled here, and no service that starts depends on it",
     ]
 
 
