@@ -24,6 +24,9 @@ import docker.errors
 from shared.images import LocalImage, override_mapping
 from shared.settings import Settings
 
+# The namespace build-base-images.sh tags its images in.
+LOCAL_PREFIX = "autodeploy-local/"
+
 # What build-base-images.sh builds by default (deploy/base-images/overrides.json).
 CATALOGUE = [
     LocalImage("autodeploy-local/python:3.11-slim", "python", "3.11"),
@@ -54,8 +57,11 @@ def local_images() -> list[LocalImage]:
     images: list[LocalImage] = []
     for image in found:
         labels = image.labels or {}
-        # debian:bookworm and debian:bookworm-slim are one image: the shortest tag names it.
-        tags = sorted(image.tags, key=lambda tag: (len(tag), tag))
+        # An image built FROM a base image (an app, a benchmark's) inherits its labels, not
+        # its role: only the names build-base-images.sh gives count. debian:bookworm and
+        # debian:bookworm-slim are one image: the shortest tag names it.
+        own = [tag for tag in image.tags if tag.startswith(LOCAL_PREFIX)]
+        tags = sorted(own, key=lambda tag: (len(tag), tag))
         if tags:
             runtime = labels["autodeploy.runtime"]
             images.append(
