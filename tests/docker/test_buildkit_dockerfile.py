@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
-import docker
-import docker.errors
 import pytest
 
 from shared.capabilities.docker_local import DeployError, DockerLocal, job_labels
 
-from .conftest import ROOT, new_job_id, wait_for_http
+from .conftest import new_job_id, wait_for_http
 
 pytestmark = pytest.mark.docker
 
@@ -55,25 +52,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 http.server.HTTPServer(("0.0.0.0", 8000), Handler).serve_forever()
 """
-
-
-@pytest.fixture(scope="module")
-def tool_images(docker_client: docker.DockerClient, base_images: dict[str, str]) -> dict[str, str]:
-    """The override map, with the uv and Bun images built if this engine lacks them."""
-    needed = [base_images["ghcr.io/astral-sh/uv:latest"], base_images["oven/bun:latest"]]
-    try:
-        for tag in needed:
-            docker_client.images.get(tag)
-    except docker.errors.ImageNotFound:
-        proc = subprocess.run(
-            [str(ROOT / "scripts" / "build-base-images.sh"), "--only", "uv,bun"],
-            capture_output=True,
-            text=True,
-            timeout=1200,
-        )
-        if proc.returncode != 0:
-            pytest.fail(f"building {needed} failed:\n{proc.stdout}\n{proc.stderr}")
-    return base_images
 
 
 def test_buildkit_syntax_and_tool_images_build_and_run(
