@@ -24,6 +24,9 @@ import docker.errors
 from shared.images import LocalImage, override_mapping
 from shared.settings import Settings
 
+# The namespace build-base-images.sh tags its images in.
+LOCAL_PREFIX = "autodeploy-local/"
+
 # What build-base-images.sh builds by default (deploy/base-images/overrides.json).
 CATALOGUE = [
     LocalImage("autodeploy-local/python:3.11-slim", "python", "3.11"),
@@ -36,6 +39,10 @@ CATALOGUE = [
     LocalImage("autodeploy-local/redis:7", "redis", "7.0"),
     LocalImage("autodeploy-local/debian:bookworm", "debian", "12"),
     LocalImage("autodeploy-local/debian:trixie", "debian", "13"),
+    # Pinned in build-base-images.sh (AUTODEPLOY_UV_VERSION and friends).
+    LocalImage("autodeploy-local/uv:0.13.10", "uv", "0.13.10"),
+    LocalImage("autodeploy-local/bun:1.4.5", "bun", "1.4.5"),
+    LocalImage("autodeploy-local/deno:2.9.6", "deno", "2.9.6"),
 ]
 
 
@@ -50,8 +57,11 @@ def local_images() -> list[LocalImage]:
     images: list[LocalImage] = []
     for image in found:
         labels = image.labels or {}
-        # debian:bookworm and debian:bookworm-slim are one image: the shortest tag names it.
-        tags = sorted(image.tags, key=lambda tag: (len(tag), tag))
+        # An image built FROM a base image (an app, a benchmark's) inherits its labels, not
+        # its role: only the names build-base-images.sh gives count. debian:bookworm and
+        # debian:bookworm-slim are one image: the shortest tag names it.
+        own = [tag for tag in image.tags if tag.startswith(LOCAL_PREFIX)]
+        tags = sorted(own, key=lambda tag: (len(tag), tag))
         if tags:
             runtime = labels["autodeploy.runtime"]
             images.append(

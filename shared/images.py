@@ -112,6 +112,12 @@ class _Family:
     versions: tuple[str, ...]
     variants: tuple[str, ...]
     floating: tuple[str, ...] = ("latest",)
+    # Words some repositories put before the version (denoland/deno:debian-2.1.4).
+    prefixes: tuple[str, ...] = ("",)
+    # A tag whose variant no rule names falls back to the bare version's image, unless the
+    # variant adds a runtime the bare image lacks (uv:0.9-python3.12-bookworm is uv AND
+    # Python; the bare uv image holds the two binaries only): then it stays unmapped.
+    trim_variants: bool = True
 
 
 _FAMILIES: dict[str, _Family] = {
@@ -159,7 +165,7 @@ _FAMILIES: dict[str, _Family] = {
     "postgres": _Family(
         "postgres",
         1,
-        tuple(str(major) for major in range(12, 18)),
+        tuple(str(major) for major in range(12, 19)),
         ("", "-alpine", "-bookworm", "-bullseye"),
         ("latest", "alpine"),
     ),
@@ -176,6 +182,31 @@ _FAMILIES: dict[str, _Family] = {
         ("11", "12", "13"),
         ("", "-slim"),
         ("latest", "stable", "stable-slim"),
+    ),
+    # Tool images: the uv binaries (uv's Docker guide copies /uv and /uvx out of it), and
+    # the Bun and Deno runtimes, whose official images are Debian-based.
+    "uv": _Family(
+        "ghcr.io/astral-sh/uv",
+        2,
+        ("0", *(f"0.{minor}" for minor in range(1, 20))),
+        ("",),
+        ("latest",),
+        trim_variants=False,
+    ),
+    "bun": _Family(
+        "oven/bun",
+        2,
+        ("1", *(f"1.{minor}" for minor in range(0, 10))),
+        ("", "-slim", "-debian", "-alpine", "-distroless"),
+        ("latest", "slim", "debian", "alpine", "distroless", "canary"),
+    ),
+    "deno": _Family(
+        "denoland/deno",
+        2,
+        ("2", *(f"2.{minor}" for minor in range(0, 15))),
+        ("",),
+        ("latest", "debian", "alpine", "distroless", "ubuntu"),
+        prefixes=("", "debian-", "alpine-", "distroless-", "ubuntu-"),
     ),
 }
 _DEBIAN_NAMES = {"11": "bullseye", "12": "bookworm", "13": "trixie"}
@@ -194,8 +225,9 @@ def _family_entries(family: _Family, images: Sequence[LocalImage]) -> Iterable[t
             choice = pick_image((), images, precision=family.precision)
             assert choice is not None
         for name in names:
-            for variant in family.variants:
-                yield f"{family.repo}:{name}{variant}", choice[0].ref
+            for prefix in family.prefixes:
+                for variant in family.variants:
+                    yield f"{family.repo}:{prefix}{name}{variant}", choice[0].ref
     newest = pick_image((), images, precision=family.precision)
     if newest is not None:
         yield family.repo, newest[0].ref
@@ -226,6 +258,22 @@ _FROM_RE = re.compile(
     r"^(?P<head>\s*FROM\s+(?:--platform=\S+\s+)?)(?P<image>\S+)(?P<tail>.*)$", re.IGNORECASE
 )
 _STAGE_RE = re.compile(r"\bAS\s+(?P<stage>\S+)", re.IGNORECASE)
+# `COPY --from=ghcr.io/astral-sh/uv:0.9.26 /uv /bin/`: the classic builder pulls an image
+# named there just as one named by FROM (a stage name or index is no image).
+_COPY_FROM_RE = re.compile(
+    r"^(?P<head>\s*COPY\s+(?:--\S+\s+)*?--from=)(?P<image>\S+)(?P<tail>.*)$", re.IGNORECASE
+)
+
+
+def _copied_image(line: str, stages: set[str]) -> re.Match[str] | None:
+    """The match of a COPY --from that names an image rather than an earlier stage."""
+    match = _COPY_FROM_RE.match(line)
+    if not match:
+        return None
+    image = match.group("image")
+    if image.lower() in stages or image.isdigit() or "$" in image:
+        return None
+    return match
 
 
 def _has_registry_host(image: str) -> bool:
@@ -259,10 +307,13 @@ def apply_base_image_overrides(image: str, overrides: Mapping[str, str]) -> str:
 
 
 def dockerfile_base_images(dockerfile: str) -> list[str]:
-    """The images a Dockerfile's ``FROM`` lines name, earlier build stages left out."""
+    """The images a Dockerfile's ``FROM`` and ``COPY --from`` name, earlier stages left out."""
     stages: set[str] = set()
     images: list[str] = []
     for line in dockerfile.splitlines():
+        copied = _copied_image(line, stages)
+        if copied and copied.group("image") not in images:
+            images.append(copied.group("image"))
         match = _FROM_RE.match(line)
         if not match:
             continue
@@ -276,12 +327,16 @@ def dockerfile_base_images(dockerfile: str) -> list[str]:
 
 
 def override_dockerfile_images(dockerfile: str, overrides: Mapping[str, str]) -> str:
-    """Rewrite every ``FROM`` line that names an image rather than an earlier build stage."""
+    """Rewrite every ``FROM`` and ``COPY --from`` that names an image rather than a stage."""
     if not overrides:
         return dockerfile
     stages: set[str] = set()
     out: list[str] = []
     for line in dockerfile.splitlines():
+        copied = _copied_image(line, stages)
+        if copied:
+            image = apply_base_image_overrides(copied.group("image"), overrides)
+            line = copied.group("head") + image + copied.group("tail")
         match = _FROM_RE.match(line)
         if match:
             image = match.group("image")
@@ -298,7 +353,9 @@ def override_dockerfile_images(dockerfile: str, overrides: Mapping[str, str]) ->
     return "\n".join(out) + ("\n" if dockerfile.endswith("\n") else "")
 
 
-_TAG_RE = re.compile(r"^(?P<repo>[^:@]+):(?P<version>\d+(?:\.\d+)*)(?P<variant>.*)$")
+_TAG_RE = re.compile(
+    r"^(?P<repo>[^:@]+):(?P<prefix>[a-z]+-)?(?P<version>\d+(?:\.\d+)*)(?P<variant>.*)$"
+)
 
 
 def _less_specific(image: str) -> Iterator[str]:
@@ -312,13 +369,15 @@ def _less_specific(image: str) -> Iterator[str]:
     match = _TAG_RE.match(image)
     if not match:
         return
+    repo, prefix = match.group("repo"), match.group("prefix") or ""
     parts = match.group("version").split(".")
     variant = re.sub(r"alpine\d+(?:\.\d+)*", "alpine", match.group("variant"))
     words = variant.split("-")  # "-slim-buster" -> ["", "slim", "buster"]
-    for cut in range(len(words), 0, -1):
+    strict = any(f.repo == repo and not f.trim_variants for f in _FAMILIES.values())
+    for cut in range(len(words), len(words) - 1 if strict else 0, -1):
         trimmed = "-".join(words[:cut])
         for keep in range(len(parts), 0, -1):
-            name = f"{match.group('repo')}:{'.'.join(parts[:keep])}{trimmed}"
+            name = f"{repo}:{prefix}{'.'.join(parts[:keep])}{trimmed}"
             if name != image:
                 yield name
 

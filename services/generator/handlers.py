@@ -36,7 +36,8 @@ async def _bundle(
         analysis, job_id=str(job_id), base_images=overrides, price_table=_prices(ctx.settings)
     )
     reused = analysis.docker is not None and bool(analysis.docker.dockerfile)
-    reused = reused or analysis.framework == "deno"  # TypeScript, but not on Node
+    # TypeScript, but not on Node: the Deno and Bun images say what they run in their tags.
+    reused = reused or analysis.framework in ("deno", "bun")
     note = (
         None
         if reused

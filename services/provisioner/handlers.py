@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import posixpath
 import shutil
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,11 @@ from services.provisioner.tasks import handle_task_generated
 from shared.bus import Broker
 from shared.capabilities.compose_project import (
     ComposeError,
+    ComposeService,
     front_service,
     load_compose_project,
     resolve_env_files,
+    without_unavailable,
 )
 from shared.capabilities.docker_local import (
     SUPPORTED_SERVICES,
@@ -45,7 +48,12 @@ from shared.capabilities.git import (
 from shared.capabilities.workspace import local_engine, write_tree
 from shared.contracts.errors import DeployError
 from shared.events import JobGenerated, JobProvisioned, JobTeardownRequested, TaskGenerated
-from shared.images import load_base_image_overrides, load_base_image_runtimes
+from shared.images import (
+    apply_base_image_overrides,
+    dockerfile_base_images,
+    load_base_image_overrides,
+    load_base_image_runtimes,
+)
 from shared.logs import ThreadLines
 from shared.metrics import DEPLOY_OUTCOMES
 from shared.outbox import OutboxRelay
@@ -209,17 +217,80 @@ def _repo_text(workdir: Path, rel: str) -> str | None:
     return path.read_text(errors="replace")
 
 
+async def _unavailable_services(
+    services: list[ComposeService],
+    workdir: Path,
+    engine: DockerLocal,
+    overrides: Mapping[str, str],
+    runtimes: Mapping[str, str],
+    notes: list[str],
+) -> dict[str, str]:
+    """Service name -> the image it needs that this engine lacks (nothing is pulled here).
+
+    An ``image:`` service needs its image (after BASE_IMAGE_OVERRIDES; each mapping is
+    noted), a built one the base images its Dockerfile names.
+    """
+    needs: dict[str, list[tuple[str, str]]] = {}  # service -> [(as written, mapped)]
+    for svc in services:
+        if svc.image is not None:
+            written = [svc.image]
+        else:
+            path = posixpath.join(svc.build_context or ".", svc.dockerfile)
+            text = _repo_text(workdir, path) or ""
+            written = [image for image in dockerfile_base_images(text) if image != "scratch"]
+        pairs = [(image, apply_base_image_overrides(image, overrides)) for image in written]
+        needs[svc.name] = pairs
+        for before, after in pairs:
+            if svc.image is not None and after != before:
+                runs = runtimes.get(after)
+                notes.append(
+                    f"compose service {svc.name}: image {before} -> {after}"
+                    + (f" ({runs})" if runs else "")
+                    + " (BASE_IMAGE_OVERRIDES)"
+                )
+    wanted = sorted({after for pairs in needs.values() for _, after in pairs})
+    try:
+        absent = set(await asyncio.to_thread(engine.absent_images, wanted))
+    except DeployError as exc:
+        raise PermanentError(str(exc)) from exc
+    missing: dict[str, str] = {}
+    for svc in services:
+        lacking = [
+            before if after == before else f"{before} (mapped to {after})"
+            for before, after in needs[svc.name]
+            if after in absent
+        ]
+        if lacking:
+            what = ", ".join(lacking)
+            missing[svc.name] = what if svc.image else f"{what} (a base image of its Dockerfile)"
+    return missing
+
+
 async def _deploy_compose_project(
     event: JobGenerated, ctx: StageContext, workdir: Path, compose_file: str
 ) -> dict[str, Any]:
     """Run the repository's own multi-service compose file as the job's project."""
     engine = local_engine(ctx.settings)
+    overrides = load_base_image_overrides(ctx.settings.base_image_overrides)
+    notes: list[str] = []
     try:
         services = load_compose_project(workdir, compose_file)
+        missing = await _unavailable_services(
+            services,
+            workdir,
+            engine,
+            overrides,
+            load_base_image_runtimes(ctx.settings.base_image_overrides),
+            notes,
+        )
+        services, left_out = without_unavailable(services, missing)
+        notes += left_out
         front = front_service(services)
     except (OSError, ComposeError) as exc:
+        for note in notes:
+            await ctx.log.info(f"provisioner: {note}")
         raise PermanentError(f"the repository's {compose_file} cannot be deployed: {exc}") from exc
-    for note in resolve_env_files(services, lambda rel: _repo_text(workdir, rel)):
+    for note in notes + resolve_env_files(services, lambda rel: _repo_text(workdir, rel)):
         await ctx.log.info(f"provisioner: {note}")
     await ctx.log.info(
         f"provisioner: deploying {compose_file} as a compose project: "
@@ -237,7 +308,7 @@ async def _deploy_compose_project(
                 project=project,
                 labels=job_labels(event.job_id),
                 on_log=on_log,
-                image_overrides=load_base_image_overrides(ctx.settings.base_image_overrides),
+                image_overrides=overrides,
             )
     except DeployError as exc:
         raise PermanentError(str(exc)) from exc
@@ -246,6 +317,7 @@ async def _deploy_compose_project(
         "image": app.image,
         "compose_project": project,
         "services": [s.name for s in services],
+        "services_left_out": sorted(missing),
         "front_service": front.name,
         **asdict(app),
     }

@@ -16,6 +16,20 @@ _Rule = tuple[re.Pattern[str], Callable[[re.Match[str]], str]]
 
 _RULES: list[_Rule] = [
     (
+        # uv (sync, pip install) and pip, when the project's requires-python excludes the
+        # Python of the image: a local stand-in older than the tag asked for, typically.
+        re.compile(
+            r"current Python version \((?P<have>[\d.]+)\) is not compatible with the locked "
+            r"Python requirement: `(?P<want>[^`]+)`"
+            r"|requires a different Python: (?P<have2>[\d.]+) not in '(?P<want2>[^']+)'"
+        ),
+        lambda m: (
+            f"the project requires Python {m.group('want') or m.group('want2')} and the "
+            f"image's Python is {m.group('have') or m.group('have2')}; it needs a base image "
+            "whose Python satisfies that (local images: the Pythons Debian ships)"
+        ),
+    ),
+    (
         # next/font/google downloads the font's CSS and files while `next build` runs.
         re.compile(r"Failed to fetch `(?P<font>[^`]+)` from Google Fonts"),
         lambda m: (

@@ -28,6 +28,7 @@ __all__ = [
     "parse_compose",
     "parse_env_file",
     "resolve_env_files",
+    "without_unavailable",
 ]
 
 # A service named like the user-facing one wins; then the port a web front publishes on.
@@ -35,7 +36,10 @@ _FRONT_NAMES = ("web", "front", "frontend", "app", "ui", "www", "site", "nginx",
 _FRONT_PORTS = (80, 8080, 3000, 8000, 5000, 443)
 # Where a repository keeps the committed template of an env file it tells users to create.
 _SAMPLE_SUFFIXES = ("-sample", ".sample", ".example", "-example", ".dist", ".template")
-_VAR_RE = re.compile(r"\$\{(?P<name>\w+)(?::?-(?P<default>[^}]*))?\}|\$(?P<bare>\w+)")
+# ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?message}, ${VAR:+other}, $VAR; $$ is a $.
+_VAR_RE = re.compile(
+    r"\$\$|\$\{(?P<name>\w+)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}|\$(?P<bare>[A-Za-z_]\w*)"
+)
 
 
 class ComposeError(ValueError):
@@ -59,30 +63,56 @@ class ComposeService:
     env_files: list[str] = field(default_factory=list)  # relative to the repository root
 
 
-def _interpolate(value: str) -> str:
-    """${VAR:-default} -> default; ${VAR} and $VAR -> empty: the host's env never leaks in."""
-    return _VAR_RE.sub(lambda m: m.group("default") or "", value)
+def _interpolate(value: str, variables: Mapping[str, str] | None = None) -> str:
+    """Compose's interpolation from ``variables`` (the project's .env), never the host's env.
+
+    ${VAR:-default} -> default when VAR is unset or empty; ${VAR} and $VAR -> empty when
+    unset; ${VAR:?message} raises ComposeError naming VAR when it is unset or empty.
+    """
+    known = variables or {}
+
+    def one(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name = match.group("name") or match.group("bare")
+        op, arg = match.group("op"), match.group("arg") or ""
+        current = known.get(name)
+        is_set = current is not None and (current != "" or not (op or "").startswith(":"))
+        if op in (":-", "-"):
+            return current if is_set and current is not None else arg
+        if op in (":?", "?"):
+            if not is_set or current is None:
+                raise ComposeError(
+                    f"variable {name} is required ({arg or 'no message'}) and the repository's "
+                    ".env does not set it; add it to the project's .env"
+                )
+            return current
+        if op in (":+", "+"):
+            return arg if is_set else ""
+        return current or ""
+
+    return _VAR_RE.sub(one, value)
 
 
-def _environment(raw: Any) -> dict[str, str]:
+def _environment(raw: Any, variables: Mapping[str, str]) -> dict[str, str]:
     if isinstance(raw, dict):
-        return {str(k): _interpolate(str(v)) for k, v in raw.items() if v is not None}
+        return {str(k): _interpolate(str(v), variables) for k, v in raw.items() if v is not None}
     env: dict[str, str] = {}
     for item in raw or []:
         key, sep, value = str(item).partition("=")
         if sep:
-            env[key] = _interpolate(value)
+            env[key] = _interpolate(value, variables)
     return env
 
 
-def _ports(raw: Any) -> dict[int, int]:
+def _ports(raw: Any, variables: Mapping[str, str]) -> dict[int, int]:
     """container port -> host port as written (0 when the file leaves the host side open)."""
     out: dict[int, int] = {}
     for spec in raw or []:
         if isinstance(spec, dict):
             target, published = spec.get("target"), spec.get("published") or 0
         else:
-            text = _interpolate(str(spec)).split("/")[0]
+            text = _interpolate(str(spec), variables).split("/")[0]
             parts = text.split(":")
             target, published = parts[-1], parts[-2] if len(parts) > 1 else 0
         try:
@@ -111,7 +141,13 @@ def _volumes(raw: Any, named: set[str]) -> dict[str, str]:
     return out
 
 
-def _service(name: str, raw: dict[str, Any], compose_dir: str, named: set[str]) -> ComposeService:
+def _service(
+    name: str,
+    raw: dict[str, Any],
+    compose_dir: str,
+    named: set[str],
+    variables: Mapping[str, str],
+) -> ComposeService:
     svc = ComposeService(name=name)
     build = raw.get("build")
     if build is not None:
@@ -120,10 +156,10 @@ def _service(name: str, raw: dict[str, Any], compose_dir: str, named: set[str]) 
         if isinstance(build, dict) and build.get("dockerfile"):
             svc.dockerfile = str(build["dockerfile"])
     elif raw.get("image"):
-        svc.image = _interpolate(str(raw["image"]))
+        svc.image = _interpolate(str(raw["image"]), variables)
     else:
         raise ComposeError(f"service {name!r} has neither build nor image")
-    svc.environment = _environment(raw.get("environment"))
+    svc.environment = _environment(raw.get("environment"), variables)
     files = raw.get("env_file")
     for item in [files] if isinstance(files, str | dict) else files or []:
         path = item.get("path") if isinstance(item, dict) else item
@@ -134,24 +170,34 @@ def _service(name: str, raw: dict[str, Any], compose_dir: str, named: set[str]) 
         svc.command = [str(part) for part in command]
     elif command is not None:
         svc.command = str(command)
-    svc.published = _ports(raw.get("ports"))
+    svc.published = _ports(raw.get("ports"), variables)
     svc.container_ports = list(svc.published)
     svc.depends_on = _depends(raw.get("depends_on"))
     svc.volumes = _volumes(raw.get("volumes"), named)
     return svc
 
 
-def parse_compose(text: str, compose_path: str) -> list[ComposeService]:
-    """The services of one compose file, in an order where dependencies start first."""
+def parse_compose(
+    text: str, compose_path: str, variables: Mapping[str, str] | None = None
+) -> list[ComposeService]:
+    """The services of one compose file, in an order where dependencies start first.
+
+    ``variables`` are what ``${VAR}`` interpolates from: the project's ``.env``.
+    """
     try:
         data = load_untrusted_yaml(text, source=compose_path)
     except (yaml.YAMLError, DocumentRefused) as exc:
         raise ComposeError(f"{compose_path} is not valid YAML: {exc}") from exc
-    return _project(data if isinstance(data, dict) else {}, compose_path)
+    return _project(data if isinstance(data, dict) else {}, compose_path, variables or {})
 
 
 def load_compose_project(workdir: Path, compose_path: str) -> list[ComposeService]:
-    """The project `docker compose up` would start in `workdir`: the file and its override."""
+    """The project `docker compose up` would start in `workdir`: the file and its override.
+
+    As docker compose does, ``${VAR}`` in the file is read from the ``.env`` beside it
+    (the project directory's) when the repository commits one; the host's environment
+    never leaks in.
+    """
 
     def read(rel: str) -> str | None:
         path = workdir / rel
@@ -163,10 +209,13 @@ def load_compose_project(workdir: Path, compose_path: str) -> list[ComposeServic
         raise ComposeError(str(exc)) from exc
     if doc is None:
         raise ComposeError(f"{compose_path} is missing")
-    return _project(doc.data, compose_path)
+    dotenv = read(posixpath.join(posixpath.dirname(compose_path), ".env"))
+    return _project(doc.data, compose_path, parse_env_file(dotenv) if dotenv else {})
 
 
-def _project(data: Mapping[str, Any], compose_path: str) -> list[ComposeService]:
+def _project(
+    data: Mapping[str, Any], compose_path: str, variables: Mapping[str, str]
+) -> list[ComposeService]:
     # Services behind a profile do not start with `docker compose up`.
     raw_services = active_services(data)
     if not raw_services:
@@ -174,7 +223,10 @@ def _project(data: Mapping[str, Any], compose_path: str) -> list[ComposeService]
     volumes = data.get("volumes")
     named = {str(v) for v in volumes} if isinstance(volumes, Mapping) else set()
     compose_dir = posixpath.dirname(compose_path)
-    services = {name: _service(name, raw, compose_dir, named) for name, raw in raw_services.items()}
+    services = {
+        name: _service(name, raw, compose_dir, named, variables)
+        for name, raw in raw_services.items()
+    }
     ordered: list[ComposeService] = []
     visiting: set[str] = set()
 
@@ -264,3 +316,33 @@ def front_service(services: list[ComposeService]) -> ComposeService:
         return (name, port, publishing.index(svc))
 
     return min(publishing, key=rank)
+
+
+def without_unavailable(
+    services: list[ComposeService], missing: Mapping[str, str]
+) -> tuple[list[ComposeService], list[str]]:
+    """Leave out the services whose image is not here when nothing kept depends on them.
+
+    ``missing`` maps a service's name to the image it needs and this engine lacks. A
+    service nothing depends on (a reverse proxy, a database admin page) is left out, and
+    the front is then chosen among the rest; the notes say which and why. A missing image
+    that a kept service depends on fails with ComposeError naming the image and the
+    dependants: the project cannot run without it.
+    """
+    dropped = {svc.name for svc in services if svc.name in missing}
+    kept = [svc for svc in services if svc.name not in dropped]
+    for name in sorted(dropped):
+        needed_by = sorted(svc.name for svc in kept if name in svc.depends_on)
+        if needed_by:
+            raise ComposeError(
+                f"compose service {name} needs image {missing[name]}, which is not on this "
+                f"Docker engine and cannot be pulled here, and {', '.join(needed_by)} "
+                "depend on it; map it in BASE_IMAGE_OVERRIDES to a local image or build it"
+            )
+    notes = [
+        f"compose service {svc.name} left out: its image {missing[svc.name]} is not on this "
+        "Docker engine and cannot be pulled here, and no service that starts depends on it"
+        for svc in services
+        if svc.name in dropped
+    ]
+    return kept, notes

@@ -35,7 +35,7 @@ from shared.build_policy import check_dockerfile
 from shared.capabilities.build_causes import BuildCauses
 from shared.capabilities.compose_project import ComposeService
 from shared.contracts.errors import DeployError
-from shared.dockerfile_compat import classic_builder_dockerfile
+from shared.dockerfile_compat import UnsupportedInstruction, classic_builder_dockerfile
 from shared.images import (
     apply_base_image_overrides,
     dockerfile_base_images,
@@ -428,6 +428,18 @@ class DockerLocal:
             watchdog.stop()
         logger.info("built %s as %s", tag, image_id)
         return image_id
+
+    def absent_images(self, images: list[str]) -> list[str]:
+        """Which of ``images`` the engine does not hold (a run would have to pull them)."""
+        absent = []
+        for image in images:
+            try:
+                self.client.images.get(image)
+            except docker.errors.ImageNotFound:
+                absent.append(image)
+            except docker.errors.DockerException as exc:
+                raise DeployError(f"could not inspect image {image}: {exc}") from exc
+        return absent
 
     def _missing_images(self, dockerfile: Path) -> list[str]:
         """Base images of ``dockerfile`` that the engine does not hold (it would pull them)."""
@@ -910,7 +922,13 @@ def _localised_dockerfile(
 ) -> tuple[str, list[tuple[str, str]]]:
     """A copy of ``dockerfile`` with its base images mapped, beside it; its name, the pairs."""
     text = (context_dir / dockerfile).read_text(errors="replace")
-    compatible, changes = classic_builder_dockerfile(text, overrides)
+    try:
+        compatible, changes = classic_builder_dockerfile(text, overrides)
+    except UnsupportedInstruction as exc:
+        raise DeployError(
+            f"{dockerfile} cannot be built here: this engine builds with the classic builder "
+            f"(no BuildKit through its API), and {exc}"
+        ) from exc
     for change in changes:
         on_log(f"Dockerfile rewritten for this engine: {change}")
     mapped = override_dockerfile_images(compatible, overrides)
@@ -928,7 +946,7 @@ def _localised_dockerfile(
 
 
 # A build that ran out of time or lacks a base image would fail the same way again.
-_NOT_RETRIED = re.compile(r"BUILD_TIMEOUT_S|is not on this Docker engine")
+_NOT_RETRIED = re.compile(r"BUILD_TIMEOUT_S|is not on this Docker engine|the classic builder")
 
 
 def _older_overrides(

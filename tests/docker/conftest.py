@@ -60,6 +60,26 @@ def base_images(docker_client: docker.DockerClient, overrides: dict[str, str]) -
 
 
 @pytest.fixture(scope="session")
+def tool_images(docker_client: docker.DockerClient, base_images: dict[str, str]) -> dict[str, str]:
+    """The override map, with the uv, Bun and Deno images built if this engine lacks them."""
+    needed = [base_images[f"{repo}:latest"] for repo in _TOOL_REPOS]
+    missing = [tag for tag in needed if not _has_image(docker_client, tag)]
+    if missing:
+        proc = subprocess.run(
+            [str(ROOT / "scripts" / "build-base-images.sh"), "--only", "uv,bun,deno"],
+            capture_output=True,
+            text=True,
+            timeout=1200,
+        )
+        if proc.returncode != 0:
+            pytest.fail(f"building {missing} failed:\n{proc.stdout}\n{proc.stderr}")
+    return base_images
+
+
+_TOOL_REPOS = ("ghcr.io/astral-sh/uv", "oven/bun", "denoland/deno")
+
+
+@pytest.fixture(scope="session")
 def target(docker_client: docker.DockerClient) -> DockerLocal:
     return DockerLocal(docker_client)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -82,3 +83,29 @@ def test_overrides_for_present_images_record_what_they_run(
     assert python_images, "no labelled python image: run make images"
     for ref, line in python_images.items():
         assert _runs(docker_client, ref, "python") == version_tuple(line.split()[1])
+
+
+def test_images_built_from_a_base_image_are_not_taken_for_one(
+    docker_client: docker.DockerClient, base_images: dict[str, str]
+) -> None:
+    """An app image built FROM a local base image inherits its runtime labels, not its role."""
+    base = base_images["python:3.13-slim"]
+    tag = "autodeploy-test/derived-from-base:latest"
+    docker_client.images.build(
+        fileobj=io.BytesIO(f"FROM {base}\nENV DERIVED=1\n".encode()),
+        tag=tag,
+        rm=True,
+    )
+    try:
+        printed = subprocess.run(
+            [sys.executable, "scripts/base-image-overrides.py"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        mapping = json.loads(printed)
+        named = set(mapping.pop("_runtimes")) | set(mapping.values())
+        assert all(ref.startswith("autodeploy-local/") for ref in named), sorted(named)
+    finally:
+        docker_client.images.remove(tag, force=True)

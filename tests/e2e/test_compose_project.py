@@ -170,3 +170,41 @@ def test_compose_image_that_is_not_local_fails_naming_it(stack, git_server) -> N
     assert job["status"] == "failed" and job["stage"] == "provisioner", job["error"]
     assert "example-org/message-queue:3" in job["error"]
     assert "BASE_IMAGE_OVERRIDES" in job["error"]
+
+
+def test_a_missing_image_nothing_needs_is_left_out_and_env_comes_from_dotenv(
+    stack, git_server
+) -> None:
+    # As template repositories ship them: an admin page on an image that is not here and
+    # that no other service needs, and a required variable the committed .env sets.
+    files = dict(COMPOSE_PROJECT)
+    files["docker-compose.yml"] = (
+        files["docker-compose.yml"]
+        .replace("${DB_PASSWORD:-example}", "${DB_PASSWORD:?set it in .env}")
+        .replace(
+            "volumes:\n  db-data:",
+            "  admin:\n    image: example-org/db-admin:1\n    depends_on: [db]\n"
+            '    ports:\n      - "8082:8080"\nvolumes:\n  db-data:',
+        )
+    )
+    files[".env"] = "DB_PASSWORD=from-dotenv\n"
+    url = git_server.create_repo("compose-left-out", files)
+    job_id = stack.submit(repo_url=url, description="deploy the voting app")
+    job = stack.wait_job(job_id, timeout=600)
+    messages = [line["message"] for line in job["logs"]]
+    assert job["status"] == "completed", (job["error"], messages[-20:])
+    deployment = job["result"]["deployment"]
+    assert deployment["services_left_out"] == ["admin"]
+    assert "admin" not in deployment["services"] and deployment["front_service"] == "front"
+    assert any(
+        "compose service admin left out: its image example-org/db-admin:1 is not on this "
+        "Docker engine" in message
+        for message in messages
+    ), messages
+    answer = httpx.get(job["result"]["url"], timeout=10)
+    assert answer.status_code == 200 and "votes counted by the worker = " in answer.text
+    client = docker.from_env()
+    db = client.containers.get(f"autodeploy-{job_id}-db")
+    assert "POSTGRES_PASSWORD=from-dotenv" in db.attrs["Config"]["Env"]
+    assert httpx.delete(f"{stack.url}/job/{job_id}").status_code == 202
+    stack.wait_job(job_id, statuses=("destroyed",), timeout=120)

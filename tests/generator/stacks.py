@@ -174,6 +174,14 @@ STACKS: dict[str, Analysis] = {
         services=("postgres",),
     ),
     "deno": make_analysis("typescript", "deno", ["main.ts", "deno.json"], port=8000),
+    "bun": make_analysis(
+        "typescript",
+        "bun",
+        ["index.ts", "package.json", "bun.lockb", "tsconfig.json"],
+        port=3000,
+        start="bun run index.ts",
+        package_manager="bun",
+    ),
     "static": make_analysis("html", None, ["site/index.html", "site/style.css"]),
     "existing-dockerfile": make_analysis(
         "python",

@@ -42,3 +42,21 @@ def test_a_host_the_build_cannot_resolve_is_named() -> None:
 
 def test_output_without_a_known_wording_names_nothing() -> None:
     assert _cause(["npm error code ELIFECYCLE", "npm error errno 2"]) is None
+
+
+def test_a_requires_python_newer_than_the_image_is_named_with_both_versions() -> None:
+    # uv sync's wording (with the colour codes the build stream carries), then pip's.
+    uv = [
+        "Using CPython 3.13.5 interpreter at: /usr/local/bin/python",
+        "\x1b[91merror\x1b[0m",
+        "\x1b[91m: The current Python version (3.13.5) is not compatible with the locked "
+        "Python requirement: `>=3.14, <4.0`\x1b[0m",
+    ]
+    assert _cause(uv) == (
+        "the project requires Python >=3.14, <4.0 and the image's Python is 3.13.5; it needs a "
+        "base image whose Python satisfies that (local images: the Pythons Debian ships)"
+    )
+    pip = ["ERROR: Package 'app' requires a different Python: 3.11.2 not in '>=3.12'"]
+    cause = _cause(pip)
+    assert cause is not None
+    assert cause.startswith("the project requires Python >=3.12 and the image's Python is 3.11.2")

@@ -9,6 +9,7 @@ from shared.capabilities.compose_project import (
     front_service,
     parse_compose,
     resolve_env_files,
+    without_unavailable,
 )
 
 VOTING = """\
@@ -121,3 +122,73 @@ def test_committed_env_file_is_read_as_is() -> None:
     files = {"deploy/.env.dev": "A=1\n", "deploy/.env.dev-sample": "A=2\n", "deploy/.env.db": ""}
     assert resolve_env_files(services, files.get) == []
     assert next(s for s in services if s.name == "web").environment["A"] == "1"
+
+
+# --- a project as a template repository ships it: .env interpolation, images not here ----
+
+TEMPLATE = """\
+services:
+  proxy:
+    image: traefik:3.6
+    ports: ["80:80"]
+  db:
+    image: postgres:18
+    environment:
+      - POSTGRES_PASSWORD=${POSTGRES_PASSWORD:?Variable not set}
+  adminer:
+    image: adminer
+    depends_on: [db]
+    ports: ["8080:8080"]
+  backend:
+    build: {context: ., dockerfile: backend/Dockerfile}
+    depends_on: {db: {condition: service_healthy}}
+    ports: ["8000:8000"]
+    environment:
+      PROJECT_NAME: ${PROJECT_NAME:?Variable not set}
+      SMTP_HOST: ${SMTP_HOST}
+      SMTP_USER: ${SMTP_USER:-}
+      DATABASE_URL: postgresql://postgres:${POSTGRES_PASSWORD:?Variable not set}@db:5432/app
+      PRICE: $$5
+"""
+DOTENV = {"PROJECT_NAME": "Full Stack", "POSTGRES_PASSWORD": "changethis", "SMTP_HOST": ""}
+
+
+def test_variables_come_from_the_projects_env_file() -> None:
+    services = {s.name: s for s in parse_compose(TEMPLATE, "compose.yml", DOTENV)}
+    assert services["backend"].environment == {
+        "PROJECT_NAME": "Full Stack",
+        "SMTP_HOST": "",
+        "SMTP_USER": "",
+        "DATABASE_URL": "postgresql://postgres:changethis@db:5432/app",
+        "PRICE": "$5",
+    }
+    assert services["db"].environment == {"POSTGRES_PASSWORD": "changethis"}
+
+
+def test_a_required_variable_the_env_file_lacks_is_named() -> None:
+    with pytest.raises(
+        ComposeError, match=r"variable PROJECT_NAME is required \(Variable not set\)"
+    ):
+        parse_compose(TEMPLATE, "compose.yml", {"POSTGRES_PASSWORD": "x"})
+
+
+def test_services_whose_image_is_missing_are_left_out_when_nothing_needs_them() -> None:
+    services = parse_compose(TEMPLATE, "compose.yml", DOTENV)
+    kept, notes = without_unavailable(services, {"proxy": "traefik:3.6", "adminer": "adminer"})
+    assert [s.name for s in kept] == ["db", "backend"]
+    assert front_service(kept).name == "backend"
+    assert notes == [
+        "compose service proxy left out: its image traefik:3.6 is not on this Docker engine "
+        "and cannot be pulled here, and no service that starts depends on it",
+        "compose service adminer left out: its image adminer is not on this Docker engine "
+        "and cannot be pulled here, and no service that starts depends on it",
+    ]
+
+
+def test_a_missing_image_something_depends_on_fails_naming_image_and_dependants() -> None:
+    services = parse_compose(TEMPLATE, "compose.yml", DOTENV)
+    with pytest.raises(ComposeError) as caught:
+        without_unavailable(services, {"db": "postgres:18", "proxy": "traefik:3.6"})
+    message = str(caught.value)
+    assert message.startswith("compose service db needs image postgres:18")
+    assert "adminer, backend depend on it" in message and "proxy" not in message

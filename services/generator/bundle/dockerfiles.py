@@ -583,6 +583,52 @@ def _sveltekit_node_adapter(ctx: Context) -> str:
     )
 
 
+def _runs_on_bun(ctx: Context) -> bool:
+    """A Bun app: Bun.serve, or Bun's lock file with a start command that runs bun."""
+    if ctx.framework == "bun":
+        return True
+    start = (ctx.start_command_raw or "").split()
+    return ctx.package_manager == "bun" and start[:1] in (["bun"], ["bunx"])
+
+
+def _bun(ctx: Context) -> DockerPlan:
+    port = _pick_port(ctx, controlled=False)
+    shell = ctx.start_command or "exec bun run start"
+    lock = ctx.first("bun.lock", "bun.lockb")
+    # bun.lockb, the binary lock of Bun before 1.2, is migrated to bun.lock on install: a
+    # frozen install would refuse that change, so only the text lock is installed frozen.
+    frozen = " --frozen-lockfile" if lock == "bun.lock" else ""
+    if lock is None:
+        ctx.notes.append(
+            "No bun.lock was found, so `bun install` resolves versions at build time; "
+            "commit the lock file for reproducible builds."
+        )
+    text = _header(
+        ctx, "Bun", "Bun installs the production dependencies and runs the start command."
+    ) + (
+        f"FROM {IMAGES['bun']}\n"
+        f"ENV NODE_ENV=production HOST=0.0.0.0 PORT={port}\n"
+        "WORKDIR /home/bun/app\n"
+        "# Dependency manifests first, so this layer is rebuilt only when they change.\n"
+        f"COPY {' '.join(['package.json', *([lock] if lock else [])])} ./\n"
+        f"RUN bun install --production{frozen}\n"
+        "COPY --chown=bun:bun . .\n"
+        "# The official image ships an unprivileged `bun` user (uid 1000).\n"
+        "USER 1000\n"
+        f"EXPOSE {port}\n"
+        "# The image has no curl or node; bun itself does the probe (any status < 500 is up).\n"
+        + _healthcheck(["bun", "-e", _BUN_HEALTH % ctx.health_path])
+        + _cmd(shell)
+    )
+    return DockerPlan("bun", text, port, [IMAGES["bun"]])
+
+
+_BUN_HEALTH = (
+    "fetch('http://127.0.0.1:' + process.env.PORT + '%s', {signal: AbortSignal.timeout(4000)})"
+    ".then((r) => process.exit(r.status < 500 ? 0 : 1), () => process.exit(1))"
+)
+
+
 def _node_server(ctx: Context) -> DockerPlan:
     fw = ctx.framework
     env = ["NODE_ENV=production", "HOST=0.0.0.0"]
@@ -1121,6 +1167,8 @@ def plan_dockerfile(ctx: Context) -> DockerPlan:
     lang, fw = ctx.language, ctx.framework
     if lang == "node" and fw in SPA_FRAMEWORKS:
         return _node_spa(ctx)
+    if lang == "node" and _runs_on_bun(ctx):
+        return _bun(ctx)
     handlers = {
         "python": _python, "node": _node_server, "go": _go, "java": _java,
         "dotnet": _dotnet, "ruby": _ruby, "php": _php, "rust": _rust,

@@ -35,6 +35,7 @@ IMAGES: dict[str, str] = {
     "rust": "rust:1.80-slim",
     "elixir": "elixir:1.17",
     "deno": "denoland/deno:2.0.6",
+    "bun": "oven/bun:1.4",
 }
 
 BACKING_IMAGES: dict[str, str] = {
