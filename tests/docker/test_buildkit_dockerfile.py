@@ -68,7 +68,7 @@ def test_buildkit_syntax_and_tool_images_build_and_run(
     try:
         tag = f"autodeploy-test/buildkit-dockerfile:{job_id}"
         target.build(
-            tmp_path, tag=tag, labels=labels, on_log=log.append, image_overrides=tool_images
+            tmp_path, tag=tag, on_log=log.append, image_overrides=tool_images
         )
         app = target.run(
             tag, name=f"autodeploy-{job_id}", container_port=8000, env={}, labels=labels
@@ -93,7 +93,7 @@ def test_a_secret_mount_fails_the_build_naming_the_instruction_and_line(
         "FROM python:3.12-slim\n\nRUN --mount=type=secret,id=token cat /run/secrets/token\n"
     )
     with pytest.raises(DeployError) as caught:
-        target.build(tmp_path, tag="autodeploy-test/secret:x", labels={}, on_log=lambda _: None)
+        target.build(tmp_path, tag="autodeploy-test/secret:x", on_log=lambda _: None)
     message = str(caught.value)
     assert "line 3: `RUN --mount=type=secret,id=token cat /run/secrets/token`" in message
     assert "a --mount of type secret has no classic-builder equivalent" in message

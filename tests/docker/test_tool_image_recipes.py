@@ -59,7 +59,7 @@ def test_generated_recipe_builds_on_the_local_tool_image(
     labels = job_labels(job_id)
     try:
         tag = f"autodeploy-test/{framework}-recipe:{job_id}"
-        target.build(tmp_path, tag=tag, labels=labels, on_log=lambda _: None)
+        target.build(tmp_path, tag=tag, on_log=lambda _: None)
         app = target.run(
             tag, name=f"autodeploy-{job_id}", container_port=port, env={}, labels=labels
         )
