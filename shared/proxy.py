@@ -75,9 +75,9 @@ done
 """
 # After a switch that did not take: the served config back, and nginx onto it.
 _RESTORE = f"cd {_CONF_DIR} && mv default.conf.prev default.conf && kill -HUP 1"
-# How often a switch asks the proxy whether the new revision answers yet (a loopback
-# request; the reload itself takes tens of milliseconds).
-_SERVING_POLL_S = 0.01
+# How often a start or a switch asks the proxy whether it listens, or whether the new
+# revision answers yet: a loopback request, and nginx binds and reloads in tens of ms.
+_POLL_S = 0.01
 
 
 class ProxyError(RuntimeError):
@@ -261,7 +261,7 @@ class AppProxy:
                     raise ProxyError(
                         f"the app proxy does not answer on port {port}: {exc}"
                     ) from exc
-            time.sleep(0.1)
+            time.sleep(_POLL_S)
 
     def _wait_serving(self, port: int, revision: str) -> None:
         """Until a fresh connection is answered by ``revision`` (the reload has taken)."""
@@ -274,7 +274,7 @@ class AppProxy:
                     return
             except (OSError, http.client.HTTPException) as exc:
                 seen = str(exc) or type(exc).__name__
-            time.sleep(_SERVING_POLL_S)
+            time.sleep(_POLL_S)
         raise ProxyError(
             f"the app proxy on port {port} still answers from {seen or 'nothing'} "
             f"{self.switch_timeout_s:g} s after switching to {revision}"
