@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.baselines.by_hand import build_run_first_200  # noqa: E402
+from bench.trace import print_trace  # noqa: E402
 from tests.support.fixtures_web import FLASK_APP  # noqa: E402
 from tests.support.gitserver import GitServer  # noqa: E402
 from tests.support.stack import Isolated, Stack  # noqa: E402
@@ -33,7 +34,7 @@ def _fresh(marker: str) -> dict[str, str | bytes]:
     return files
 
 
-def _autodeploy(stack: Stack, url: str) -> tuple[float, str]:
+def _autodeploy(stack: Stack, url: str, *, trace: bool = False) -> tuple[float, str]:
     started = time.perf_counter()
     job_id = stack.submit(repo_url=url, description="deploy this Flask app")
     while True:
@@ -44,6 +45,8 @@ def _autodeploy(stack: Stack, url: str) -> tuple[float, str]:
     elapsed = time.perf_counter() - started
     if job["status"] != "completed":
         raise RuntimeError(f"bench job failed: {job['error']}")
+    if trace:
+        print_trace(job)
     return elapsed, job_id
 
 
@@ -72,6 +75,9 @@ def _destroy(stack: Stack, job_id: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--trace", action="store_true", help="print each job's timed log to stderr"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="deploy-bench-") as tmp:
         workdir = Path(tmp)
@@ -85,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for n in range(args.runs):
                 repo = git.create_repo(f"bench-flask-{n}", _fresh(f"auto-{n}-{time.time()}"))
-                seconds, job_id = _autodeploy(stack, repo)
+                seconds, job_id = _autodeploy(stack, repo, trace=args.trace)
                 auto.append(seconds)
                 _destroy(stack, job_id)  # removes the image: the next build starts cold
                 repo = git.create_repo(f"bench-hand-{n}", _fresh(f"hand-{n}-{time.time()}"))

@@ -22,9 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -32,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.baselines.by_hand import build_run_first_200  # noqa: E402
+from bench.trace import print_trace  # noqa: E402
 from shared.apps import sign  # noqa: E402
 from tests.support.fixtures_web import FLASK_APP  # noqa: E402
 from tests.support.gitserver import GitServer, commit_files  # noqa: E402
@@ -39,16 +38,6 @@ from tests.support.stack import Isolated, Stack  # noqa: E402
 
 REPO = "warm-flask"
 _TRACE = False
-
-
-def _trace(job: dict[str, Any]) -> None:
-    """The revision's log, each line's seconds since the job was created (to stderr)."""
-    logs = job.get("logs") or []
-    start = datetime.fromisoformat(job["created_at"])
-    for line in logs:
-        at = (datetime.fromisoformat(line["ts"]) - start).total_seconds()
-        print(f"{at:7.3f} {line['message'][:140]}", file=sys.stderr)
-    print(file=sys.stderr)
 
 
 def _body(text: str) -> dict[str, str | bytes]:
@@ -106,7 +95,7 @@ def _webhook(stack: Stack, secret: str, url: str, sha: str, *, expect: str) -> f
     if job["status"] != "completed":
         raise RuntimeError(f"bench revision failed: {job['error']}")
     if _TRACE:
-        _trace(job)
+        print_trace(job)
     served = httpx.get(job["result"]["app"]["url"], timeout=5).text
     if expect not in served:
         raise RuntimeError(f"the app's URL serves {served[:80]!r}, not {expect!r}")
