@@ -2028,6 +2028,63 @@ def flask_dockerfile_continuations(root: Path) -> None:
     )
 
 
+def gin_indirect_mongo(root: Path) -> None:
+    # gin pulls a MongoDB codec in as an indirect module; only go-redis is the app's own.
+    write_files(
+        root,
+        {
+            "go.mod": """
+            module example.org/notes
+
+            go 1.22
+
+            require (
+                github.com/gin-gonic/gin v1.10.0
+                github.com/redis/go-redis/v9 v9.5.1
+            )
+
+            require (
+                github.com/bytedance/sonic v1.11.6 // indirect
+                go.mongodb.org/mongo-driver v1.15.0 // indirect
+                github.com/lib/pq v1.10.9 // indirect
+            )
+        """,
+            "main.go": """
+            package main
+
+            import (
+                "os"
+
+                "github.com/gin-gonic/gin"
+                "github.com/redis/go-redis/v9"
+            )
+
+            func main() {
+                _ = redis.NewClient(&redis.Options{Addr: os.Getenv("REDIS_ADDR")})
+                r := gin.Default()
+                r.GET("/", func(c *gin.Context) { c.String(200, "notes") })
+                r.Run(":8090")
+            }
+        """,
+        },
+    )
+
+
+def rails_puma_env_gated_host(root: Path) -> None:
+    # Puma binds the IPv6 wildcard only in production, loopback otherwise.
+    rails_app(root)
+    write_files(
+        root,
+        {
+            "config/puma.rb": """
+            threads 3, 3
+            host = ENV.fetch("RAILS_ENV") { "development" } == "production" ? "::" : "::1"
+            port(ENV.fetch("PORT") { 3000 }, host)
+        """,
+        },
+    )
+
+
 SECOND_CORPUS_CLASSES: list[Fixture] = [
     Fixture(
         "flask_gunicorn_config_file",
@@ -2116,6 +2173,27 @@ SECOND_CORPUS_CLASSES: list[Fixture] = [
         8400,
         "0.0.0.0",
         "gunicorn --bind 0.0.0.0:8400 shop:app",
+    ),
+    Fixture(
+        "gin_indirect_mongo",
+        gin_indirect_mongo,
+        "http-service",
+        "go",
+        "gin",
+        8090,
+        ANY,
+        ANY,
+        services=("redis",),
+    ),
+    Fixture(
+        "rails_puma_env_gated_host",
+        rails_puma_env_gated_host,
+        "http-service",
+        "ruby",
+        "rails",
+        3000,
+        "0.0.0.0",
+        ANY,
     ),
 ]
 

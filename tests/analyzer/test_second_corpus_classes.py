@@ -148,3 +148,15 @@ def test_dockerfile_evidence_names_physical_lines_after_continuations(tmp_path: 
     a = analyse("flask_dockerfile_continuations", tmp_path)
     assert a.port is not None and where(a.port.evidence[0]) == ("Dockerfile", 8)
     assert any("start command from the existing Dockerfile (Dockerfile:9)" in r for r in a.reasons)
+
+
+def test_indirect_go_modules_are_no_backing_services(tmp_path: Path) -> None:
+    a = analyse("gin_indirect_mongo", tmp_path)
+    assert [(s.kind, where(s.evidence[0])) for s in a.services] == [("redis", ("go.mod", 7))]
+
+
+def test_a_puma_bind_gated_on_rails_env_sets_it(tmp_path: Path) -> None:
+    a = analyse("rails_puma_env_gated_host", tmp_path)
+    assert (a.bind_address, a.binds_loopback) == ("0.0.0.0", False)
+    assert a.description.env.get("RAILS_ENV") == "production"
+    assert any("config/puma.rb:2" in r and "RAILS_ENV=production" in r for r in a.reasons)

@@ -1,9 +1,10 @@
 """Binds that depend on a platform variable: binds 0.0.0.0 only when RENDER (DYNO...) is set.
 
 Apps written for a PaaS often bind loopback unless the platform's variable is set (Render's
-RENDER, Heroku's DYNO, a NODE_ENV of "production"). Setting HOST does nothing for them; the
-variable the condition reads does. This module reads the condition from the code and says
-which variable, with which value, makes the app bind every interface.
+RENDER, Heroku's DYNO, a NODE_ENV of "production", a Puma config's RAILS_ENV). Setting HOST
+does nothing for them; the variable the condition reads does. This module reads the
+condition from the code and says which variable, with which value, makes the app bind
+every interface.
 """
 
 from __future__ import annotations
@@ -29,11 +30,20 @@ _ENV_READ = (
     r"""|os\.environ\[["'](?P<pyk>[A-Z][A-Z0-9_]*)["']\])"""
     r"""(?:\s*(?:===?|==)\s*["'](?P<value>[\w.-]+)["'])?"""
 )
+# Ruby: ENV["X"], ENV.fetch("X") with a default argument or block, optionally compared.
+_RB_ENV_READ = (
+    r"""ENV(?:\[\s*["'](?P<rbk>[A-Z][A-Z0-9_]*)["']\s*\]"""
+    r"""|\.fetch\(\s*["'](?P<rbf>[A-Z][A-Z0-9_]*)["'][^)\n]*\)(?:\s*\{[^}\n]*\})?)"""
+    r"""(?:\s*==\s*["'](?P<value>[\w.-]+)["'])?"""
+)
+# Ruby (a Puma config): COND ? "::" : "::1"
+_RB_TERNARY = re.compile(rf"\(?\s*{_RB_ENV_READ}\s*\)?\s*\?\s*{_WILDCARD}\s*:\s*{_LOOPBACK}")
 # JavaScript: (COND) ? "0.0.0.0" : "localhost"
 _JS_TERNARY = re.compile(rf"\(?\s*{_ENV_READ}\s*\)?\s*\?\s*{_WILDCARD}\s*:\s*{_LOOPBACK}")
 # Python: "0.0.0.0" if COND else "127.0.0.1"
 _PY_CONDITIONAL = re.compile(rf"{_WILDCARD}\s+if\s+{_ENV_READ}\s+else\s+{_LOOPBACK}")
-_SUFFIXES = (".js", ".mjs", ".cjs", ".ts", ".py")
+_SUFFIXES = (".js", ".mjs", ".cjs", ".ts", ".py", ".rb")
+_NAME_GROUPS = ("js", "jsk", "jsin", "py", "pyk", "rbk", "rbf")
 
 
 @dataclass(frozen=True)
@@ -49,10 +59,10 @@ def find_bind_switches(ctx: AppContext) -> list[BindSwitch]:
     """Every bind in the app's sources that is 0.0.0.0 only when an env variable says so."""
     found: list[BindSwitch] = []
     for rel, text in ctx.sources(_SUFFIXES, limit=40):
-        for pattern in (_JS_TERNARY, _PY_CONDITIONAL):
+        for pattern in (_JS_TERNARY, _PY_CONDITIONAL, _RB_TERNARY):
             for match in pattern.finditer(text):
                 groups = match.groupdict()
-                name = next(groups[k] for k in ("js", "jsk", "jsin", "py", "pyk") if groups[k])
+                name = next(groups[k] for k in _NAME_GROUPS if groups.get(k))
                 # A truthiness or presence test: any non-empty value turns it on.
                 value = groups["value"] or "1"
                 if any(s.name == name for s in found):
