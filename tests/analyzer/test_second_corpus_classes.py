@@ -160,3 +160,14 @@ def test_a_puma_bind_gated_on_rails_env_sets_it(tmp_path: Path) -> None:
     assert (a.bind_address, a.binds_loopback) == ("0.0.0.0", False)
     assert a.description.env.get("RAILS_ENV") == "production"
     assert any("config/puma.rb:2" in r and "RAILS_ENV=production" in r for r in a.reasons)
+
+
+def test_a_gunicorn_config_outside_the_repository_is_never_read(tmp_path: Path) -> None:
+    for outside in ("/etc/gunicorn.conf.py", "../../gunicorn.conf.py"):
+        a = analyse(
+            "flask_gunicorn_config_file",
+            tmp_path / str(len(outside)),
+            overwrite={"Procfile": f"web: gunicorn -c {outside} shop:app\n"},
+        )
+        assert not any("loads" in r and "gunicorn" in r for r in a.reasons)
+        assert a.port is not None and a.port.source == "framework-default"

@@ -54,8 +54,8 @@ def gunicorn_config_bind(
     elif name.startswith("python:"):
         return None  # a module on sys.path, not a file we can place
     rel = posixpath.normpath(join(app_root, name.removeprefix("file:")))
-    if rel.startswith(".."):
-        return None
+    if rel.startswith(("..", "/")):
+        return None  # outside the repository: never read
     text = snap.read(rel)
     if text is None:
         return None
