@@ -75,7 +75,8 @@ _ASTRO_SERVER_ADAPTERS = (
 )
 # Where a build writes its files when its script names no folder.
 _SPA_OUTPUT = {"create-react-app": "build"}
-_VUE_DEST = re.compile(r"vue-cli-service\s+build\b[^&|;]*?--dest[= ](?P<dir>[\w./-]+)")
+# Bounded: a script of many `vue-cli-service build` words must not be rescanned from each.
+_VUE_DEST = re.compile(r"vue-cli-service\s+build\b[^&|;]{0,200}?--dest[= ](?P<dir>[\w./-]+)")
 _SERVICES = {
     "pg": "postgres",
     "postgres": "postgres",
