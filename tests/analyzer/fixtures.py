@@ -1762,6 +1762,442 @@ REAL_REPOSITORY_CLASSES: list[Fixture] = [
 ]
 
 
+# --- Classes the second real corpus showed (tests/corpus/more-repos.tsv) -------------------
+
+_FLASK_SHOP = """
+from flask import Flask
+
+app = Flask(__name__)
+
+@app.route("/")
+def index():
+    return "shop"
+"""
+
+
+def flask_gunicorn_config_file(root: Path) -> None:
+    # The Procfile loads a gunicorn config file that holds the bind; the command has none.
+    write_files(
+        root,
+        {
+            "requirements.txt": "Flask==3.0.3\ngunicorn==22.0.0\n",
+            "Procfile": "web: gunicorn --worker-tmp-dir /dev/shm -c deploy/gunicorn_settings.py shop:app\n",
+            "deploy/gunicorn_settings.py": '# read by the Procfile\nworkers = 3\nbind = "0.0.0.0:8200"\ntimeout = 30\n',
+            "shop.py": _FLASK_SHOP,
+        },
+    )
+
+
+def django_default_gunicorn_conf(root: Path) -> None:
+    # gunicorn loads ./gunicorn.conf.py on its own: an IPv6 wildcard bind on $PORT or 8210.
+    write_files(
+        root,
+        {
+            "requirements.txt": "Django==5.0.6\ngunicorn==22.0.0\n",
+            "Procfile": "web: gunicorn mysite.wsgi\n",
+            "gunicorn.conf.py": """
+            import os
+
+            # every interface, IPv6 included
+            bind = ["[::]:{}".format(os.environ.get("PORT", 8210))]
+            workers = 2
+        """,
+            "manage.py": """
+            import os
+            import sys
+
+            if __name__ == "__main__":
+                os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+                from django.core.management import execute_from_command_line
+                execute_from_command_line(sys.argv)
+        """,
+            "mysite/__init__.py": "",
+            "mysite/settings.py": 'SECRET_KEY = "dev"\nROOT_URLCONF = "mysite.urls"\nALLOWED_HOSTS = ["*"]\n',
+            "mysite/urls.py": "urlpatterns = []\n",
+            "mysite/wsgi.py": """
+            import os
+            from django.core.wsgi import get_wsgi_application
+
+            os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+            application = get_wsgi_application()
+        """,
+        },
+    )
+
+
+def flask_render_blueprint(root: Path) -> None:
+    # render.yaml lists a worker, then the web service whose startCommand runs the app.
+    write_files(
+        root,
+        {
+            "requirements.txt": "Flask==3.0.3\ngunicorn==22.0.0\nrq==1.16.2\n",
+            "render.yaml": """
+            services:
+              - type: worker
+                name: jobs
+                runtime: python
+                buildCommand: pip install -r requirements.txt
+                startCommand: rq worker
+              - type: web
+                name: shop
+                runtime: python
+                buildCommand: pip install -r requirements.txt
+                startCommand: gunicorn shop:app
+              - type: web
+                name: docs
+                runtime: static
+                staticPublishPath: ./site
+        """,
+            "shop.py": _FLASK_SHOP,
+        },
+    )
+
+
+def django_do_app_spec(root: Path) -> None:
+    # A DigitalOcean app spec names the run command (and its port); no Procfile.
+    write_files(
+        root,
+        {
+            "requirements.txt": "Django==5.0.6\ngunicorn==22.0.0\n",
+            ".do/app.yaml": """
+            name: polls
+            services:
+            - name: web
+              environment_slug: python
+              build_command: python manage.py collectstatic --noinput
+              run_command: gunicorn --bind 0.0.0.0:8300 mysite.wsgi
+            jobs:
+            - name: migrate
+              kind: PRE_DEPLOY
+              run_command: python manage.py migrate
+        """,
+            "manage.py": """
+            import os
+            import sys
+
+            if __name__ == "__main__":
+                os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+                from django.core.management import execute_from_command_line
+                execute_from_command_line(sys.argv)
+        """,
+            "mysite/__init__.py": "",
+            "mysite/settings.py": 'SECRET_KEY = "dev"\nROOT_URLCONF = "mysite.urls"\nALLOWED_HOSTS = ["*"]\n',
+            "mysite/urls.py": "urlpatterns = []\n",
+            "mysite/wsgi.py": """
+            import os
+            from django.core.wsgi import get_wsgi_application
+
+            os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+            application = get_wsgi_application()
+        """,
+        },
+    )
+
+
+def vue_cli_spa(root: Path) -> None:
+    # A Vue CLI app built into the folder --dest names; `serve` is only how it was hosted.
+    write_files(
+        root,
+        {
+            "package.json": _pkg(
+                scripts={
+                    "build": "vue-cli-service build --dest site",
+                    "start": "serve -s site -l tcp://0.0.0.0:${PORT:-8080}",
+                },
+                dependencies={"vue": "^3.4.0", "serve": "^14.2.0"},
+                devDependencies={"@vue/cli-service": "~5.0.8"},
+            ),
+            "public/index.html": '<!doctype html><div id="app"></div>\n',
+            "src/main.js": "import { createApp } from 'vue'\nimport App from './App.vue'\ncreateApp(App).mount('#app')\n",
+            "src/App.vue": "<template><h1>Hello</h1></template>\n",
+        },
+    )
+
+
+def svelte_rollup_spa(root: Path) -> None:
+    # Svelte bundled by rollup into public/build/, next to the public/index.html it serves.
+    write_files(
+        root,
+        {
+            "package.json": _pkg(
+                scripts={"build": "rollup -c", "dev": "rollup -c -w", "start": "sirv public"},
+                dependencies={"sirv-cli": "^2.0.0"},
+                devDependencies={
+                    "rollup": "^3.29.0",
+                    "rollup-plugin-svelte": "^7.1.0",
+                    "svelte": "^3.59.0",
+                },
+            ),
+            "rollup.config.js": "export default { input: 'src/main.js', output: { file: 'public/build/bundle.js', format: 'iife' } };\n",
+            "public/index.html": '<!doctype html><script defer src="/build/bundle.js"></script>\n',
+            "src/main.js": "import App from './App.svelte';\nexport default new App({ target: document.body });\n",
+            "src/App.svelte": "<h1>Hello</h1>\n",
+        },
+    )
+
+
+def svelte_component_library(root: Path) -> None:
+    # Svelte components published as a package: no build of a site, nothing to serve.
+    write_files(
+        root,
+        {
+            "package.json": _pkg(
+                scripts={"package": "svelte-package", "test": "vitest"},
+                peerDependencies={"svelte": "^4.0.0"},
+                devDependencies={"svelte": "^4.2.0", "@sveltejs/package": "^2.3.0"},
+                svelte="./dist/index.js",
+            ),
+            "src/lib/Button.svelte": "<button><slot /></button>\n",
+            "src/lib/index.js": "export { default as Button } from './Button.svelte';\n",
+        },
+    )
+
+
+def astro_static_site(root: Path) -> None:
+    # An Astro site with no server adapter: `astro build` writes static files to dist/.
+    write_files(
+        root,
+        {
+            "package.json": _pkg(
+                type="module",
+                scripts={"dev": "astro dev", "start": "astro dev", "build": "astro build"},
+                dependencies={"astro": "^4.5.0"},
+            ),
+            "astro.config.mjs": "import { defineConfig } from 'astro/config';\nexport default defineConfig({});\n",
+            "src/pages/index.astro": "---\nconst title = 'Hello';\n---\n<h1>{title}</h1>\n",
+        },
+    )
+
+
+def warp_ipv6_array(root: Path) -> None:
+    # warp bound to the IPv6 wildcard written as eight u16s, and a port of its own.
+    write_files(
+        root,
+        {
+            "Cargo.toml": '[package]\nname = "greeter"\nversion = "0.1.0"\nedition = "2021"\n\n[dependencies]\ntokio = { version = "1", features = ["full"] }\nwarp = "0.3"\n',
+            "src/main.rs": """
+            use warp::Filter;
+
+            #[tokio::main]
+            async fn main() {
+                let routes = warp::any().map(|| "hi");
+                warp::serve(routes)
+                    .run(([0, 0, 0, 0, 0, 0, 0, 0], 8280))
+                    .await;
+            }
+        """,
+        },
+    )
+
+
+def slim_web_docroot(root: Path) -> None:
+    # A Slim app: its front controller in web/, the docroot a Heroku Procfile names.
+    write_files(
+        root,
+        {
+            "composer.json": json.dumps(
+                {"require": {"php": "^8.1", "slim/slim": "^4.12", "slim/psr7": "^1.6"}}, indent=2
+            )
+            + "\n",
+            "Procfile": "web: heroku-php-apache2 web/\n",
+            "web/index.php": "<?php\nrequire __DIR__ . '/../vendor/autoload.php';\n$app = Slim\\Factory\\AppFactory::create();\n$app->run();\n",
+            "web/.htaccess": "RewriteEngine On\nRewriteRule ^ index.php [QSA,L]\n",
+        },
+    )
+
+
+def flask_dockerfile_continuations(root: Path) -> None:
+    # A Dockerfile whose RUN spans three lines: what follows is on later physical lines.
+    write_files(
+        root,
+        {
+            "requirements.txt": "Flask==3.0.3\ngunicorn==22.0.0\n",
+            "shop.py": _FLASK_SHOP,
+            "Dockerfile": """
+            FROM python:3.12-slim
+            WORKDIR /app
+            COPY requirements.txt .
+            RUN pip install --no-cache-dir \\
+                -r requirements.txt \\
+             && useradd app
+            COPY . .
+            EXPOSE 8400
+            CMD ["gunicorn", "--bind", "0.0.0.0:8400", "shop:app"]
+        """,
+        },
+    )
+
+
+def gin_indirect_mongo(root: Path) -> None:
+    # gin pulls a MongoDB codec in as an indirect module; only go-redis is the app's own.
+    write_files(
+        root,
+        {
+            "go.mod": """
+            module example.org/notes
+
+            go 1.22
+
+            require (
+                github.com/gin-gonic/gin v1.10.0
+                github.com/redis/go-redis/v9 v9.5.1
+            )
+
+            require (
+                github.com/bytedance/sonic v1.11.6 // indirect
+                go.mongodb.org/mongo-driver v1.15.0 // indirect
+                github.com/lib/pq v1.10.9 // indirect
+            )
+        """,
+            "main.go": """
+            package main
+
+            import (
+                "os"
+
+                "github.com/gin-gonic/gin"
+                "github.com/redis/go-redis/v9"
+            )
+
+            func main() {
+                _ = redis.NewClient(&redis.Options{Addr: os.Getenv("REDIS_ADDR")})
+                r := gin.Default()
+                r.GET("/", func(c *gin.Context) { c.String(200, "notes") })
+                r.Run(":8090")
+            }
+        """,
+        },
+    )
+
+
+def rails_puma_env_gated_host(root: Path) -> None:
+    # Puma binds the IPv6 wildcard only in production, loopback otherwise.
+    rails_app(root)
+    write_files(
+        root,
+        {
+            "config/puma.rb": """
+            threads 3, 3
+            host = ENV.fetch("RAILS_ENV") { "development" } == "production" ? "::" : "::1"
+            port(ENV.fetch("PORT") { 3000 }, host)
+        """,
+        },
+    )
+
+
+SECOND_CORPUS_CLASSES: list[Fixture] = [
+    Fixture(
+        "flask_gunicorn_config_file",
+        flask_gunicorn_config_file,
+        "http-service",
+        "python",
+        "flask",
+        8200,
+        "0.0.0.0",
+        "-c deploy/gunicorn_settings.py shop:app",
+    ),
+    Fixture(
+        "django_default_gunicorn_conf",
+        django_default_gunicorn_conf,
+        "http-service",
+        "python",
+        "django",
+        8210,
+        "0.0.0.0",
+        "gunicorn mysite.wsgi",
+    ),
+    Fixture(
+        "flask_render_blueprint",
+        flask_render_blueprint,
+        "http-service",
+        "python",
+        "flask",
+        8000,
+        ANY,
+        "gunicorn shop:app",
+    ),
+    Fixture(
+        "django_do_app_spec",
+        django_do_app_spec,
+        "http-service",
+        "python",
+        "django",
+        8300,
+        "0.0.0.0",
+        "gunicorn --bind 0.0.0.0:8300 mysite.wsgi",
+    ),
+    Fixture("vue_cli_spa", vue_cli_spa, "http-service", "node", "vue", 80, None, None),
+    Fixture(
+        "svelte_rollup_spa", svelte_rollup_spa, "http-service", "node", "svelte", 80, None, None
+    ),
+    Fixture(
+        "svelte_component_library",
+        svelte_component_library,
+        "not-a-service",
+        "node",
+        None,
+        None,
+        None,
+        None,
+        reason="no web framework",
+    ),
+    Fixture(
+        "astro_static_site", astro_static_site, "http-service", "node", "astro", 80, None, None
+    ),
+    Fixture(
+        "warp_ipv6_array",
+        warp_ipv6_array,
+        "http-service",
+        "rust",
+        "warp",
+        8280,
+        "0.0.0.0",
+        "./target/release/greeter",
+    ),
+    Fixture(
+        "slim_web_docroot",
+        slim_web_docroot,
+        "http-service",
+        "php",
+        "slim",
+        8080,
+        "0.0.0.0",
+        "-t web",
+    ),
+    Fixture(
+        "flask_dockerfile_continuations",
+        flask_dockerfile_continuations,
+        "http-service",
+        "python",
+        "flask",
+        8400,
+        "0.0.0.0",
+        "gunicorn --bind 0.0.0.0:8400 shop:app",
+    ),
+    Fixture(
+        "gin_indirect_mongo",
+        gin_indirect_mongo,
+        "http-service",
+        "go",
+        "gin",
+        8090,
+        ANY,
+        ANY,
+        services=("redis",),
+    ),
+    Fixture(
+        "rails_puma_env_gated_host",
+        rails_puma_env_gated_host,
+        "http-service",
+        "ruby",
+        "rails",
+        3000,
+        "0.0.0.0",
+        ANY,
+    ),
+]
+
+
 CORPUS: list[Fixture] = [
     Fixture(
         "flask_gunicorn",
@@ -2225,6 +2661,7 @@ CORPUS: list[Fixture] = [
         "go_cli_cobra", go_cli_cobra, "not-a-service", "go", None, None, None, None, reason="cobra"
     ),
     *REAL_REPOSITORY_CLASSES,
+    *SECOND_CORPUS_CLASSES,
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -92,3 +93,26 @@ def test_mirrors_are_found_by_fetch_naming_and_missing_blobs_become_placeholders
     assert corpus.checkout(mirrors / "acme+shop" / "repo", dest) == 1
     assert (dest / "app.py").read_text() == "print('hi')\n"
     assert "absent from the mirror" in (dest / "data.csv").read_text()
+
+
+NON_HTTP_STACKS = {"library", "cli", "bot", "cron", "notebook", "worker"}
+
+
+def test_the_second_corpus_rows_follow_the_header_conventions(corpus: ModuleType) -> None:
+    # tests/corpus/more-repos.tsv is scored with --tsv: a malformed row would be scored wrong
+    # (or skipped) silently.
+    path = ROOT / "tests/corpus/more-repos.tsv"
+    raw_rows = [
+        line.split("\t") for line in path.read_text().splitlines() if line and line[0] != "#"
+    ]
+    assert raw_rows and all(len(r) == 6 for r in raw_rows)
+    assert all(r[1] in ("yes", "no") for r in raw_rows)
+    labels = corpus.load_labels(path)
+    assert len({lb.repo for lb in labels}) == len(labels)
+    for lb in labels:
+        assert re.search(r"\[[0-9a-f]{7,40}\]$", lb.notes), lb.repo  # the snapshot's commit
+        if lb.http:
+            assert lb.ports and all(p == "PORT" or p.isdigit() for p in lb.ports), lb.repo
+            assert lb.stack not in NON_HTTP_STACKS and lb.app_root != "-", lb.repo
+        else:
+            assert (lb.stack in NON_HTTP_STACKS, lb.app_root, lb.ports) == (True, "-", ()), lb.repo

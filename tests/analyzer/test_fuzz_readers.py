@@ -35,7 +35,7 @@ PEAK_MIB_PER_REPO = 64
 
 Files = dict[str, str | bytes]
 FOLDERS = ("", "api", "apps/web")
-YAML_NAMES = ("compose.yaml", "docker-compose.yml", "mkdocs.yml")
+YAML_NAMES = ("compose.yaml", "docker-compose.yml", "mkdocs.yml", "render.yaml", ".do/app.yaml")
 JSON_NAMES = ("package.json", "composer.json", "deno.json", "deno.jsonc", "appsettings.json")
 TOML_NAMES = ("pyproject.toml", "Cargo.toml", "Rocket.toml", "Pipfile")
 TEXT_NAMES = (
@@ -59,6 +59,7 @@ TEXT_NAMES = (
     "index.html",
     "Dockerfile",
     "Procfile",
+    "gunicorn.conf.py",
     ".python-version",
     "runtime.txt",
     "server.js",
@@ -192,6 +193,8 @@ FILES = st.one_of(
     st.tuples(st.sampled_from(TOML_NAMES), _deep(["a = [", "a = {b = ", "[[", "{"]) | _ANY),
     st.tuples(st.sampled_from(TEXT_NAMES), _ANY | _spliced(_APP_TEXTS) | _deep(["[", "("])),
 )
+
+
 def _repo(app: dict[str, str], folder: str, hostile: list[tuple[str, str | bytes]]) -> Files:
     """The app and the hostile files in one folder, so the detectors go on to read them."""
     files: Files = {**app, **dict(hostile)}

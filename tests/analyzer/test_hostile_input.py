@@ -197,3 +197,22 @@ def test_a_dockerfile_env_line_of_one_long_word_is_read_in_linear_time(
     analysis = analyse(tmp_path)
     assert time.monotonic() - started < 5
     assert analysis.port is not None and analysis.port.value == 8080
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("helper.js", "const a = 1;" + " " * 250_000 + "\n"),  # `\(?\s*` from every blank
+        ("boot.rb", 'ENV.fetch("A"' * 20_000 + "\n"),  # `[^)\n]*` from every ENV.fetch(
+        ("cfg.py", 'os.environ.get("A"' * 20_000 + "\n"),  # `[^)]*` from every call
+    ],
+    ids=["js-blanks", "ruby-fetch", "python-get"],
+)
+def test_env_gated_bind_patterns_read_long_lines_in_linear_time(
+    tmp_path: Path, name: str, text: str
+) -> None:
+    write_files(tmp_path, {**FLASK, name: text})
+    started = time.monotonic()
+    analysis = analyse(tmp_path)
+    assert time.monotonic() - started < 5
+    assert analysis.framework == "flask"

@@ -25,6 +25,7 @@ from ._model import AppContext, AppFinding, BindHit, EnvHit, PortHit, PortSource
 from .bindswitch import find_bind_switches
 from .description import parse_description
 from .docker import DockerFindings, ProcfileFinding, detect_docker, detect_procfile
+from .gunicorn_conf import gunicorn_config_bind
 from .platform_config import detect_platform_config
 from .roots import choose_app, discover_roots, findings_for_root
 
@@ -74,8 +75,9 @@ def _decide_port(
     dock: DockerFindings,
     proc: ProcfileFinding | None,
     server_default: tuple[int, str] | None,
+    command_hits: list[PortHit],
 ) -> tuple[PortFinding | None, list[str], str]:
-    hits: list[PortHit] = []
+    hits: list[PortHit] = list(command_hits)
     if request.port:
         hits.append(
             PortHit(
@@ -364,7 +366,18 @@ def _describe_app(
 
     started_by = _started_by(proc, start_from)
     start_env, server_default = _start_command_port(start, start_evidence, started_by)
-    port, conflicts, port_why = _decide_port(app, request, dock, proc, server_default)
+    command_hits: list[PortHit] = []
+    if start_evidence is not None and (conf := gunicorn_config_bind(snap, app.root, start)):
+        # The config file gunicorn loads binds, not the bare command (127.0.0.1:8000).
+        analysis.reasons.append(
+            f"gunicorn, started by {started_by} ({_ev_text(start_evidence)}), loads "
+            f"{conf.config}: its bind is at {_ev_text(conf.evidence)}"
+        )
+        if conf.port is not None:
+            command_hits.append(PortHit(conf.port, "cli", [conf.evidence]))
+        if conf.host is not None:
+            binds = [BindHit(conf.host, conf.evidence)]
+    port, conflicts, port_why = _decide_port(app, request, dock, proc, server_default, command_hits)
     analysis.port = port
     analysis.conflicts.extend(conflicts)
     if port_why:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import posixpath
 import re
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from shared.composefile import (
 
 from ._common import valid_port
 from ._fs import RepoSnapshot, join, load_json
-from ._model import BindHit, EnvHit, PortHit, ServiceHit, evidence_at
+from ._model import BindHit, EnvHit, PortHit, ServiceHit, evidence_at, line_of
 
 __all__ = [
     "COMPOSE_FILES",
@@ -98,7 +99,16 @@ def _dockerfile(snap: RepoSnapshot, rel: str, out: DockerFindings) -> None:
     text = snap.read(rel)
     if text is None:
         return
+    raw = text
     text = re.sub(r"\\\n", " ", text)  # continuation lines become one instruction
+    # Each join removed one character: the joined offset of the k-th join is its raw one - k.
+    joins = [m.start() - k for k, m in enumerate(re.finditer(r"\\\n", raw))]
+
+    def evidence_for(index: int) -> Evidence:
+        """Evidence for a joined offset, on the physical line a person sees in the file."""
+        physical = index + bisect.bisect_left(joins, index)
+        return evidence_at(rel, text, index).model_copy(update={"line": line_of(raw, physical)})
+
     assert out.docker is not None
     out.docker.dockerfile = rel
     variables: dict[str, str] = {}
@@ -111,9 +121,7 @@ def _dockerfile(snap: RepoSnapshot, rel: str, out: DockerFindings) -> None:
             value = value.strip("\"'")
             variables[key] = value
             if m.group(0).lstrip().upper().startswith("ENV"):
-                out.env.append(
-                    EnvHit(key, value or None, bool(value), evidence_at(rel, text, m.start()))
-                )
+                out.env.append(EnvHit(key, value or None, bool(value), evidence_for(m.start())))
     for m in _EXPOSE.finditer(text):
         for token in m.group("ports").split():
             token = token.split("/", 1)[0]
@@ -121,15 +129,15 @@ def _dockerfile(snap: RepoSnapshot, rel: str, out: DockerFindings) -> None:
                 token = variables.get(token.strip("${}"), "")
             if (port := valid_port(token)) and port not in out.docker.exposed_ports:
                 out.docker.exposed_ports.append(port)
-                out.ports.append(PortHit(port, "dockerfile", [evidence_at(rel, text, m.start())]))
+                out.ports.append(PortHit(port, "dockerfile", [evidence_for(m.start())]))
     if not out.docker.exposed_ports and (served := _image_port(text)) is not None:
-        port, at = served
-        out.ports.append(PortHit(port, "dockerfile", [evidence_at(rel, text, at)]))
+        port, offset = served
+        out.ports.append(PortHit(port, "dockerfile", [evidence_for(offset)]))
     cmds = list(_CMD.finditer(text))
     if cmds:
         last = cmds[-1]
         out.command = _parse_command(last.group("body"), rel)
-        out.command_evidence = evidence_at(rel, text, last.start())
+        out.command_evidence = evidence_for(last.start())
         if (pm := _PORT_IN_CMD.search(out.command)) and (port := valid_port(pm.group("port"))):
             out.ports.append(PortHit(port, "dockerfile", [out.command_evidence]))
         if hm := _HOST_IN_CMD.search(out.command):

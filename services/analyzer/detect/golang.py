@@ -87,7 +87,9 @@ def detect(ctx: AppContext) -> AppFinding | None:
         finding.runtime_version = m.group(1)
         finding.runtime_evidence = evidence_at(ctx.rel("go.mod"), gomod, m.start())
     deps: dict[str, Evidence] = {}
-    for m in re.finditer(r"^\s*(?:require\s+)?([\w.\-]+\.[\w]+/[\w.\-/]+)\s+v", gomod, re.M):
+    for m in re.finditer(r"^\s*(?:require\s+)?([\w.\-]+\.[\w]+/[\w.\-/]+)\s+v[^\n]*", gomod, re.M):
+        if re.search(r"//\s*indirect\b", m.group(0)):
+            continue  # a dependency of a dependency: gin's optional mongo codec is no database
         path = m.group(1)
         key = next(
             (k for k in (*_SERVICES, *(mod for mod, _ in _MODULES)) if path.startswith(k)), path

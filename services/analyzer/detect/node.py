@@ -59,8 +59,24 @@ _FRAMEWORKS: list[tuple[str, str, AppKind, int]] = [
     ("@hapi/hapi", "hapi", "server", 3000),
     ("@angular/core", "angular", "spa", 80),
     ("react-scripts", "create-react-app", "spa", 80),
+    ("@vue/cli-service", "vue", "spa", 80),
+    ("astro", "astro", "spa", 80),
     ("vite", "vite", "spa", 80),
+    ("svelte", "svelte", "spa", 80),
 ]
+# A dependency that names a framework only with a build step beside it: a component library
+# depends on svelte too, and an Astro app with a server adapter is no static site.
+_NEEDS_BUILD_SCRIPT = frozenset({"svelte", "astro"})
+_ASTRO_SERVER_ADAPTERS = (
+    "@astrojs/node",
+    "@astrojs/vercel",
+    "@astrojs/netlify",
+    "@astrojs/cloudflare",
+)
+# Where a build writes its files when its script names no folder.
+_SPA_OUTPUT = {"create-react-app": "build"}
+# Bounded: a script of many `vue-cli-service build` words must not be rescanned from each.
+_VUE_DEST = re.compile(r"vue-cli-service\s+build\b[^&|;]{0,200}?--dest[= ](?P<dir>[\w./-]+)")
 _SERVICES = {
     "pg": "postgres",
     "postgres": "postgres",
@@ -182,6 +198,8 @@ def detect(ctx: AppContext) -> AppFinding | None:
     kind: AppKind = "none"
     default_port = 3000
     for dep, fw, fw_kind, port in _FRAMEWORKS:
+        if dep in _NEEDS_BUILD_SCRIPT and not _builds_static(dep, deps, scripts):
+            continue
         if dep in deps or (
             dep.startswith("@remix-run")
             and any(d.startswith("@remix-run/") for d in deps)
@@ -232,7 +250,7 @@ def detect(ctx: AppContext) -> AppFinding | None:
     finding.default_port_reason = (
         f"{framework} listens on {default_port} by default"
         if kind != "spa"
-        else f"a {framework} build is static files, served on {default_port}"
+        else f"{framework}'s build is static files, served on {default_port}"
     )
     if "build" in scripts:
         finding.build_command = _run(pm, "build")
@@ -267,7 +285,7 @@ def _start(
     fw = finding.framework
     text = ctx.read("package.json") or ""
     if finding.kind == "spa":
-        finding.static_dir = {"create-react-app": "build"}.get(fw or "", "dist")
+        finding.static_dir = _spa_output(ctx, fw, scripts)
         if fw == "angular":
             name = pkg.get("name") if isinstance(pkg.get("name"), str) else None
             finding.static_dir = f"dist/{name}/browser" if name else "dist"
@@ -308,6 +326,26 @@ def _start(
             finding.start_command = f"node {entry}"
     if finding.start_command:
         finding.start_reason = f"no start script; {fw} apps start with `{finding.start_command}`"
+
+
+def _builds_static(dep: str, deps: dict[str, Evidence], scripts: dict[str, Any]) -> bool:
+    """A svelte or astro dependency is a static site's only with a build script, and never
+    in an Astro app with a server adapter (whose Svelte islands are not the site either)."""
+    if dep not in deps or not isinstance(scripts.get("build"), str):
+        return False
+    return "astro" not in deps or not any(a in deps for a in _ASTRO_SERVER_ADAPTERS)
+
+
+def _spa_output(ctx: AppContext, fw: str | None, scripts: dict[str, Any]) -> str:
+    """The folder a static build writes: Vue CLI's `--dest`, the Svelte template's public/
+    (its index.html sits there beside the bundle), else the toolchain's default."""
+    build = scripts.get("build") if isinstance(scripts.get("build"), str) else ""
+    assert isinstance(build, str)
+    if fw == "vue" and (m := _VUE_DEST.search(build)):
+        return m.group("dir").removeprefix("./").rstrip("/") or "dist"
+    if fw == "svelte" and ctx.has("public/index.html"):
+        return "public"
+    return _SPA_OUTPUT.get(fw or "", "dist")
 
 
 def _not_a_service(

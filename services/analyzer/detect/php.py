@@ -1,4 +1,4 @@
-"""PHP apps: Laravel and plain PHP."""
+"""PHP apps: Laravel, plain PHP, and PHP frameworks served from a document root."""
 
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ _ENV = [
     ),
 ]
 _DB = {"mysql": "mysql", "pgsql": "postgres", "mariadb": "mysql", "mongodb": "mongodb"}
+# Frameworks whose app is a front controller in the document root: served as plain PHP is,
+# but named for what they are.
+_DOCROOT_FRAMEWORKS = {"slim/slim": "slim", "symfony/framework-bundle": "symfony"}
 
 
 # Document roots PHP apps keep their entry point in (Laravel/Symfony public/, older web/).
@@ -86,6 +89,14 @@ def detect(ctx: AppContext) -> AppFinding | None:
         entry = ctx.rel("index.php" if docroot == "." else f"{docroot}/index.php")
         finding.evidence.append(evidence_at(entry, "", 0))
         finding.reasons.append(f"PHP entry point {entry}")
+        for package, name in _DOCROOT_FRAMEWORKS.items():
+            if isinstance(require, dict) and package in require:
+                finding.framework = name
+                finding.evidence.append(
+                    evidence_at(ctx.rel("composer.json"), text, text.find(f'"{package}"'))
+                )
+                finding.reasons.append(f"{package} is required in composer.json")
+                break
         finding.default_port = 8080
         finding.default_port_reason = "plain PHP is served with the built-in server on 8080"
         finding.start_command = f"php -S 0.0.0.0:{{port}} -t {docroot}"

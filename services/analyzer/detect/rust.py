@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Any
 
@@ -36,8 +37,9 @@ _ADDR_STR = re.compile(
     r"""(?:bind|parse|serve|run|from_str)\w*\(\s*\(?\s*"(?P<host>[\w.\-\[\]:]*?):(?P<port>\d{2,5})\""""
 )
 _ADDR_TUPLE = re.compile(r"""\(\s*"(?P<host>[\w.\-:]+)"\s*,\s*(?P<port>\d{2,5})\s*\)""")
+# `([0, 0, 0, 0], 8080)`, and its IPv6 form `([0, 0, 0, 0, 0, 0, 0, 0], 8080)` (eight u16).
 _ADDR_ARRAY = re.compile(
-    r"""\(\s*\[\s*(?P<a>\d+)\s*,\s*(?P<b>\d+)\s*,\s*(?P<c>\d+)\s*,\s*(?P<d>\d+)\s*\]\s*,\s*(?P<port>\d{2,5})\s*\)"""
+    r"""\(\s*\[\s*(?P<parts>\d+(?:\s*,\s*\d+){3}|\d+(?:\s*,\s*\d+){7})\s*,?\s*\]\s*,\s*(?P<port>\d{2,5})\s*\)"""
 )
 _ENV = [
     (
@@ -119,7 +121,7 @@ def detect(ctx: AppContext) -> AppFinding | None:
         if (p := valid_port(m.group("port"))) is None:
             continue
         finding.ports.append(PortHit(p, "code", [ev]))
-        host = ".".join(m.group(k) for k in "abcd") if pattern is _ADDR_ARRAY else m.group("host")
+        host = _array_host(m.group("parts")) if pattern is _ADDR_ARRAY else m.group("host")
         finding.binds.append(BindHit(host or "0.0.0.0", ev))
         break
     if framework == "rocket" and not finding.binds:
@@ -138,6 +140,14 @@ def detect(ctx: AppContext) -> AppFinding | None:
     finding.start_command = f"./target/release/{name}"
     finding.start_reason = f"cargo builds the `{name}` binary"
     return finding
+
+
+def _array_host(parts: str) -> str:
+    """The address an `[a, b, c, d]` (IPv4) or eight-part (IPv6) array literal names."""
+    numbers = [int(p) for p in re.findall(r"\d+", parts)]
+    if len(numbers) == 4:
+        return ".".join(str(n) for n in numbers)
+    return str(ipaddress.IPv6Address(b"".join(min(n, 0xFFFF).to_bytes(2, "big") for n in numbers)))
 
 
 # Rocket reads Rocket.toml: [global] beats the profile a release build selects, which beats
