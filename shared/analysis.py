@@ -74,6 +74,10 @@ class BackingService(BaseModel):
 
     kind: Literal["postgres", "mysql", "redis", "mongodb", "rabbitmq", "memcached", "elasticsearch"]
     evidence: list[Evidence] = Field(default_factory=list)
+    # True when the code uses it only if an env variable is set (`condition` says where) and
+    # runs without it otherwise (SQLite, no cache): a deployment neither starts nor needs it.
+    optional: bool = False
+    condition: Evidence | None = None
 
 
 class ExistingDocker(BaseModel):

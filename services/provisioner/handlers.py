@@ -339,7 +339,7 @@ async def _deploy_local(
     tag = f"autodeploy/{event.job_id}:latest"
     env = {"PORT": str(port), **event.analysis.description.env}
     network = None
-    wanted: list[str] = sorted({s.kind for s in event.analysis.services})
+    wanted: list[str] = sorted({s.kind for s in event.analysis.services if not s.optional})
     try:
         if wanted:
             network = f"autodeploy-{event.job_id}"

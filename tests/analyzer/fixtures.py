@@ -2085,6 +2085,188 @@ def rails_puma_env_gated_host(root: Path) -> None:
     )
 
 
+# --- What the second corpus still showed (issue 20) ----------------------------------------
+
+
+def express_optional_mysql(root: Path) -> None:
+    # MySQL only when MYSQL_HOST is set, SQLite otherwise (the switch is in its own module).
+    write_files(
+        root,
+        {
+            "package.json": _pkg(
+                scripts={"start": "node src/server.js"},
+                dependencies={"express": "^4.19.2", "mysql2": "^3.9.7", "sqlite3": "^5.1.7"},
+            ),
+            "src/server.js": """
+            const express = require('express');
+            const store = require('./store');
+            const app = express();
+            app.get('/', async (req, res) => res.json(await store.all()));
+            store.init().then(() => app.listen(3100));
+        """,
+            "src/store/index.js": """
+            // Pick the store: a MySQL server when one is configured, else a local file.
+            if (process.env.MYSQL_HOST) module.exports = require('./mysql');
+            else module.exports = require('./sqlite');
+        """,
+            "src/store/mysql.js": """
+            const mysql = require('mysql2');
+            const host = process.env.MYSQL_HOST;
+            const password = process.env.MYSQL_PASSWORD;
+            module.exports = { init: async () => mysql.createPool({ host, password }), all: async () => [] };
+        """,
+            "src/store/sqlite.js": """
+            const sqlite3 = require('sqlite3');
+            module.exports = { init: async () => new sqlite3.Database('/tmp/todo.db'), all: async () => [] };
+        """,
+        },
+    )
+
+
+def flask_optional_redis(root: Path) -> None:
+    # Redis caches only when REDIS_URL is set; Postgres is always used.
+    write_files(
+        root,
+        {
+            "requirements.txt": "Flask==3.0.3\ngunicorn==22.0.0\nredis==5.0.4\npsycopg2-binary==2.9.9\n",
+            "shop.py": """
+            import os
+
+            import psycopg2
+            from flask import Flask
+
+            app = Flask(__name__)
+            db = psycopg2.connect(os.environ["DATABASE_URL"])
+            cache = None
+            if os.environ.get("REDIS_URL"):
+                import redis
+
+                cache = redis.from_url(os.environ["REDIS_URL"])
+
+            @app.route("/")
+            def index():
+                return "shop"
+        """,
+        },
+    )
+
+
+def flask_main_block_with_gunicorn(root: Path) -> None:
+    # gunicorn is a requirement, no start command is declared, and app.py runs Flask's dev
+    # server under __main__ (127.0.0.1:5000).
+    write_files(
+        root,
+        {
+            "requirements.txt": "Flask==3.0.3\ngunicorn==22.0.0\n",
+            "app.py": """
+            from flask import Flask
+
+            app = Flask(__name__)
+
+            @app.route("/")
+            def index():
+                return "hello"
+
+            if __name__ == "__main__":
+                app.run()
+        """,
+        },
+    )
+
+
+def aspnet_dockerfile_linux(root: Path) -> None:
+    # Only Dockerfile.linux and Dockerfile.windows: the Linux one is the repository's.
+    write_files(
+        root,
+        {
+            "Web.csproj": """
+            <Project Sdk="Microsoft.NET.Sdk.Web">
+              <PropertyGroup><TargetFramework>net8.0</TargetFramework></PropertyGroup>
+            </Project>
+        """,
+            "Program.cs": """
+            var builder = WebApplication.CreateBuilder(args);
+            var app = builder.Build();
+            app.MapGet("/", () => "hi");
+            app.Run();
+        """,
+            "Dockerfile.linux": """
+            FROM mcr.microsoft.com/dotnet/sdk:8.0 AS build
+            WORKDIR /src
+            COPY . .
+            RUN dotnet publish -c Release -o /out
+            FROM mcr.microsoft.com/dotnet/aspnet:8.0
+            WORKDIR /app
+            COPY --from=build /out .
+            ENV ASPNETCORE_URLS=http://0.0.0.0:8500
+            EXPOSE 8500
+            ENTRYPOINT ["dotnet", "Web.dll"]
+        """,
+            "Dockerfile.windows": """
+            FROM mcr.microsoft.com/dotnet/aspnet:8.0-nanoserver-ltsc2022
+            EXPOSE 9999
+            ENTRYPOINT ["dotnet", "Web.dll"]
+        """,
+        },
+    )
+
+
+def flask_compose_names_dockerfile(root: Path) -> None:
+    # Two Dockerfile variants; the compose file says which one builds the app.
+    write_files(
+        root,
+        {
+            "requirements.txt": "Flask==3.0.3\ngunicorn==22.0.0\n",
+            "shop.py": _FLASK_SHOP,
+            "Dockerfile.dev": """
+            FROM python:3.12-slim
+            COPY . .
+            RUN pip install -r requirements.txt
+            EXPOSE 5000
+            CMD ["flask", "--app", "shop", "run", "--host", "0.0.0.0"]
+        """,
+            "Dockerfile.prod": """
+            FROM python:3.12-slim
+            COPY . .
+            RUN pip install -r requirements.txt
+            EXPOSE 8600
+            CMD ["gunicorn", "--bind", "0.0.0.0:8600", "shop:app"]
+        """,
+            "compose.yaml": """
+            services:
+              web:
+                build:
+                  context: .
+                  dockerfile: Dockerfile.prod
+        """,
+        },
+    )
+
+
+def astro_node_adapter(root: Path) -> None:
+    # Astro with @astrojs/node in standalone mode: a Node server, not a static site.
+    write_files(
+        root,
+        {
+            "package.json": _pkg(
+                type="module",
+                scripts={"dev": "astro dev", "start": "astro dev", "build": "astro build"},
+                dependencies={"astro": "^4.5.0", "@astrojs/node": "^8.2.5"},
+            ),
+            "astro.config.mjs": """
+            import { defineConfig } from 'astro/config';
+            import node from '@astrojs/node';
+
+            export default defineConfig({
+              output: 'server',
+              adapter: node({ mode: 'standalone' }),
+            });
+        """,
+            "src/pages/index.astro": "---\nconst now = new Date();\n---\n<h1>{now.toISOString()}</h1>\n",
+        },
+    )
+
+
 SECOND_CORPUS_CLASSES: list[Fixture] = [
     Fixture(
         "flask_gunicorn_config_file",
@@ -2197,6 +2379,71 @@ SECOND_CORPUS_CLASSES: list[Fixture] = [
     ),
 ]
 
+
+SECOND_CORPUS_IMPERFECTIONS: list[Fixture] = [
+    Fixture(
+        "express_optional_mysql",
+        express_optional_mysql,
+        "http-service",
+        "node",
+        "express",
+        3100,
+        ANY,
+        "npm start",
+        services=("mysql",),
+    ),
+    Fixture(
+        "flask_optional_redis",
+        flask_optional_redis,
+        "http-service",
+        "python",
+        "flask",
+        5000,
+        "0.0.0.0",
+        "gunicorn shop:app",
+        services=("postgres", "redis"),
+    ),
+    Fixture(
+        "flask_main_block_with_gunicorn",
+        flask_main_block_with_gunicorn,
+        "http-service",
+        "python",
+        "flask",
+        5000,
+        "0.0.0.0",
+        "gunicorn app:app --bind 0.0.0.0:",
+    ),
+    Fixture(
+        "aspnet_dockerfile_linux",
+        aspnet_dockerfile_linux,
+        "http-service",
+        "dotnet",
+        "aspnetcore",
+        8500,
+        ANY,
+        ANY,
+    ),
+    Fixture(
+        "flask_compose_names_dockerfile",
+        flask_compose_names_dockerfile,
+        "http-service",
+        "python",
+        "flask",
+        8600,
+        "0.0.0.0",
+        ANY,
+    ),
+    Fixture(
+        "astro_node_adapter",
+        astro_node_adapter,
+        "http-service",
+        "node",
+        "astro",
+        4321,
+        ANY,
+        "node ./dist/server/entry.mjs",
+    ),
+]
 
 CORPUS: list[Fixture] = [
     Fixture(
@@ -2662,6 +2909,7 @@ CORPUS: list[Fixture] = [
     ),
     *REAL_REPOSITORY_CLASSES,
     *SECOND_CORPUS_CLASSES,
+    *SECOND_CORPUS_IMPERFECTIONS,
 ]
 
 

@@ -26,6 +26,7 @@ from .bindswitch import find_bind_switches
 from .description import parse_description
 from .docker import DockerFindings, ProcfileFinding, detect_docker, detect_procfile
 from .gunicorn_conf import gunicorn_config_bind
+from .optional_services import find_optional_services, services_named_by
 from .platform_config import detect_platform_config
 from .roots import choose_app, discover_roots, findings_for_root
 
@@ -396,9 +397,13 @@ def _describe_app(
 
     analysis.env_vars = _merge_env([*app.env, *dock.env, *start_env, *switches])
     analysis.services = _merge_services([*app.services, *dock.services], request)
-    if analysis.services:
+    _mark_optional_services(
+        analysis, AppContext(snap, app.root), keep={s.kind for s in dock.services}
+    )
+    needed = [s for s in analysis.services if not s.optional]
+    if needed:
         analysis.reasons.append(
-            "needs " + ", ".join(f"{s.kind} ({_ev_text(s.evidence[0])})" for s in analysis.services)
+            "needs " + ", ".join(f"{s.kind} ({_ev_text(s.evidence[0])})" for s in needed)
         )
     if request.health_path:
         analysis.health_path = request.health_path
@@ -411,10 +416,33 @@ def _describe_app(
         analysis.reasons.append("health path /: no health route found in the code")
     analysis.target, analysis.target_reasons = choose_target(
         request,
-        services=analysis.services,
+        services=needed,
         compose_service_count=dock.compose_service_count,
         cloud_credentials=cloud,
     )
+
+
+def _mark_optional_services(analysis: Analysis, ctx: AppContext, *, keep: set[str]) -> None:
+    """Mark the services the code uses only when an env variable is set, unless the
+    repository's compose file runs them or the description asks for them."""
+    keep = keep | set(analysis.description.services)
+    tested = find_optional_services(ctx)
+    optional: set[str] = set()
+    for svc in analysis.services:
+        if svc.kind in keep or svc.kind not in tested:
+            continue
+        name, ev = tested[svc.kind]
+        if name in analysis.description.env:
+            continue  # the user sets it: the app will use the service
+        svc.optional, svc.condition = True, ev
+        optional.add(svc.kind)
+        analysis.reasons.append(
+            f"{svc.kind} is optional: the code uses it only when {name} is set "
+            f"({_ev_text(ev)}); it is not started, and {name} is left unset"
+        )
+    for var in analysis.env_vars:
+        if var.required and any(k in optional for k in services_named_by(var.name)):
+            var.required = False
 
 
 def _started_by(proc: ProcfileFinding | None, start_from: str) -> str:

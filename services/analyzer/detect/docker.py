@@ -28,6 +28,7 @@ __all__ = [
     "command_finding",
     "detect_docker",
     "detect_procfile",
+    "find_dockerfile",
 ]
 
 _IMAGE_SERVICES = {
@@ -260,21 +261,75 @@ def _compose(snap: RepoSnapshot, rel: str, app_root: str, out: DockerFindings) -
     )
 
 
+# Variants for another platform: this deploys Linux containers, so they never build here.
+_OTHER_PLATFORM_SUFFIXES = frozenset({"windows", "win", "nanoserver", "servercore", "dockerignore"})
+
+
+def _compose_dockerfiles(snap: RepoSnapshot, compose: str | None) -> dict[str, str]:
+    """Dockerfiles a compose file names (`build.dockerfile`), by the folder they build."""
+    if compose is None:
+        return {}
+    try:
+        doc = load_compose(snap.read, compose)
+    except InvalidComposeYaml:
+        return {}
+    if doc is None or not isinstance(doc.data.get("services"), dict):
+        return {}
+    named: dict[str, str] = {}
+    for svc in active_services(doc.data).values():
+        build = svc.get("build") if isinstance(svc, dict) else None
+        if not isinstance(build, dict) or not isinstance(build.get("dockerfile"), str):
+            continue
+        context = posixpath.normpath(
+            posixpath.join(posixpath.dirname(compose), str(build.get("context", ".")))
+        )
+        context = "" if context == "." else context
+        path = posixpath.normpath(posixpath.join(context, build["dockerfile"]))
+        if not path.startswith("../") and snap.has_file(path):
+            named.setdefault(context, path)
+    return named
+
+
+def find_dockerfile(
+    snap: RepoSnapshot, folder: str, named: dict[str, str] | None = None
+) -> str | None:
+    """The folder's Dockerfile: `Dockerfile`, else the one its compose file names, else its
+    only Linux `Dockerfile.<suffix>` (`Dockerfile.linux`, `Dockerfile.prod`)."""
+    plain = join(folder, "Dockerfile")
+    if snap.has_file(plain):
+        return plain
+    if named and folder in named:
+        return named[folder]
+    variants = [
+        n
+        for n in snap.files_by_dir.get(folder, ())
+        if n.startswith("Dockerfile.")
+        and n.split(".", 1)[1].lower() not in _OTHER_PLATFORM_SUFFIXES
+    ]
+    return join(folder, variants[0]) if len(variants) == 1 else None
+
+
 def detect_docker(snap: RepoSnapshot, app_root: str) -> DockerFindings:
     """Read the app's Dockerfile and the nearest compose file (app folder, then repo root)."""
     out = DockerFindings(docker=ExistingDocker())
-    for folder in dict.fromkeys((app_root, "")):
-        rel = join(folder, "Dockerfile")
-        if snap.has_file(rel):
-            _dockerfile(snap, rel, out)
-            break
+    compose: str | None = None
     for folder in dict.fromkeys((app_root, "")):
         compose = next(
             (join(folder, c) for c in COMPOSE_FILES if snap.has_file(join(folder, c))), None
         )
         if compose is not None:
-            _compose(snap, compose, app_root, out)
             break
+    named = _compose_dockerfiles(snap, compose)
+    for folder in dict.fromkeys((app_root, "")):
+        rel = find_dockerfile(snap, folder, named)
+        if rel is not None:
+            if not rel.endswith("/Dockerfile") and rel != "Dockerfile":
+                why = "the compose file names it" if named.get(folder) == rel else "the only one"
+                out.reasons.append(f"{rel} is the repository's Dockerfile ({why})")
+            _dockerfile(snap, rel, out)
+            break
+    if compose is not None:
+        _compose(snap, compose, app_root, out)
     assert out.docker is not None
     if out.docker.dockerfile is None and out.docker.compose_file is None:
         out.docker = None

@@ -51,6 +51,8 @@ _FRAMEWORKS: list[tuple[str, str, AppKind, int]] = [
     ("@sveltejs/kit", "sveltekit", "ssr", 3000),
     ("@remix-run/node", "remix", "ssr", 3000),
     ("@remix-run/serve", "remix", "ssr", 3000),
+    # @astrojs/node's standalone server: PORT, else astro.config's server.port (4321).
+    ("@astrojs/node", "astro", "ssr", 4321),
     ("@nestjs/core", "nest", "server", 3000),
     ("express", "express", "server", 3000),
     ("fastify", "fastify", "server", 3000),
@@ -200,6 +202,8 @@ def detect(ctx: AppContext) -> AppFinding | None:
     for dep, fw, fw_kind, port in _FRAMEWORKS:
         if dep in _NEEDS_BUILD_SCRIPT and not _builds_static(dep, deps, scripts):
             continue
+        if dep == "@astrojs/node" and not _astro_standalone(ctx, deps):
+            continue
         if dep in deps or (
             dep.startswith("@remix-run")
             and any(d.startswith("@remix-run/") for d in deps)
@@ -292,6 +296,13 @@ def _start(
         finding.start_reason = f"{fw} builds to static files in {finding.static_dir}/"
         return
     start = scripts.get("start")
+    if (
+        fw == "astro"
+        and isinstance(start, str)
+        and re.match(r"\s*astro\s+(?:dev|preview)\b", start)
+    ):
+        # Astro's dev server (or its preview of the build), not the adapter's server.
+        start = None
     if isinstance(start, str) and start.strip():
         ev = evidence_at(ctx.rel("package.json"), text, text.find('"start"'))
         finding.start_command = _run(pm, "start")
@@ -309,6 +320,8 @@ def _start(
         finding.start_command = "node .output/server/index.mjs"
     elif fw == "remix":
         finding.start_command = "npx remix-serve build/index.js"
+    elif fw == "astro":
+        finding.start_command = "node ./dist/server/entry.mjs"
     elif fw == "nest":
         finding.start_command = "node dist/main.js"
     else:
@@ -326,6 +339,19 @@ def _start(
             finding.start_command = f"node {entry}"
     if finding.start_command:
         finding.start_reason = f"no start script; {fw} apps start with `{finding.start_command}`"
+
+
+_ASTRO_CONFIGS = ("astro.config.mjs", "astro.config.js", "astro.config.ts", "astro.config.mts")
+_ASTRO_MIDDLEWARE = re.compile(r"""\bmode\s*:\s*["']middleware["']""")
+
+
+def _astro_standalone(ctx: AppContext, deps: dict[str, Evidence]) -> bool:
+    """An Astro app built with @astrojs/node as its own server: astro is a dependency and
+    the adapter is not in `middleware` mode (whose entry only exports a handler)."""
+    if "astro" not in deps:
+        return False
+    config = next((t for n in _ASTRO_CONFIGS if (t := ctx.read(n)) is not None), None)
+    return config is None or not _ASTRO_MIDDLEWARE.search(config)
 
 
 def _builds_static(dep: str, deps: dict[str, Evidence], scripts: dict[str, Any]) -> bool:

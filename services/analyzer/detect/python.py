@@ -410,6 +410,7 @@ def _ports_and_start(
     var = app_var or "app"
     has_guard = bool(app_text and _MAIN_GUARD.search(app_text))
     runs_itself = False
+    binds_before_guard = len(finding.binds)
     if app_text is not None and has_guard:
         guard = _MAIN_GUARD.search(app_text)
         assert guard is not None
@@ -477,6 +478,16 @@ def _ports_and_start(
             f"streamlit run {local_file} --server.port {{port}} --server.address 0.0.0.0"
         )
         finding.start_reason = f"Streamlit script {local_file}"
+    elif runs_itself and local_file and _prod_wsgi_server(fw, deps) is not None:
+        # A production server in the requirements is what Heroku, Render or App Service run
+        # when no start command is declared; the `__main__` block is the author's dev server.
+        dep = deps["gunicorn"]
+        del finding.binds[binds_before_guard:]
+        finding.start_command = f"gunicorn {module}:{var} --bind 0.0.0.0:{{port}}"
+        finding.start_reason = (
+            f"WSGI app `{var}` in {local_file}, served by gunicorn ({dep.file}:{dep.line}) "
+            f'rather than its `if __name__ == "__main__"` dev server: no start command is declared'
+        )
     elif runs_itself and local_file:
         finding.start_command = f"python {local_file}"
         finding.start_reason = (
@@ -509,6 +520,11 @@ def _ports_and_start(
             cli = m.group(1)
             if (pm := _CLI_PORT.search(cli)) and (port := valid_port(pm.group("port"))):
                 finding.ports.append(PortHit(port, "cli", [evidence_at(_rel, text, m.start())]))
+
+
+def _prod_wsgi_server(fw: str, deps: dict[str, Evidence]) -> str | None:
+    """The production server a WSGI app's requirements name, if any."""
+    return "gunicorn" if fw in ("flask", "bottle", "falcon") and "gunicorn" in deps else None
 
 
 def _imports(sources: list[tuple[str, str]], module: str) -> bool:

@@ -115,7 +115,11 @@ def findings_for_root(snap: RepoSnapshot, root: str, roots: list[str]) -> list[A
     ctx = AppContext(snap, root, nested)
     found = [f for det in DETECTORS if (f := det(ctx)) is not None]
     if not any(f.is_web for f in found):
-        df = docker.detect_docker(snap, root) if root == "" or ctx.has("Dockerfile") else None
+        df = (
+            docker.detect_docker(snap, root)
+            if root == "" or docker.find_dockerfile(snap, root)
+            else None
+        )
         if (
             df is not None
             and df.docker is not None

@@ -50,7 +50,7 @@ _DEFAULT_PORTS: dict[str, int] = {
     "flask": 5000, "fastapi": 8000, "django": 8000, "streamlit": 8501, "gradio": 7860,
     "python": 8000, "node": 3000, "go": 8080, "java": 8080, "dotnet": 8080,
     "rails": 3000, "sinatra": 4567, "ruby": 9292, "php": 8080, "rust": 8080,
-    "phoenix": 4000, "elixir": 4000, "deno": 8000, "static": 8080,
+    "phoenix": 4000, "elixir": 4000, "deno": 8000, "static": 8080, "astro-node": 4321,
 }  # fmt: skip
 
 _VERSION_RE = re.compile(r"v?(\d{1,2})(?:\.(\d{1,2}))?")
@@ -112,6 +112,9 @@ def _normalize_framework(analysis: Analysis) -> str | None:
     raw = (analysis.framework or "").strip().lower()
     if not raw or raw in ("none", "plain", "unknown"):
         return None
+    if raw == "astro" and not analysis.static_dir:
+        # An Astro app with @astrojs/node builds a Node server, not static files.
+        return "astro-node"
     return _FRAMEWORKS.get(raw, raw)
 
 
@@ -206,7 +209,8 @@ def build_context(analysis: Analysis, *, job_id: str) -> Context:
         files=_relative_files(analysis, app_root),
         tree_known=bool(analysis.tree),
         binds_loopback=analysis.binds_loopback,
-        services=tuple(dict.fromkeys(s.kind for s in analysis.services)),
+        # An optional service (used only when a variable is set) is neither started nor wired.
+        services=tuple(dict.fromkeys(s.kind for s in analysis.services if not s.optional)),
         app_root=app_root,
         static_dir=_safe_static_dir(getattr(analysis, "static_dir", None)),
         notes=notes,

@@ -633,7 +633,8 @@ def _node_server(ctx: Context) -> DockerPlan:
     fw = ctx.framework
     env = ["NODE_ENV=production", "HOST=0.0.0.0"]
     needs_build = (
-        fw in ("next", "nuxt", "sveltekit", "remix", "nest") or ctx.build_command is not None
+        fw in ("next", "nuxt", "sveltekit", "remix", "nest", "astro-node")
+        or ctx.build_command is not None
     )
     if fw == "next":
         port = _pick_port(ctx, controlled=True)
@@ -653,6 +654,10 @@ def _node_server(ctx: Context) -> DockerPlan:
             "svelte.config that names another adapter (auto, vercel, netlify…) is built with "
             "adapter-node in the image (the repository is not changed)."
         )
+    elif fw == "astro-node":
+        port = _pick_port(ctx, controlled=True)
+        shell = "exec node ./dist/server/entry.mjs"
+        why = "Astro is built with @astrojs/node; its standalone server reads HOST and PORT."
     elif fw == "remix":
         port = _pick_port(ctx, controlled=True)
         shell = ctx.start_command or "exec npm start"
@@ -669,7 +674,7 @@ def _node_server(ctx: Context) -> DockerPlan:
         port = _pick_port(ctx, controlled=False)
         shell = ctx.start_command or "exec npm start"
         why = f"A Node ({fw or 'plain'}) server runs its start command; HOST and PORT are set."
-    if ctx.binds_loopback and fw not in ("next", "nuxt", "sveltekit", "remix"):
+    if ctx.binds_loopback and fw not in ("next", "nuxt", "sveltekit", "remix", "astro-node"):
         ctx.notes.append(
             "The app binds 127.0.0.1; HOST=0.0.0.0 is set, which fixes it only if the code "
             "reads HOST (Fastify's listen({host}) and most templates do)."

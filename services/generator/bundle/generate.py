@@ -160,6 +160,14 @@ def _deploy_md(
                 "the app waits for their health checks."
             )
         )
+    for svc in analysis.services:
+        if svc.optional and svc.condition is not None:
+            out.append(
+                bullet(
+                    f"{svc.kind} is optional ({svc.condition.file}:{svc.condition.line} uses it "
+                    "only when a variable is set) and is not started; the app runs without it."
+                )
+            )
     if env.entries:
         out.append("\n## Environment\n\n")
         for entry in env.entries:
