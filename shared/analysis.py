@@ -151,3 +151,7 @@ class Analysis(BaseModel):
     llm_used: bool = False
     conflicts: list[str] = Field(default_factory=list)
     reasons: list[str] = Field(default_factory=list)
+
+    def needed_service_kinds(self) -> list[str]:
+        """Kinds of the backing services a deployment starts: all but the optional ones."""
+        return list(dict.fromkeys(s.kind for s in self.services if not s.optional))

@@ -339,7 +339,8 @@ async def _deploy_local(
     tag = f"autodeploy/{event.job_id}:latest"
     env = {"PORT": str(port), **event.analysis.description.env}
     network = None
-    wanted: list[str] = sorted({s.kind for s in event.analysis.services if not s.optional})
+    # An optional service (the code uses it only when a variable is set) is not started.
+    wanted: list[str] = sorted(event.analysis.needed_service_kinds())
     try:
         if wanted:
             network = f"autodeploy-{event.job_id}"

@@ -137,3 +137,9 @@ def test_astro_node_adapter_in_middleware_mode_is_not_a_server_of_its_own(tmp_pa
         },
     )
     assert a.start_command != "node ./dist/server/entry.mjs"
+
+
+def test_a_deployment_starts_only_the_needed_services(tmp_path: Path) -> None:
+    # The list the generator's compose file and the provisioner's local deploy start from.
+    assert analyse("flask_optional_redis", tmp_path).needed_service_kinds() == ["postgres"]
+    assert analyse("express_optional_mysql", tmp_path / "b").needed_service_kinds() == []

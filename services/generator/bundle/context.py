@@ -210,7 +210,7 @@ def build_context(analysis: Analysis, *, job_id: str) -> Context:
         tree_known=bool(analysis.tree),
         binds_loopback=analysis.binds_loopback,
         # An optional service (used only when a variable is set) is neither started nor wired.
-        services=tuple(dict.fromkeys(s.kind for s in analysis.services if not s.optional)),
+        services=tuple(analysis.needed_service_kinds()),
         app_root=app_root,
         static_dir=_safe_static_dir(getattr(analysis, "static_dir", None)),
         notes=notes,
