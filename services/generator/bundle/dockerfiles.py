@@ -356,10 +356,34 @@ _NODE_HEALTH = (
 _NODE_INSTALL_ENV = "ENV CYPRESS_INSTALL_BINARY=0\n"
 
 
+# Corepack keeps the Yarn/pnpm it fetched under COREPACK_HOME. Outside root's home, the app
+# user's `yarn start` runs the same copy instead of fetching it again at start-up (from
+# Yarn's own host, for Yarn 2+, since the registry setting lives only in the build step).
+COREPACK_HOME = "/usr/local/share/corepack"
+
+
+def _uses_corepack(ctx: Context) -> bool:
+    return ctx.has("pnpm-lock.yaml", "yarn.lock") or ctx.package_manager in ("pnpm", "yarn")
+
+
 def _node_install(ctx: Context, *, production: bool) -> tuple[str, str]:
     """(COPY of manifests + install, prune command) for the detected package manager."""
     install, prune = _node_install_steps(ctx, production=production)
-    return _NODE_INSTALL_ENV + install, prune
+    env = _NODE_INSTALL_ENV
+    if _uses_corepack(ctx):
+        env += f"ENV COREPACK_HOME={COREPACK_HOME}\n"
+    return env + install, prune
+
+
+def _node_runtime_corepack(ctx: Context) -> str:
+    """A runtime stage's copy of the package manager the build stage's corepack fetched."""
+    if not _uses_corepack(ctx):
+        return ""
+    return (
+        f"ENV COREPACK_HOME={COREPACK_HOME}\n"
+        f"COPY --from=build {COREPACK_HOME} {COREPACK_HOME}\n"
+        "RUN corepack enable\n"
+    )
 
 
 # Corepack fetches Yarn 2+ from Yarn's own host unless COREPACK_NPM_REGISTRY names an npm
@@ -786,7 +810,7 @@ def _node_server(ctx: Context) -> DockerPlan:
             f"\nFROM {base}\n"
             f"ENV {' '.join(env)} PORT={port}\n"
             "WORKDIR /app\n"
-            "COPY --from=build --chown=node:node /app /app\n"
+            "COPY --from=build --chown=node:node /app /app\n" + _node_runtime_corepack(ctx)
         )
     else:
         install, _ = _node_install(ctx, production=True)
