@@ -162,3 +162,31 @@ def test_old_pins_importing_pkg_resources_start(
     text, log = _build_and_answer(target, base_images, root)
     assert text == "flask up"
     assert any("pkg_resources is imported by:" in line for line in log), log
+
+
+def test_yarn4_project_with_a_build_runs_yarn_start_in_its_runtime_stage(
+    target: DockerLocal, base_images: dict[str, str], tmp_path: Path
+) -> None:
+    # Two stages: the runtime stage's `yarn start` needs the Yarn the build stage fetched.
+    package = {
+        "name": "x",
+        "packageManager": "yarn@4.7.0",
+        "scripts": {
+            "build": "node -e \"require('fs').mkdirSync('dist', {recursive: true});"
+            " require('fs').copyFileSync('server.js', 'dist/server.js')\"",
+            "start": "node dist/server.js",
+        },
+        "dependencies": {"ms": "2.1.3"},
+    }
+    root = _write(
+        tmp_path,
+        {
+            "package.json": json.dumps(package),
+            "yarn.lock": YARN4_LOCK,
+            ".yarnrc.yml": "nodeLinker: node-modules\n",
+            "server.js": SERVER,
+        },
+    )
+    text, _ = _build_and_answer(target, base_images, root)
+    assert text == "up 1m"
+    assert "AS build" in (root / "Dockerfile").read_text()
