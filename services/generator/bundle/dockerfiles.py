@@ -195,6 +195,24 @@ def _python_deps(ctx: Context) -> tuple[str, bool]:
     return "", False
 
 
+# Venvs on Python 3.12+ carry no setuptools, and setuptools 82 dropped pkg_resources; old
+# pinned packages (gunicorn 20, many Flask-era extensions) still import it and crash at
+# start-up. When an installed package imports it and the venv cannot, the last setuptools
+# that ships it is added; the build log names the files that import it.
+_PKG_RESOURCES_STEP = (
+    "# Old pins may import pkg_resources, which Python 3.12+ venvs no longer carry.\n"
+    "RUN if ! /opt/venv/bin/python -c 'import pkg_resources' 2>/dev/null; then \\\n"
+    "      users=$(grep -rlE --include='*.py' '^[[:space:]]*(import|from) pkg_resources'"
+    " /opt/venv/lib/python3*/site-packages || true); \\\n"
+    '      if [ -n "$users" ]; then \\\n'
+    '        echo "pkg_resources is imported by: $users" \\\n'
+    '          "-- installing setuptools<82, the last that ships it"; \\\n'
+    "        /opt/venv/bin/pip install --no-cache-dir 'setuptools<82'; \\\n"
+    "      fi; \\\n"
+    "    fi\n"
+)
+
+
 def _runtime_image(ctx: Context, kind: str) -> str:
     """The base image for the runtime version the repository declares (else the default)."""
     declared = ctx.runtime_major_minor or ()
@@ -296,6 +314,7 @@ def _python(ctx: Context) -> DockerPlan:
     )
     if install_self:
         text += "COPY . .\nRUN /opt/venv/bin/pip install --no-cache-dir .\n"
+    text += _PKG_RESOURCES_STEP
     text += f"\nFROM {base}\n"
     if run_libs:
         text += _apt(run_libs)
@@ -337,10 +356,95 @@ _NODE_HEALTH = (
 _NODE_INSTALL_ENV = "ENV CYPRESS_INSTALL_BINARY=0\n"
 
 
+# Corepack keeps the Yarn/pnpm it fetched under COREPACK_HOME. Outside root's home, the app
+# user's `yarn start` runs the same copy instead of fetching it again at start-up (from
+# Yarn's own host, for Yarn 2+, since the registry setting lives only in the build step).
+COREPACK_HOME = "/usr/local/share/corepack"
+
+
+def _uses_corepack(ctx: Context) -> bool:
+    return ctx.has("pnpm-lock.yaml", "yarn.lock") or ctx.package_manager in ("pnpm", "yarn")
+
+
 def _node_install(ctx: Context, *, production: bool) -> tuple[str, str]:
     """(COPY of manifests + install, prune command) for the detected package manager."""
     install, prune = _node_install_steps(ctx, production=production)
-    return _NODE_INSTALL_ENV + install, prune
+    env = _NODE_INSTALL_ENV
+    if _uses_corepack(ctx):
+        env += f"ENV COREPACK_HOME={COREPACK_HOME}\n"
+    return env + install, prune
+
+
+def _node_runtime_corepack(ctx: Context) -> str:
+    """A runtime stage's copy of the package manager the build stage's corepack fetched."""
+    if not _uses_corepack(ctx):
+        return ""
+    return (
+        f"ENV COREPACK_HOME={COREPACK_HOME}\n"
+        f"COPY --from=build {COREPACK_HOME} {COREPACK_HOME}\n"
+        "RUN corepack enable\n"
+    )
+
+
+# Corepack fetches Yarn 2+ from Yarn's own host unless COREPACK_NPM_REGISTRY names an npm
+# registry; then it takes @yarnpkg/cli-dist (and pnpm) from there. The registry is the one
+# the image's npm is configured with (rendered from the building machine's npm settings),
+# or COREPACK_NPM_REGISTRY when the build environment already sets it.
+_COREPACK_SETUP = (
+    'export COREPACK_NPM_REGISTRY="${COREPACK_NPM_REGISTRY:-$(npm config get registry)}" \\\n'
+    ' && export COREPACK_NPM_REGISTRY="${COREPACK_NPM_REGISTRY%/}" \\\n'
+    " && corepack enable"
+)
+
+# pnpm refuses a lockfile written by a much older major (ERR_PNPM_BROKEN_LOCKFILE), so a
+# repository that pins no pnpm through `packageManager` gets the major whose lockfile format
+# it committed: 5.x -> pnpm 7, 6.x -> pnpm 8, 9.x -> pnpm 10 (pnpm 9 and 10 both write 9.0).
+# The build log names the line it read.
+_PNPM_FOR_LOCKFILE = (
+    "if grep -q '\"packageManager\"' package.json; then \\\n"
+    '      echo "pnpm: the version package.json:$(grep -n -m1 -o'
+    ' \'"packageManager" *: *"[^"]*"\' package.json) pins"; \\\n'
+    "    else \\\n"
+    "      lockfile=$(grep -n -m1 '^lockfileVersion' pnpm-lock.yaml || true); \\\n"
+    '      version=$(sed -n "s/^lockfileVersion: *[\'\\"]*\\([0-9][0-9.]*\\).*/\\1/p"'
+    " pnpm-lock.yaml); \\\n"
+    '      case "$version" in \\\n'
+    "        5.*) major=7 ;; 6.*) major=8 ;; 7.*|9.*) major=10 ;; *) major= ;; \\\n"
+    "      esac; \\\n"
+    '      if [ -n "$major" ]; then \\\n'
+    '        echo "pnpm $major: the major that writes pnpm-lock.yaml:$lockfile"; \\\n'
+    '        corepack install -g "pnpm@$major"; \\\n'
+    "      fi; \\\n"
+    "    fi \\\n"
+)
+
+# Yarn 2+ (Berry) is known by its lockfile's __metadata block or a `packageManager: yarn@2+`;
+# it has no --frozen-lockfile/--production (it takes --immutable), and without a pin the
+# lockfile's format says which major wrote it (__metadata version 4 -> Yarn 2, 6 -> 3,
+# 8 -> 4). Yarn 1 projects keep the classic commands.
+_YARN_BERRY_TEST = (
+    'grep -Eq \'"packageManager" *: *"yarn@([2-9]|[1-9][0-9])\' package.json'
+    " || grep -q '^__metadata:' yarn.lock"
+)
+_YARN_FOR_LOCKFILE = (
+    "if ! grep -q '\"packageManager\"' package.json; then \\\n"
+    "        meta=$(sed -n '/^__metadata:/,/version:/s/^ *version: *\\([0-9]*\\).*/\\1/p'"
+    " yarn.lock); \\\n"
+    '        case "$meta" in 4|5) major=2 ;; 6|7) major=3 ;; *) major=4 ;; esac; \\\n'
+    '        echo "Yarn $major: the major that writes yarn.lock __metadata version $meta"; \\\n'
+    '        corepack install -g "yarn@$major"; \\\n'
+    "      fi; \\\n"
+)
+
+
+def _yarn_copy(ctx: Context) -> str:
+    """COPY of Yarn's manifests, with the Yarn 2+ settings and the release it may point to."""
+    text = "COPY package.json yarn.lock " + (".yarnrc.yml " if ctx.has(".yarnrc.yml") else "")
+    text += "./\n"
+    for folder in (".yarn/releases", ".yarn/plugins", ".yarn/patches"):
+        if any(path.startswith(folder + "/") for path in ctx.files):
+            text += f"COPY {folder} {folder}\n"
+    return text
 
 
 def _node_install_steps(ctx: Context, *, production: bool) -> tuple[str, str]:
@@ -349,18 +453,32 @@ def _node_install_steps(ctx: Context, *, production: bool) -> tuple[str, str]:
         copy = "COPY package.json pnpm-lock.yaml ./\n"
         flags = " --prod" if production else ""
         return (
-            copy + "RUN corepack enable && pnpm install --frozen-lockfile" + flags + "\n",
+            copy
+            + f"RUN {_COREPACK_SETUP} \\\n && {_PNPM_FOR_LOCKFILE}"
+            + " && pnpm install --frozen-lockfile"
+            + flags
+            + "\n",
             "pnpm prune --prod",
         )
     if ctx.has("yarn.lock") or pm == "yarn":
-        copy = "COPY package.json yarn.lock ./\n"
         flags = " --production" if production else ""
+        berry_prune = (
+            "yarn workspaces focus --all --production"
+            " || echo 'Yarn 2+: dev dependencies kept (workspaces focus is unavailable)'"
+        )
         return (
-            copy
-            + "RUN corepack enable && yarn install --frozen-lockfile"
-            + flags
-            + " && yarn cache clean\n",
-            "yarn install --frozen-lockfile --production --ignore-scripts --prefer-offline",
+            _yarn_copy(ctx)
+            + f"RUN {_COREPACK_SETUP} \\\n"
+            + f" && if {_YARN_BERRY_TEST}; then \\\n"
+            + "      "
+            + _YARN_FOR_LOCKFILE
+            + '      echo "Yarn 2+: $(yarn --version), yarn install --immutable"; \\\n'
+            + "      yarn install --immutable; \\\n"
+            + "    else \\\n"
+            + f"      yarn install --frozen-lockfile{flags} && yarn cache clean; \\\n"
+            + "    fi\n",
+            f"{{ if {_YARN_BERRY_TEST}; then {berry_prune}; else "
+            "yarn install --frozen-lockfile --production --ignore-scripts --prefer-offline; fi; }",
         )
     if ctx.has("package-lock.json", "npm-shrinkwrap.json"):
         flags = " --omit=dev" if production else ""
@@ -697,7 +815,7 @@ def _node_server(ctx: Context) -> DockerPlan:
             f"\nFROM {base}\n"
             f"ENV {' '.join(env)} PORT={port}\n"
             "WORKDIR /app\n"
-            "COPY --from=build --chown=node:node /app /app\n"
+            "COPY --from=build --chown=node:node /app /app\n" + _node_runtime_corepack(ctx)
         )
     else:
         install, _ = _node_install(ctx, production=True)
