@@ -192,8 +192,11 @@ def test_python_build_adds_setuptools_when_an_installed_package_imports_pkg_reso
     )
     text = _dockerfile(repo)
     build_stage = text[: text.index("\nFROM ", text.index("AS build"))]
-    step = build_stage[build_stage.index("pkg_resources, which") :]
-    script = step[step.index("RUN ") + 4 :].replace("/opt/venv", str(tmp_path / "venv"))
+    # It ends the RUN that installs the requirements: no build step of its own.
+    install = build_stage[build_stage.index("RUN /opt/venv/bin/pip install --no-cache-dir -r") :]
+    assert "\nRUN " not in install
+    step = install[install.index("if ! /opt/venv/bin/python -c 'import pkg_resources'") :]
+    script = step.replace("/opt/venv", str(tmp_path / "venv"))
     site = tmp_path / "venv/lib/python3.13/site-packages/gunicorn"
     site.mkdir(parents=True)
     (site / "util.py").write_text("import os\nimport pkg_resources\n")

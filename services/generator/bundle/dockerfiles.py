@@ -198,10 +198,11 @@ def _python_deps(ctx: Context) -> tuple[str, bool]:
 # Venvs on Python 3.12+ carry no setuptools, and setuptools 82 dropped pkg_resources; old
 # pinned packages (gunicorn 20, many Flask-era extensions) still import it and crash at
 # start-up. When an installed package imports it and the venv cannot, the last setuptools
-# that ships it is added; the build log names the files that import it.
-_PKG_RESOURCES_STEP = (
-    "# Old pins may import pkg_resources, which Python 3.12+ venvs no longer carry.\n"
-    "RUN if ! /opt/venv/bin/python -c 'import pkg_resources' 2>/dev/null; then \\\n"
+# that ships it is added; the build log names the files that import it. It ends the RUN
+# that installs the dependencies: on the classic builder a RUN of its own would be one
+# more container on every build that installs them.
+_PKG_RESOURCES_SH = (
+    "if ! /opt/venv/bin/python -c 'import pkg_resources' 2>/dev/null; then \\\n"
     "      users=$(grep -rlE --include='*.py' '^[[:space:]]*(import|from) pkg_resources'"
     " /opt/venv/lib/python3*/site-packages || true); \\\n"
     '      if [ -n "$users" ]; then \\\n'
@@ -211,6 +212,18 @@ _PKG_RESOURCES_STEP = (
     "      fi; \\\n"
     "    fi\n"
 )
+
+
+def _and_then(text: str, shell: str) -> str:
+    """``text`` with ``shell`` run at the end of its last instruction if that is a RUN,
+    else in a RUN of its own."""
+    lines = text.rstrip("\n").split("\n")
+    first = len(lines) - 1
+    while first > 0 and lines[first - 1].endswith("\\"):
+        first -= 1
+    if not lines[first].startswith("RUN "):
+        return text + "RUN " + shell
+    return "\n".join(lines) + " \\\n && " + shell
 
 
 def _runtime_image(ctx: Context, kind: str) -> str:
@@ -314,7 +327,8 @@ def _python(ctx: Context) -> DockerPlan:
     )
     if install_self:
         text += "COPY . .\nRUN /opt/venv/bin/pip install --no-cache-dir .\n"
-    text += _PKG_RESOURCES_STEP
+    # Old pins may import pkg_resources, which Python 3.12+ venvs no longer carry.
+    text = _and_then(text, _PKG_RESOURCES_SH)
     text += f"\nFROM {base}\n"
     if run_libs:
         text += _apt(run_libs)
