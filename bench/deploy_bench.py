@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.baselines.by_hand import build_run_first_200  # noqa: E402
-from bench.trace import print_trace  # noqa: E402
+from bench.jobs import finished_job, print_trace  # noqa: E402
 from tests.support.fixtures_web import FLASK_APP  # noqa: E402
 from tests.support.gitserver import GitServer  # noqa: E402
 from tests.support.stack import Isolated, Stack  # noqa: E402
@@ -37,14 +37,8 @@ def _fresh(marker: str) -> dict[str, str | bytes]:
 def _autodeploy(stack: Stack, url: str, *, trace: bool = False) -> tuple[float, str]:
     started = time.perf_counter()
     job_id = stack.submit(repo_url=url, description="deploy this Flask app")
-    while True:
-        job = stack.job(job_id)
-        if job["status"] in ("completed", "failed", "rejected"):
-            break
-        time.sleep(0.02)
+    job = finished_job(stack, job_id)
     elapsed = time.perf_counter() - started
-    if job["status"] != "completed":
-        raise RuntimeError(f"bench job failed: {job['error']}")
     if trace:
         print_trace(job)
     return elapsed, job_id

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.baselines.by_hand import build_run_first_200  # noqa: E402
-from bench.trace import print_trace  # noqa: E402
+from bench.jobs import finished_job, print_trace  # noqa: E402
 from shared.apps import sign  # noqa: E402
 from tests.support.fixtures_web import FLASK_APP  # noqa: E402
 from tests.support.gitserver import GitServer, commit_files  # noqa: E402
@@ -86,14 +86,8 @@ def _webhook(stack: Stack, secret: str, url: str, sha: str, *, expect: str) -> f
     )
     answer.raise_for_status()
     job_id = answer.json()["revisions"][0]["job_id"]
-    while True:
-        job = stack.job(job_id)
-        if job["status"] in ("completed", "failed", "rejected"):
-            break
-        time.sleep(0.02)
+    job = finished_job(stack, job_id)
     elapsed = time.perf_counter() - started
-    if job["status"] != "completed":
-        raise RuntimeError(f"bench revision failed: {job['error']}")
     if _TRACE:
         print_trace(job)
     served = httpx.get(job["result"]["app"]["url"], timeout=5).text
