@@ -47,14 +47,19 @@ async def check_health(
     still_running: Callable[[], Awaitable[str | None]] | None = None,
     first_delay_s: float = 0.05,
     max_delay_s: float = 3.0,
+    state_every_s: float = 0.0,
 ) -> HealthReport:
     """GET ``url`` until it answers 2xx/3xx or the deadline passes.
 
-    ``still_running`` returns a reason when waiting is pointless (the container exited).
+    ``still_running`` returns a reason when waiting is pointless (the container exited). It
+    is asked after the first failed attempt, then at most every ``state_every_s`` seconds:
+    a loopback GET costs less than asking the engine, so a local check may poll the app
+    more often than it asks about the container.
     """
     report = HealthReport(url=url)
     start = time.monotonic()
     delay = first_delay_s
+    asked_at: float | None = None
     # Each attempt connects to the address its own resolution gave (no second lookup);
     # the URL is the deployment's own, so it is not held to the public-address rule.
     async with pinned_client(
@@ -82,7 +87,9 @@ async def check_health(
             if attempt.status is not None and attempt.status < 400:
                 report.healthy = True
                 return report
-            if still_running is not None:
+            now = time.monotonic()
+            if still_running is not None and (asked_at is None or now - asked_at >= state_every_s):
+                asked_at = now
                 reason = await still_running()
                 if reason:
                     report.stopped_early = reason
