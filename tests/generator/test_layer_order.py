@@ -32,3 +32,31 @@ def test_the_source_copy_is_the_last_step_of_the_image(stack: str) -> None:
     assert source[-1] == len(final) - 1, final[source[-1] :]
     # The settings the image needs are still there, before the source.
     assert any(ln.startswith("CMD") for ln in final) and any(ln.startswith("USER") for ln in final)
+
+
+_GENERATED_IGNORE = sorted(
+    k
+    for k, a in STACKS.items()
+    if a.docker is None and ".dockerignore" in generate_bundle(a, job_id="job-42")
+)
+
+
+@pytest.mark.parametrize("stack", _GENERATED_IGNORE)
+def test_no_file_naming_the_job_reaches_the_image(stack: str) -> None:
+    # Two revisions of one commit share an image only if the build context they copy is
+    # the same: a generated file that names its job (the Dockerfile's header, the
+    # Makefile, compose.yaml, DEPLOY.md) and is not ignored makes `COPY . .` differ on
+    # every job, so even an unchanged commit rebuilds (and a static site serves it).
+    from docker.utils.build import PatternMatcher
+
+    bundle = generate_bundle(STACKS[stack], job_id="job-42")
+    patterns = [
+        ln.strip()
+        for ln in bundle[".dockerignore"].splitlines()
+        if ln.strip() and not ln.startswith("#")
+    ]
+    matcher = PatternMatcher(patterns)
+    copied = [
+        path for path, text in bundle.items() if "job-42" in text and not matcher.matches(path)
+    ]
+    assert copied == [], f"copied into the image and naming the job: {copied}"

@@ -1317,8 +1317,12 @@ def plan_dockerfile(ctx: Context) -> DockerPlan:
     return handler(ctx)
 
 
+# The build files themselves stay out too (the engine still reads them): the generated
+# ones name their job, so copied into the image they would make `COPY . .` differ on every
+# job, and an unchanged commit would never reuse its image (a static site would serve them).
 _IGNORE_COMMON = [
     ".git", ".gitignore", ".env", ".env.*", "*.log", ".DS_Store",
+    "Dockerfile", "Dockerfile.autodeploy", ".dockerignore", "*.dockerignore",
     "compose.yaml", "compose.*.yaml", "docker-compose*.yml", "Makefile", "autodeploy.mk",
     ".autodeploy.env",
     "DEPLOY.md", "terraform/", "*.tfstate*", ".terraform/",
