@@ -82,9 +82,11 @@ async def _cost(analysis: Analysis, files: dict[str, str], ctx: StageContext) ->
     if cost is None:
         return {}
     limit = ctx.settings.max_monthly_usd
-    over = f"; above MAX_MONTHLY_USD (${limit:.2f}), so it would not be applied" if (
-        limit and cost.monthly_usd > limit
-    ) else ""
+    over = (
+        f"; above MAX_MONTHLY_USD (${limit:.2f}), so it would not be applied"
+        if (limit and cost.monthly_usd > limit)
+        else ""
+    )
     await ctx.log.info(f"generator: estimated cost {cost.summary()}{over}")
     return {"cost": cost.as_dict()}
 
