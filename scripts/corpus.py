@@ -45,6 +45,8 @@ STACK_ALIASES = {
     "net/http": "go",
     "bun-serve": "bun",
     "spring": "spring-boot",
+    # Create React App is React's toolchain: the corpus names the library.
+    "create-react-app": "react",
 }
 
 

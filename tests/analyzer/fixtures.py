@@ -2606,7 +2606,7 @@ CORPUS: list[Fixture] = [
         "sveltekit", sveltekit_app, "http-service", "node", "sveltekit", 3000, None, "node build"
     ),
     Fixture("remix", remix_app, "http-service", "node", "remix", 3000, None, "npm start"),
-    Fixture("vite_spa", vite_spa, "http-service", "node", "vite", 80, None, None),
+    Fixture("vite_spa", vite_spa, "http-service", "node", "react", 80, None, None),
     Fixture("cra_spa", cra_spa, "http-service", "node", "create-react-app", 80, None, None),
     Fixture("angular_spa", angular_spa, "http-service", "node", "angular", 80, None, None),
     Fixture(

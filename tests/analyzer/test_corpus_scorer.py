@@ -98,10 +98,13 @@ def test_mirrors_are_found_by_fetch_naming_and_missing_blobs_become_placeholders
 NON_HTTP_STACKS = {"library", "cli", "bot", "cron", "notebook", "worker"}
 
 
-def test_the_second_corpus_rows_follow_the_header_conventions(corpus: ModuleType) -> None:
-    # tests/corpus/more-repos.tsv is scored with --tsv: a malformed row would be scored wrong
-    # (or skipped) silently.
-    path = ROOT / "tests/corpus/more-repos.tsv"
+@pytest.mark.parametrize("name", ["more-repos.tsv", "third-repos.tsv"])
+def test_the_other_corpora_rows_follow_the_header_conventions(
+    corpus: ModuleType, name: str
+) -> None:
+    # tests/corpus/*.tsv are scored with --tsv: a malformed row would be scored wrong (or
+    # skipped) silently.
+    path = ROOT / "tests/corpus" / name
     raw_rows = [
         line.split("\t") for line in path.read_text().splitlines() if line and line[0] != "#"
     ]

@@ -66,6 +66,15 @@ _FRAMEWORKS: list[tuple[str, str, AppKind, int]] = [
     ("vite", "vite", "spa", 80),
     ("svelte", "svelte", "spa", 80),
 ]
+# A Vite app is named by the UI library it builds (the tool stays in the reasons); the
+# generator's SPA recipe takes each of these names.
+_VITE_UI = (
+    ("react", "react"),
+    ("vue", "vue"),
+    ("preact", "preact"),
+    ("solid-js", "solid"),
+    ("svelte", "svelte"),
+)
 # A dependency that names a framework only with a build step beside it: a component library
 # depends on svelte too, and an Astro app with a server adapter is no static site.
 _NEEDS_BUILD_SCRIPT = frozenset({"svelte", "astro"})
@@ -79,6 +88,11 @@ _ASTRO_SERVER_ADAPTERS = (
 _SPA_OUTPUT = {"create-react-app": "build"}
 # Bounded: a script of many `vue-cli-service build` words must not be rescanned from each.
 _VUE_DEST = re.compile(r"vue-cli-service\s+build\b[^&|;]{0,200}?--dest[= ](?P<dir>[\w./-]+)")
+# Create React App's BUILD_PATH, set on the build script's command line.
+_CRA_BUILD_PATH = re.compile(r"\bBUILD_PATH=(?P<q>[\"']?)(?P<dir>[\w./-]+)(?P=q)")
+# Vite's `build: { outDir: "www" }` in its config file.
+_VITE_OUT_DIR = re.compile(r"""\boutDir\s*:\s*(?P<q>["'`])(?P<dir>[\w./-]{1,200})(?P=q)""")
+_VITE_CONFIGS = ("vite.config.js", "vite.config.ts", "vite.config.mjs", "vite.config.mts")
 _SERVICES = {
     "pg": "postgres",
     "postgres": "postgres",
@@ -213,6 +227,12 @@ def detect(ctx: AppContext) -> AppFinding | None:
             finding.evidence.append(deps.get(dep) or _dep_evidence(ctx, text, dep))
             finding.reasons.append(f"{dep} is a dependency in {ctx.rel('package.json')}")
             break
+    build_tool = framework
+    if framework == "vite":
+        ui = next(((dep, name) for dep, name in _VITE_UI if dep in deps), None)
+        if ui is not None:
+            framework = ui[1]
+            finding.reasons.append(f"a {ui[0]} app built by vite")
     server_hit = find_first(_SERVER_CODE, sources)
     bun_hit = find_first(_BUN_SERVE, sources) if framework is None else None
     if bun_hit is not None:
@@ -259,7 +279,7 @@ def detect(ctx: AppContext) -> AppFinding | None:
     if "build" in scripts:
         finding.build_command = _run(pm, "build")
     _code_ports(finding, sources)
-    _start(ctx, finding, pkg, scripts, pm, sources)
+    _start(ctx, finding, pkg, scripts, pm, sources, build_tool)
     return finding
 
 
@@ -285,11 +305,12 @@ def _start(
     scripts: dict[str, Any],
     pm: str,
     sources: list[tuple[str, str]],
+    build_tool: str | None,
 ) -> None:
     fw = finding.framework
     text = ctx.read("package.json") or ""
     if finding.kind == "spa":
-        finding.static_dir = _spa_output(ctx, fw, scripts)
+        finding.static_dir = _spa_output(ctx, build_tool, scripts)
         if fw == "angular":
             name = pkg.get("name") if isinstance(pkg.get("name"), str) else None
             finding.static_dir = f"dist/{name}/browser" if name else "dist"
@@ -367,11 +388,30 @@ def _spa_output(ctx: AppContext, fw: str | None, scripts: dict[str, Any]) -> str
     (its index.html sits there beside the bundle), else the toolchain's default."""
     build = scripts.get("build") if isinstance(scripts.get("build"), str) else ""
     assert isinstance(build, str)
+    out = _SPA_OUTPUT.get(fw or "", "dist")
     if fw == "vue" and (m := _VUE_DEST.search(build)):
-        return m.group("dir").removeprefix("./").rstrip("/") or "dist"
-    if fw == "svelte" and ctx.has("public/index.html"):
-        return "public"
-    return _SPA_OUTPUT.get(fw or "", "dist")
+        out = m.group("dir")
+    elif fw == "svelte" and ctx.has("public/index.html"):
+        out = "public"
+    elif fw == "create-react-app" and (m := _CRA_BUILD_PATH.search(build)):
+        out = m.group("dir")
+    elif fw == "vite":
+        config = next((t for n in _VITE_CONFIGS if (t := ctx.read(n)) is not None), "")
+        if m := _VITE_OUT_DIR.search(config):
+            out = m.group("dir")
+    out = _folder(out) or "dist"
+    # `react-scripts build && mv build _site`: the script itself moves what it built.
+    moved = re.search(
+        rf"(?:\bmv|\bcp\s+-[rRa]+)\s+(?:\./)?{re.escape(out)}/?\s+(?P<dir>[\w./-]+)", build
+    )
+    return (_folder(moved.group("dir")) if moved else None) or out
+
+
+def _folder(path: str) -> str:
+    """``./www/`` -> ``www``: a folder named by a script, relative to the app; empty when
+    it leaves the app's folder (a build into a sibling server's public/ is not served here)."""
+    folder = path.removeprefix("./").rstrip("/")
+    return "" if folder.startswith("/") or ".." in folder.split("/") else folder
 
 
 def _not_a_service(

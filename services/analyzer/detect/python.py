@@ -1,4 +1,5 @@
-"""Python apps: Flask, FastAPI/Starlette, Django, Streamlit, Gradio, aiohttp, http.server."""
+"""Python apps: Flask, FastAPI/Starlette, Django, Dash, Streamlit, Gradio, aiohttp, Sanic,
+Tornado, http.server and the other frameworks named below."""
 
 from __future__ import annotations
 
@@ -75,6 +76,7 @@ _FRAMEWORKS: dict[str, int] = {
     "fastapi": 8000,
     "starlette": 8000,
     "flask": 5000,
+    "dash": 8050,
     "streamlit": 8501,
     "gradio": 7860,
     "aiohttp": 8080,
@@ -91,6 +93,8 @@ _CODE_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("fastapi", re.compile(r"\bFastAPI\s*\(")),
     ("starlette", re.compile(r"^\s*(?P<var>\w+)\s*=\s*Starlette\s*\(", re.M)),
     ("litestar", re.compile(r"^\s*(?P<var>\w+)\s*=\s*Litestar\s*\(", re.M)),
+    # Dash before Flask: a Dash app may build its Flask server itself (`server=Flask(...)`).
+    ("dash", re.compile(r"^\s*(?P<var>\w+)\s*=\s*(?:dash\.)?Dash\s*\(", re.M)),
     ("flask", re.compile(r"^\s*(?P<var>\w+)\s*=\s*Flask\s*\(", re.M)),
     ("flask", re.compile(r"\bFlask\s*\(\s*__name__")),
     ("quart", re.compile(r"^\s*(?P<var>\w+)\s*=\s*Quart\s*\(", re.M)),
@@ -100,27 +104,40 @@ _CODE_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("sanic", re.compile(r"^\s*(?P<var>\w+)\s*=\s*Sanic\s*\(", re.M)),
     ("bottle", re.compile(r"^\s*from bottle import|^\s*import bottle\b", re.M)),
     ("tornado", re.compile(r"\btornado\.web\.Application\s*\(")),
+    # Imported by name (`from tornado.web import Application`); before http.server, whose
+    # pattern tornado's own HTTPServer would match.
+    ("tornado", re.compile(r"^\s*(?:from\s+tornado\.web\s+import|import\s+tornado\.web\b)", re.M)),
+    # A subclass (`class Shop(Sanic)`) or an app built elsewhere: the import names it.
+    (
+        "sanic",
+        re.compile(r"^\s*(?:from\s+sanic\s+import\s+[^\n]*\bSanic\b|import\s+sanic\b)", re.M),
+    ),  # noqa: E501
     ("falcon", re.compile(r"^\s*(?P<var>\w+)\s*=\s*falcon\.(?:asgi\.)?App\s*\(", re.M)),
     ("http.server", hinted(re.compile(r"\b(?:ThreadingHTTPServer|HTTPServer)\s*\("), "HTTPServer")),
 ]
+# aiohttp and tornado come last: aiohttp is an HTTP client library as often as a server,
+# and tornado arrives with Jupyter and Streamlit; beside another framework, that one serves.
 _DEP_FRAMEWORKS = (
     "django",
     "fastapi",
     "starlette",
     "flask",
+    "dash",
     "streamlit",
     "gradio",
-    "aiohttp",
     "sanic",
     "bottle",
-    "tornado",
     "quart",
     "litestar",
     "falcon",
+    "aiohttp",
+    "tornado",
 )
 
 _MAIN_GUARD = re.compile(r"""^if\s+__name__\s*==\s*["']__main__["']\s*:""", re.M)
-_RUN_CALL = re.compile(r"\b(?:(?P<obj>\w+)\.run|uvicorn\.run|web\.run_app|\w+\.launch|run)\s*\(")
+_RUN_CALL = re.compile(
+    r"\b(?:(?P<obj>\w+)\.run(?:_server)?|uvicorn\.run|web\.run_app|\w+\.launch|run)\s*\("
+)
 _HOST_KW = re.compile(r"""\b(?:host|server_name)\s*=\s*(?P<q>["'])(?P<addr>[^"']*)(?P=q)""")
 _PORT_KW = hinted(re.compile(r"\b(?:port|server_port)\s*=\s*(?P<port>\d{2,5})\b"), "port")
 _PORT_ENV = hinted(
@@ -130,6 +147,15 @@ _PORT_ENV = hinted(
     "PORT",
 )
 _PORT_CONST = re.compile(r"^\s*PORT\s*(?::\s*int\s*)?=\s*(?P<port>\d{2,5})\b", re.M)
+# Tornado: `define("port", default=8888)` in tornado.options, or `app.listen(8888)`.
+_TORNADO_PORT = hinted(
+    re.compile(
+        r"""\bdefine\(\s*["']port["']\s*,\s*default\s*=\s*(?P<port>\d{2,5})\b"""
+        r"""|\.listen\(\s*(?P<port2>\d{2,5})\s*[,)]"""
+    ),
+    "define",
+    ".listen",
+)
 _HTTPSERVER_ADDR = hinted(
     re.compile(
         r"""(?:HTTPServer|TCPServer)\s*\(\s*\(\s*(?P<q>["'])(?P<addr>[^"']*)(?P=q)\s*,\s*(?P<port>\w+)"""
@@ -399,9 +425,14 @@ def _ports_and_start(
     fw = finding.framework or ""
     # Port literals in code, entry file first.
     ordered = sorted(sources, key=lambda s: s[0] != app_file)
-    for pattern in (_PORT_KW, _PORT_ENV, _PORT_CONST, _HTTPSERVER_ADDR):
+    patterns: list[re.Pattern[str]] = [_PORT_KW, _PORT_ENV, _PORT_CONST, _HTTPSERVER_ADDR]
+    if fw == "tornado":
+        patterns.insert(0, _TORNADO_PORT)
+    for pattern in patterns:
         hit = find_first(pattern, ordered)
-        if hit is not None and (port := valid_port(hit[0].group("port"))):
+        groups = hit[0].groupdict() if hit is not None else {}
+        literal = groups.get("port") or groups.get("port2") or ""
+        if hit is not None and (port := valid_port(literal)):
             finding.ports.append(PortHit(port, "code", [hit[1]]))
             break
 
@@ -434,6 +465,7 @@ def _ports_and_start(
                     finding.binds.append(BindHit(lit.group(1), ev))
             elif fw in (
                 "flask",
+                "dash",
                 "fastapi",
                 "starlette",
                 "gradio",
@@ -478,14 +510,19 @@ def _ports_and_start(
             f"streamlit run {local_file} --server.port {{port}} --server.address 0.0.0.0"
         )
         finding.start_reason = f"Streamlit script {local_file}"
-    elif runs_itself and local_file and _prod_wsgi_server(fw, deps) is not None:
+    elif (
+        runs_itself
+        and local_file
+        and _prod_wsgi_server(fw, deps) is not None
+        and (wsgi_var := _wsgi_callable(fw, var, app_text)) is not None
+    ):
         # A production server in the requirements is what Heroku, Render or App Service run
         # when no start command is declared; the `__main__` block is the author's dev server.
         dep = deps["gunicorn"]
         del finding.binds[binds_before_guard:]
-        finding.start_command = f"gunicorn {module}:{var} --bind 0.0.0.0:{{port}}"
+        finding.start_command = f"gunicorn {module}:{wsgi_var} --bind 0.0.0.0:{{port}}"
         finding.start_reason = (
-            f"WSGI app `{var}` in {local_file}, served by gunicorn ({dep.file}:{dep.line}) "
+            f"WSGI app `{wsgi_var}` in {local_file}, served by gunicorn ({dep.file}:{dep.line}) "
             f'rather than its `if __name__ == "__main__"` dev server: no start command is declared'
         )
     elif runs_itself and local_file:
@@ -505,6 +542,10 @@ def _ports_and_start(
         else:
             finding.start_command = f"flask --app {module} run --host 0.0.0.0 --port {{port}}"
             finding.start_reason = f"Flask app `{var}` in {local_file or module}"
+    elif (entry := _entry_script(ctx, sources, app_file)) is not None:
+        # The app is built in one module and run from a script (`main.py`: `Shop().run()`).
+        finding.start_command = f"python {ctx.local(entry)}"
+        finding.start_reason = f'{entry} runs the {fw} app under `if __name__ == "__main__"`'
     elif local_file:
         finding.start_command = f"python {local_file}"
         finding.start_reason = f"{local_file} holds the app"
@@ -524,7 +565,31 @@ def _ports_and_start(
 
 def _prod_wsgi_server(fw: str, deps: dict[str, Evidence]) -> str | None:
     """The production server a WSGI app's requirements name, if any."""
-    return "gunicorn" if fw in ("flask", "bottle", "falcon") and "gunicorn" in deps else None
+    wsgi = ("flask", "dash", "bottle", "falcon")
+    return "gunicorn" if fw in wsgi and "gunicorn" in deps else None
+
+
+def _wsgi_callable(fw: str, var: str, app_text: str | None) -> str | None:
+    """The name gunicorn imports: the app itself, or for Dash the Flask server it wraps
+    (`server = app.server`); None when a Dash app names no such variable."""
+    if fw != "dash":
+        return var
+    m = re.search(rf"^\s*(\w+)\s*=\s*{re.escape(var)}\.server\b", app_text or "", re.M)
+    return m.group(1) if m else None
+
+
+def _entry_script(
+    ctx: AppContext, sources: list[tuple[str, str]], app_file: str | None
+) -> str | None:
+    """Another file of the folder that runs a server under `if __name__ == "__main__"`."""
+    for rel, text in sources:
+        if rel == app_file or "/" in ctx.local(rel):  # only the folder's own top-level files
+            continue
+        guard = _MAIN_GUARD.search(text)
+        call = _RUN_CALL.search(text, guard.end()) if guard else None
+        if call is not None and call.group("obj") not in ("asyncio", "subprocess"):
+            return rel
+    return None
 
 
 def _imports(sources: list[tuple[str, str]], module: str) -> bool:
