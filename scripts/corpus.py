@@ -335,7 +335,7 @@ def found_from_job(job: dict[str, Any], *, deploy: bool) -> Found:
     if job.get("analysis") is None:
         found.error = f"{job['status']}: {(job.get('error') or 'no analysis')[:120]}"
     if deploy and job["status"] != "completed":
-        found.failure = " ".join((job.get("error") or "no error recorded").split())[:160]
+        found.failure = " ".join((job.get("error") or "no error recorded").split())
     if deploy and job["status"] == "completed":
         url = (job.get("result") or {}).get("url")
         found.url_answered = isinstance(url, str) and _answers(url)
@@ -372,7 +372,7 @@ def run_system(pairs: list[tuple[Label, Path]], workdir: Path, *, deploy: bool) 
 # --- report ------------------------------------------------------------------------------
 
 
-def _row(verdict: Verdict, deploy: bool) -> str:
+def _row(verdict: Verdict, deploy: bool, verbose: bool = False) -> str:
     label, found = verdict.label, verdict.found
     ports = "|".join(label.ports) or "-"
     want = f"{'yes' if label.http else 'no'} {label.stack} {label.app_root} {ports}"
@@ -391,7 +391,8 @@ def _row(verdict: Verdict, deploy: bool) -> str:
         answered = {True: "answers", False: "no answer", None: "-"}[found.url_answered]
         line += f"   deploy: {found.status} {answered}"
         if found.failure:
-            line += f" ({found.failure})"
+            # The job's whole reason with -v; its first 160 characters otherwise.
+            line += f" ({found.failure if verbose else found.failure[:160]})"
     return line
 
 
@@ -399,7 +400,7 @@ def report(verdicts: Iterable[Verdict], *, deploy: bool, verbose: bool) -> int:
     """Print one row per repository and the score; returns the number right."""
     verdicts = list(verdicts)
     for v in verdicts:
-        print(_row(v, deploy))
+        print(_row(v, deploy, verbose))
         if verbose and not v.right and v.found.why_port:
             print(f"      {v.found.why_port}")
     right = sum(v.right for v in verdicts)

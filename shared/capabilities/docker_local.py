@@ -304,11 +304,24 @@ class DockerLocal:
             on_log=on_log,
             buildargs=buildargs,
         )
+        older = _older_overrides(context_dir, dockerfile, image_overrides, image_runtimes)
+        # On a newer Python than asked, pinned packages may have no wheel for it: pip would
+        # compile them from source (numpy, pandas: a quarter of an hour, or past
+        # BUILD_TIMEOUT_S) where the older image installs the wheels the pins were chosen
+        # with. So the newer one is tried with wheels only; the older one next; the newer one
+        # compiling whatever it must last.
+        wheels_only = frozenset(before for before in older if _image_kind(before) == "python")
+        for before in sorted(wheels_only):
+            on_log(
+                f"building on {apply_base_image_overrides(before, image_overrides or {})} "
+                f"(newer than {before}) with wheels only (PIP_ONLY_BINARY=:all:): a pinned "
+                "package with no wheel for it moves the build to an older image instead "
+                "of compiling"
+            )
         try:
-            return once(image_overrides=image_overrides)
+            return once(image_overrides=image_overrides, wheels_only=wheels_only)
         except DeployError as exc:
             first = str(exc)
-            older = _older_overrides(context_dir, dockerfile, image_overrides, image_runtimes)
             if not older or _NOT_RETRIED.search(first):
                 raise
         assert image_overrides is not None  # older is empty without overrides
@@ -319,12 +332,29 @@ class DockerLocal:
                 "asks: no exact image here)"
             )
         retry = {**image_overrides, **{before: after for before, (after, _) in older.items()}}
+        tried = ", ".join(after for after, _ in older.values())
         try:
             return once(image_overrides=retry)
         except DeployError as exc:
-            tried = ", ".join(after for after, _ in older.values())
+            second = str(exc)
+            if not wheels_only or _NOT_RETRIED.search(second):
+                raise DeployError(
+                    f"{first}\nretried on {tried} (older than asked), which failed too: "
+                    f"{second.splitlines()[0]}"
+                ) from exc
+        newer = ", ".join(
+            apply_base_image_overrides(b, image_overrides) for b in sorted(wheels_only)
+        )
+        on_log(
+            f"the build failed on {tried} too; building on {newer} again, "
+            "compiling what has no wheel"
+        )
+        try:
+            return once(image_overrides=image_overrides)
+        except DeployError as exc:
             raise DeployError(
                 f"{first}\nretried on {tried} (older than asked), which failed too: "
+                f"{second.splitlines()[0]}\nand on the newer image compiling from source: "
                 f"{str(exc).splitlines()[0]}"
             ) from exc
 
@@ -337,8 +367,10 @@ class DockerLocal:
         on_log: Callable[[str], None],
         buildargs: Mapping[str, str] | None,
         image_overrides: Mapping[str, str] | None,
+        wheels_only: frozenset[str] = frozenset(),
     ) -> str:
-        """One build; see ``build``.
+        """One build; see ``build``. Stages FROM an image in ``wheels_only`` install Python
+        packages from wheels only (PIP_ONLY_BINARY, a build-time ARG: not in the image).
 
         The Dockerfile is checked first, whatever stage wrote it: the engine itself would
         fetch a remote ``ADD`` from the host's network. ``image_overrides``
@@ -352,7 +384,7 @@ class DockerLocal:
         dockerfile_path = _checked_dockerfile(context_dir, dockerfile)
         # Always localised: the classic-builder rewrites apply without overrides too.
         localised, substituted = _localised_dockerfile(
-            context_dir, dockerfile, image_overrides or {}, on_log
+            context_dir, dockerfile, image_overrides or {}, on_log, wheels_only
         )
         if localised != dockerfile:
             dockerfile = localised
@@ -559,8 +591,7 @@ class DockerLocal:
         """
         overrides = image_overrides or {}
         images = {
-            svc.name: self._compose_image(root, svc, project, on_log, overrides)
-            for svc in services
+            svc.name: self._compose_image(root, svc, project, on_log, overrides) for svc in services
         }
         self.ensure_network(project, labels=labels)
         app: RunningApp | None = None
@@ -918,12 +949,18 @@ def _emit(on_log: Callable[[str], None], tail: deque[str], line: str) -> None:
 
 
 def _localised_dockerfile(
-    context_dir: Path, dockerfile: str, overrides: Mapping[str, str], on_log: Callable[[str], None]
+    context_dir: Path,
+    dockerfile: str,
+    overrides: Mapping[str, str],
+    on_log: Callable[[str], None],
+    wheels_only: frozenset[str] = frozenset(),
 ) -> tuple[str, list[tuple[str, str]]]:
     """A copy of ``dockerfile`` with its base images mapped, beside it; its name, the pairs."""
     text = (context_dir / dockerfile).read_text(errors="replace")
     try:
         compatible, changes = classic_builder_dockerfile(text, overrides)
+        if wheels_only:
+            compatible = _with_wheels_only(compatible, wheels_only)
     except UnsupportedInstruction as exc:
         raise DeployError(
             f"{dockerfile} cannot be built here: this engine builds with the classic builder "
@@ -943,6 +980,31 @@ def _localised_dockerfile(
     name = f"{dockerfile}.autodeploy-images"
     (context_dir / name).write_text(mapped)
     return name, pairs
+
+
+_FROM_LINE = re.compile(
+    r"^(?P<line>\s*FROM\s+(?:--platform=\S+\s+)?(?P<image>\S+)[^\n]*)$", re.I | re.M
+)
+
+
+def _with_wheels_only(text: str, images: frozenset[str]) -> str:
+    """``text`` with ``ARG PIP_ONLY_BINARY=:all:`` opening each stage built FROM ``images``.
+
+    An ARG, not an ENV: pip reads it in the stage's RUN steps, and the image keeps nothing.
+    """
+
+    def add(m: re.Match[str]) -> str:
+        if m.group("image") not in images:
+            return m.group("line")
+        return m.group("line") + "\nARG PIP_ONLY_BINARY=:all:"
+
+    return _FROM_LINE.sub(add, text)
+
+
+def _image_kind(image: str) -> str:
+    """``python`` for ``python:3.12-slim`` or ``docker.io/library/python``: the repository's
+    last path part."""
+    return image.split("@", 1)[0].rsplit(":", 1)[0].rpartition("/")[2]
 
 
 # A build that ran out of time or lacks a base image would fail the same way again.

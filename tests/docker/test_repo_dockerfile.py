@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -36,9 +37,7 @@ def test_repository_dockerfile_builds_from_the_mapped_local_image(
     log: list[str] = []
     try:
         tag = f"autodeploy-test/repo-dockerfile:{job_id}"
-        target.build(
-            tmp_path, tag=tag, on_log=log.append, image_overrides=base_images
-        )
+        target.build(tmp_path, tag=tag, on_log=log.append, image_overrides=base_images)
         app = target.run(
             tag, name=f"autodeploy-{job_id}", container_port=8000, env={}, labels=labels
         )
@@ -146,6 +145,76 @@ def test_build_failing_on_the_newer_stand_in_is_retried_one_minor_older(
             "python:3.12-slim); retrying on autodeploy-local/python:3.11-slim (python 3.11, "
             "older than python:3.12-slim asks: no exact image here)"
         ]
+    finally:
+        target.teardown(job_labels(job_id))
+
+
+def test_the_newer_stand_in_installs_wheels_only_and_a_pin_without_one_moves_older(
+    target: DockerLocal, base_images: dict[str, str], tmp_path: Path
+) -> None:
+    # python:3.12-slim on the local 3.13: a pinned package with no 3.13 wheel would make pip
+    # compile it (numpy, pandas: minutes, past BUILD_TIMEOUT_S). The newer image's stages
+    # install wheels only, so such a pin fails at once and the build moves to 3.11, where
+    # the wheels the pins were chosen with exist. Here a local package that is only a
+    # source archive stands for such a pin; the image says which Python it was built on.
+    # A pin with a source archive only (as numpy==2.0.1 is for 3.13), served from a folder
+    # of the context: pip builds it on request, and refuses it under wheels-only at once.
+    name = "autodeploy_test_nowheel-1.0"
+    src = tmp_path / "src" / name
+    (src / "autodeploy_test_nowheel").mkdir(parents=True)
+    (src / "autodeploy_test_nowheel" / "__init__.py").write_text("VALUE = 1\n")
+    (src / "setup.py").write_text(
+        "from setuptools import setup\n"
+        "setup(name='autodeploy-test-nowheel', version='1.0',"
+        " packages=['autodeploy_test_nowheel'])\n"
+    )
+    (tmp_path / "dist").mkdir()
+    with tarfile.open(tmp_path / "dist" / f"{name}.tar.gz", "w:gz") as tar:
+        tar.add(src, arcname=name)
+    (tmp_path / "Dockerfile").write_text(
+        "FROM python:3.12-slim\n"
+        "COPY dist /dist\n"
+        "RUN pip install --find-links /dist autodeploy-test-nowheel==1.0\n"
+        "RUN python -c \"import sys; print('built on', *sys.version_info[:2])\"\n"
+    )
+    job_id = new_job_id()
+    log: list[str] = []
+    try:
+        target.build(
+            tmp_path,
+            tag=f"autodeploy-test/wheels:{job_id}",
+            on_log=log.append,
+            image_overrides=base_images,
+            image_runtimes=load_base_image_runtimes(str(OVERRIDES)),
+        )
+        assert any("with wheels only (PIP_ONLY_BINARY=:all:)" in line for line in log), log
+        assert any(line.startswith("the build failed on ") for line in log), log
+        assert "built on 3 11" in log, log[-8:]
+    finally:
+        target.teardown(job_labels(job_id))
+
+
+def test_when_the_older_image_fails_too_the_newer_one_builds_without_the_wheel_rule(
+    target: DockerLocal, base_images: dict[str, str], tmp_path: Path
+) -> None:
+    # Code that needs the newer Python and a package it must compile: the wheels-only try
+    # and the older image both fail, then the newer image builds as the Dockerfile says.
+    (tmp_path / "Dockerfile").write_text(
+        "FROM python:3.12-slim\n"
+        'RUN test -z "$PIP_ONLY_BINARY"\n'
+        'RUN python -c "import sys; sys.exit(sys.version_info < (3, 13))"\n'
+    )
+    job_id = new_job_id()
+    log: list[str] = []
+    try:
+        target.build(
+            tmp_path,
+            tag=f"autodeploy-test/third:{job_id}",
+            on_log=log.append,
+            image_overrides=base_images,
+            image_runtimes=load_base_image_runtimes(str(OVERRIDES)),
+        )
+        assert any("again, compiling what has no wheel" in line for line in log), log[-8:]
     finally:
         target.teardown(job_labels(job_id))
 
