@@ -340,7 +340,8 @@ for debian_release in $releases; do
         minor="$(python_of_release "$debian_release")"
         tag="autodeploy-local/python:$minor-slim"
         if build_image python "$tag" --build-arg "BASE_IMAGE=$debian_image"; then
-            label_runtime "$tag" 'python3 -c "import platform; print(platform.python_version())"' \
+            # Through the official image's path, whose python must be the one with pip.
+            label_runtime "$tag" '/usr/local/bin/python -m pip --version >/dev/null && /usr/local/bin/python3 -c "import platform; print(platform.python_version())"' \
                 python "$minor."
         fi
     fi

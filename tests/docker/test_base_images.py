@@ -109,3 +109,32 @@ def test_images_built_from_a_base_image_are_not_taken_for_one(
         assert all(ref.startswith("autodeploy-local/") for ref in named), sorted(named)
     finally:
         docker_client.images.remove(tag, force=True)
+
+
+def test_the_official_python_paths_run_the_python_that_has_pip(
+    docker_client: docker.DockerClient,
+) -> None:
+    # Dockerfiles written for python:* call /usr/local/bin/python (`-m pip install
+    # --upgrade pip`); through a symlink into the virtualenv that was Debian's python
+    # without pip, and such a build failed at its first RUN.
+    images = sorted(
+        {
+            ref
+            for name, ref in json.loads(OVERRIDES.read_text()).items()
+            if name.startswith("python:") and ref.startswith("autodeploy-local/python:")
+        }
+    )
+    assert images
+    for image in images:
+        out = docker_client.containers.run(
+            image,
+            [
+                "sh",
+                "-c",
+                "for p in /usr/local/bin/python /usr/local/bin/python3 "
+                '/usr/local/bin/python3.*; do "$p" -m pip --version | cut -d " " -f 1; done',
+            ],
+            remove=True,
+            entrypoint=[],
+        )
+        assert out.decode().split() == ["pip", "pip", "pip"], (image, out)
