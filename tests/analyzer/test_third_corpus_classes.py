@@ -258,3 +258,64 @@ def test_cra_build_path_names_the_served_folder(tmp_path: Path) -> None:
         },
     )
     assert a.static_dir == "www"
+
+
+def test_a_flask_app_under_another_name_is_given_to_the_cli_by_name(tmp_path: Path) -> None:
+    # `flask --app web run` finds only `app` or `application` in the module.
+    a = analyse(
+        tmp_path,
+        {
+            "requirements.txt": "flask\n",
+            "web.py": """
+                from flask import Flask
+
+                server = Flask(__name__)
+
+                @server.route("/")
+                def index():
+                    return "hi"
+            """,
+        },
+    )
+    assert a.start_command == "flask --app web:server run --host 0.0.0.0 --port 5000"
+
+
+def test_a_module_that_starts_its_own_flask_server_in_a_thread_runs_itself(
+    tmp_path: Path,
+) -> None:
+    # A bot that keeps a small page up for its host: importing the module starts the page,
+    # so the framework's CLI would start a second server on the same port.
+    a = analyse(
+        tmp_path,
+        {
+            "requirements.txt": "flask\n",
+            "worker.py": """
+                import os
+                import threading
+                import time
+
+                from flask import Flask
+
+                page = Flask(__name__)
+
+                @page.route("/")
+                def alive():
+                    return "up"
+
+                def keep_alive():
+                    page.run(host="0.0.0.0", port=int(os.environ.get("PORT", 9400)))
+
+                threading.Thread(target=keep_alive).start()
+
+                def loop():
+                    while True:
+                        time.sleep(60)
+
+                if __name__ == "__main__":
+                    loop()
+            """,
+        },
+    )
+    assert a.start_command == "python worker.py"
+    assert a.port is not None and a.port.value == 9400
+    assert (a.bind_address, a.binds_loopback) == ("0.0.0.0", False)

@@ -111,7 +111,7 @@ _CODE_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     (
         "sanic",
         re.compile(r"^\s*(?:from\s+sanic\s+import\s+[^\n]*\bSanic\b|import\s+sanic\b)", re.M),
-    ),  # noqa: E501
+    ),
     ("falcon", re.compile(r"^\s*(?P<var>\w+)\s*=\s*falcon\.(?:asgi\.)?App\s*\(", re.M)),
     ("http.server", hinted(re.compile(r"\b(?:ThreadingHTTPServer|HTTPServer)\s*\("), "HTTPServer")),
 ]
@@ -442,47 +442,52 @@ def _ports_and_start(
     has_guard = bool(app_text and _MAIN_GUARD.search(app_text))
     runs_itself = False
     binds_before_guard = len(finding.binds)
+    call: re.Match[str] | None = None
     if app_text is not None and has_guard:
         guard = _MAIN_GUARD.search(app_text)
         assert guard is not None
-        body = app_text[guard.end() :]
-        call = _RUN_CALL.search(body)
+        call = _RUN_CALL.search(app_text, guard.end())
         if call is not None and call.group("obj") in ("asyncio", "subprocess"):
             call = None
-        if call is not None:
-            runs_itself = True
-            args = _call_args(body, call.end() - 1)
-            host = _HOST_KW.search(args)
-            offset = guard.end() + call.start()
-            ev = evidence_at(app_file or "", app_text, offset)
-            if host is not None:
-                finding.binds.append(BindHit(host.group("addr"), ev))
-            elif re.search(r"\b(?:host|server_name)\s*=", args):
-                # host=os.getenv("HOST", "0.0.0.0"): the fallback literal is what runs. (A
-                # host chosen by an env test is `bindswitch`'s, for every language.)
-                lit = re.search(r"""["'](0\.0\.0\.0|127\.0\.0\.1|localhost|::)["']""", args)
-                if lit is not None:
-                    finding.binds.append(BindHit(lit.group(1), ev))
-            elif fw in (
-                "flask",
-                "dash",
-                "fastapi",
-                "starlette",
-                "gradio",
-                "quart",
-            ) or "uvicorn.run" in call.group(0):
-                # Flask's app.run(), uvicorn.run() and Gradio's launch() bind 127.0.0.1
-                # unless told otherwise, which makes the app unreachable from outside a container.
-                finding.binds.append(
-                    BindHit(
-                        "127.0.0.1",
-                        Evidence(
-                            file=ev.file,
-                            line=ev.line,
-                            text=f"{ev.text} (no host given: defaults to 127.0.0.1)",
-                        ),
-                    )
+    if call is None and app_text is not None and fw != "django":
+        # The author runs the app object themselves outside that block: in a `main()` the
+        # block calls, at module level, or in a thread (a bot's keep-alive page). Started
+        # any other way (the framework's CLI), the module would start a second server.
+        call = re.compile(rf"\b(?P<obj>{re.escape(var)})\.run(?:_server)?\s*\(").search(app_text)
+    if app_text is not None and call is not None:
+        runs_itself = True
+        args = _call_args(app_text, call.end() - 1)
+        host = _HOST_KW.search(args)
+        offset = call.start()
+        ev = evidence_at(app_file or "", app_text, offset)
+        if host is not None:
+            finding.binds.append(BindHit(host.group("addr"), ev))
+        elif re.search(r"\b(?:host|server_name)\s*=", args):
+            # host=os.getenv("HOST", "0.0.0.0"): the fallback literal is what runs. (A
+            # host chosen by an env test is `bindswitch`'s, for every language.)
+            lit = re.search(r"""["'](0\.0\.0\.0|127\.0\.0\.1|localhost|::)["']""", args)
+            if lit is not None:
+                finding.binds.append(BindHit(lit.group(1), ev))
+        elif fw in (
+            "flask",
+            "dash",
+            "fastapi",
+            "starlette",
+            "gradio",
+            "quart",
+        ) or "uvicorn.run" in call.group(0):
+            # Flask's app.run(), uvicorn.run() and Gradio's launch() bind 127.0.0.1
+            # unless told otherwise, which makes the app unreachable from outside a container.
+            finding.binds.append(
+                BindHit(
+                    "127.0.0.1",
+                    Evidence(
+                        file=ev.file,
+                        line=ev.line,
+                        text=f"{ev.text} (no host given: defaults to 127.0.0.1)",
+                    ),
                 )
+            )
     if fw == "http.server" and app_text is not None:
         m = _HTTPSERVER_ADDR.search(app_text)
         if m is not None:
@@ -540,7 +545,9 @@ def _ports_and_start(
             finding.start_command = f"gunicorn {module}:{var} --bind 0.0.0.0:{{port}}"
             finding.start_reason = f"WSGI app `{var}` in {local_file or module}, served by gunicorn"
         else:
-            finding.start_command = f"flask --app {module} run --host 0.0.0.0 --port {{port}}"
+            # The CLI finds only `app` or `application` by itself; any other name is given.
+            target = module if var in ("app", "application") else f"{module}:{var}"
+            finding.start_command = f"flask --app {target} run --host 0.0.0.0 --port {{port}}"
             finding.start_reason = f"Flask app `{var}` in {local_file or module}"
     elif (entry := _entry_script(ctx, sources, app_file)) is not None:
         # The app is built in one module and run from a script (`main.py`: `Shop().run()`).
