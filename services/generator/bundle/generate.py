@@ -291,11 +291,16 @@ def generate_bundle(
                 }
             else:
                 build = {"context": ".", "dockerfile": reuse_dockerfile}
-            if analysis.port is None and existing and existing.exposed_ports:
+            # The repository's image listens where the analysis found (its EXPOSE first),
+            # not where the generated recipe would (nginx on 8080 for a static site).
+            if analysis.port is not None:
+                port = analysis.port.value
+            elif existing and existing.exposed_ports:
                 port = existing.exposed_ports[0]
             comments.append(
                 f"Builds the repository's own {reuse_dockerfile}; the generated "
-                f"{generated_dockerfile or 'Dockerfile'} is a fallback if that build fails."
+                f"{generated_dockerfile or 'Dockerfile'} is a fallback if that build fails "
+                f"(it listens on {plan.container_port if plan else port})."
             )
         else:
             assert generated_dockerfile is not None
