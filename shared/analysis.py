@@ -140,6 +140,9 @@ class Analysis(BaseModel):
     # Folder (relative to app_root) of the files a web server serves, for static sites and
     # SPAs whose build output is static; None for apps that run their own server.
     static_dir: str | None = None
+    # The `module:name` a WSGI/ASGI server loads (`bot:app_flask`), when the code names it;
+    # None where the start command says it or the stack has no such object.
+    app_object: str | None = None
     health_path: str = "/"
     env_vars: list[EnvVar] = Field(default_factory=list)
     services: list[BackingService] = Field(default_factory=list)

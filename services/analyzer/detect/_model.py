@@ -158,6 +158,7 @@ class AppFinding:
     runtime_evidence: Evidence | None = None
     package_manager: str | None = None
     static_dir: str | None = None
+    app_object: str | None = None  # `module:name` for a WSGI/ASGI server
     env: list[EnvHit] = field(default_factory=list)
     services: list[ServiceHit] = field(default_factory=list)
     health: list[tuple[str, Evidence]] = field(default_factory=list)

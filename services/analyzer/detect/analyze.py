@@ -315,6 +315,7 @@ def _describe_app(
     analysis.runtime_version = app.runtime_version
     analysis.build_command = app.build_command
     analysis.static_dir = app.static_dir
+    analysis.app_object = app.app_object
     analysis.verdict = "http-service"
     analysis.verdict_reasons = [f"{app.framework or app.language} web app in `{app.display_root}`"]
     analysis.reasons.extend(app.reasons)

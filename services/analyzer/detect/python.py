@@ -134,6 +134,10 @@ _DEP_FRAMEWORKS = (
     "tornado",
 )
 
+# Frameworks whose app object a WSGI/ASGI server loads by `module:name`.
+_APP_OBJECT_FRAMEWORKS = frozenset(
+    {"flask", "dash", "fastapi", "starlette", "litestar", "quart", "falcon"}
+)
 _MAIN_GUARD = re.compile(r"""^if\s+__name__\s*==\s*["']__main__["']\s*:""", re.M)
 _RUN_CALL = re.compile(
     r"\b(?:(?P<obj>\w+)\.run(?:_server)?|uvicorn\.run|web\.run_app|\w+\.launch|run)\s*\("
@@ -355,13 +359,15 @@ def detect(ctx: AppContext) -> AppFinding | None:
     framework: str | None = None
     app_file: str | None = None
     app_var: str | None = None
+    named_var: str | None = None  # the app object's name as the code gives it
     for fw, pattern in _CODE_PATTERNS:
         hit = find_first(pattern, sources)
         if hit is None:
             continue
         m, ev = hit
         framework, app_file = fw, ev.file
-        app_var = m.groupdict().get("var") or "app"
+        named_var = m.groupdict().get("var")
+        app_var = named_var or "app"
         finding.evidence.append(ev)
         finding.reasons.append(f"{fw} app found in {ev.file}:{ev.line}")
         break
@@ -405,6 +411,9 @@ def detect(ctx: AppContext) -> AppFinding | None:
 
     finding.framework = framework
     finding.kind = "server"
+    if app_file and named_var and framework in _APP_OBJECT_FRAMEWORKS:
+        name = _wsgi_callable(framework, named_var, ctx.snap.read(app_file))
+        finding.app_object = f"{_module(ctx, app_file)}:{name}" if name else None
     finding.default_port = _FRAMEWORKS.get(framework, 8000)
     finding.default_port_reason = f"{framework} listens on {finding.default_port} by default"
     app_text = ctx.snap.read(app_file) if app_file else None

@@ -81,6 +81,7 @@ class Context:
     services: tuple[str, ...]
     app_root: str
     static_dir: str | None = None
+    app_object: str | None = None
     notes: list[str] = field(default_factory=list)
 
     def has(self, *paths: str) -> bool:
@@ -135,6 +136,14 @@ def _safe_app_root(root: str) -> str:
             "fix the analysis or point the description at the app's folder"
         )
     return norm
+
+
+_APP_OBJECT = re.compile(r"[A-Za-z_][\w.]{0,100}:[A-Za-z_]\w{0,100}")
+
+
+def _safe_app_object(value: object) -> str | None:
+    """``module:name`` as the analyzer found it; anything else (it reaches a CMD) is dropped."""
+    return value if isinstance(value, str) and _APP_OBJECT.fullmatch(value) else None
 
 
 def _safe_static_dir(value: object) -> str | None:
@@ -213,6 +222,7 @@ def build_context(analysis: Analysis, *, job_id: str) -> Context:
         services=tuple(analysis.needed_service_kinds()),
         app_root=app_root,
         static_dir=_safe_static_dir(getattr(analysis, "static_dir", None)),
+        app_object=_safe_app_object(getattr(analysis, "app_object", None)),
         notes=notes,
     )
 

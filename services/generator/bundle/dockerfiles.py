@@ -117,19 +117,20 @@ def _module_from_path(path: str) -> str | None:
 
 def _python_target(ctx: Context, candidates: tuple[str, ...]) -> str:
     """The ``module:app`` the WSGI/ASGI server should load."""
-    if ctx.start_command_raw:
-        words = ctx.start_command_raw.replace("=", " ").split()
-        for word in words:
-            if _TARGET_RE.fullmatch(word) and not word.startswith(("0.0.0.0", "127.")):
-                return word
-        for word in words:
-            module = _module_from_path(word) if word.endswith(".py") else None
-            if module:
-                return f"{module}:app"
-        if "-m" in words:
-            idx = words.index("-m")
-            if idx + 1 < len(words) and re.fullmatch(r"[A-Za-z_][\w.]*", words[idx + 1]):
-                return f"{words[idx + 1]}:app"
+    words = (ctx.start_command_raw or "").replace("=", " ").split()
+    for word in words:
+        if _TARGET_RE.fullmatch(word) and not word.startswith(("0.0.0.0", "127.")):
+            return word
+    if ctx.app_object:
+        return ctx.app_object  # the object the code builds (`bot:app_flask`), not a guess
+    for word in words:
+        module = _module_from_path(word) if word.endswith(".py") else None
+        if module:
+            return f"{module}:app"
+    if "-m" in words:
+        idx = words.index("-m")
+        if idx + 1 < len(words) and re.fullmatch(r"[A-Za-z_][\w.]*", words[idx + 1]):
+            return f"{words[idx + 1]}:app"
     found = ctx.first(*candidates)
     module = _module_from_path(found) if found else None
     if module:
