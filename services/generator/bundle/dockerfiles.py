@@ -199,13 +199,18 @@ def _python_deps(ctx: Context) -> tuple[str, bool]:
 # Venvs on Python 3.12+ carry no setuptools, and setuptools 82 dropped pkg_resources; old
 # pinned packages (gunicorn 20, many Flask-era extensions) still import it and crash at
 # start-up. When an installed package imports it and the venv cannot, the last setuptools
-# that ships it is added; the build log names the files that import it. It ends the RUN
-# that installs the dependencies: on the classic builder a RUN of its own would be one
-# more container on every build that installs them.
+# that ships it is added; the build log names the files that import it. An import right
+# after `try:` is left out: the package does without it (werkzeug's testapp, in every Flask
+# install, would otherwise add setuptools to every Flask image). It ends the RUN that
+# installs the dependencies: on the classic builder a RUN of its own would be one more
+# container on every build that installs them.
 _PKG_RESOURCES_SH = (
     "if ! /opt/venv/bin/python -c 'import pkg_resources' 2>/dev/null; then \\\n"
-    "      users=$(grep -rlE --include='*.py' '^[[:space:]]*(import|from) pkg_resources'"
-    " /opt/venv/lib/python3*/site-packages || true); \\\n"
+    "      users=$(find /opt/venv/lib/python3*/site-packages -name '*.py' -exec awk"
+    ' \'FNR == 1 { prev = "" }'
+    " /^[[:space:]]*(import|from)[[:space:]]+pkg_resources/"
+    " && prev !~ /^[[:space:]]*try:[[:space:]]*$/ { print FILENAME; nextfile }"
+    " NF { prev = $0 }' {} + || true); \\\n"
     '      if [ -n "$users" ]; then \\\n'
     '        echo "pkg_resources is imported by: $users" \\\n'
     '          "-- installing setuptools<82, the last that ships it"; \\\n'
