@@ -22,6 +22,7 @@ __all__ = [
     "dockerfile_base_images",
     "load_base_image_overrides",
     "load_base_image_runtimes",
+    "older_local_image",
     "older_stand_in",
     "override_dockerfile_images",
     "override_mapping",
@@ -380,6 +381,17 @@ def _less_specific(image: str) -> Iterator[str]:
             name = f"{repo}:{prefix}{'.'.join(parts[:keep])}{trimmed}"
             if name != image:
                 yield name
+
+
+def older_local_image(image: str, runtimes: Mapping[str, str]) -> tuple[str, str] | None:
+    """The newest local image of the runtime ``image`` runs, older than it: where a build
+    of a Dockerfile on the newest image, chosen because the repository named no version,
+    may move (("autodeploy-local/python:3.11-slim", "python 3.11") for the 3.13 one)."""
+    kind = runtimes.get(image, "").partition(" ")[0]
+    if not kind:
+        return None
+    # Asked as a floating tag standing for ``image``: anything older than it runs.
+    return older_stand_in(f"{kind}:latest", {f"{kind}:latest": image}, runtimes)
 
 
 def older_stand_in(

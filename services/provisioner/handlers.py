@@ -53,6 +53,7 @@ from shared.images import (
     dockerfile_base_images,
     load_base_image_overrides,
     load_base_image_runtimes,
+    older_local_image,
 )
 from shared.logs import ThreadLines
 from shared.metrics import DEPLOY_OUTCOMES
@@ -349,6 +350,17 @@ async def _deploy_local(
         # The generator already mapped the base images of a Dockerfile it wrote.
         generated = posixpath.normpath(posixpath.join(context, dockerfile)) in files
         overrides = load_base_image_overrides(ctx.settings.base_image_overrides)
+        runtimes = load_base_image_runtimes(ctx.settings.base_image_overrides)
+        older: dict[str, tuple[str, str]] = {}
+        if generated and event.analysis.language == "python" and not event.analysis.runtime_version:
+            # No version declared: the generator took the newest local Python, where pins
+            # older than it may have no wheels; the build may move to the next older one.
+            text = (build_context(workdir, context) / dockerfile).read_text(errors="replace")
+            older = {
+                image: found
+                for image in dockerfile_base_images(text)
+                if (found := older_local_image(image, runtimes)) is not None
+            }
         async with ThreadLines(ctx.log, source="docker build") as on_log:
             image_id = await asyncio.to_thread(
                 engine.build,
@@ -357,7 +369,8 @@ async def _deploy_local(
                 dockerfile=dockerfile,
                 on_log=on_log,
                 image_overrides=None if generated else overrides,
-                image_runtimes=load_base_image_runtimes(ctx.settings.base_image_overrides),
+                image_runtimes=runtimes,
+                older_images=older,
             )
         app = await asyncio.to_thread(
             engine.run,

@@ -287,6 +287,7 @@ class DockerLocal:
         buildargs: Mapping[str, str] | None = None,
         image_overrides: Mapping[str, str] | None = None,
         image_runtimes: Mapping[str, str] | None = None,
+        older_images: Mapping[str, tuple[str, str]] | None = None,
     ) -> str:
         """Build ``context_dir`` into ``tag``, streaming output lines to ``on_log``; image id.
 
@@ -294,7 +295,9 @@ class DockerLocal:
         version its ``FROM`` names (python:3.12-slim on the local 3.13 image, where pinned
         packages have no wheels) is tried once more on the newest local image older than
         that version, when ``image_runtimes`` (what each local image runs) lists one; the
-        log names both images and both versions.
+        log names both images and both versions. ``older_images`` (a FROM image -> the older
+        image and what it runs) adds such moves for a Dockerfile that names local images
+        itself: one the generator wrote on the newest Python because none was declared.
         """
         once = partial(
             self._build_once,
@@ -304,19 +307,28 @@ class DockerLocal:
             on_log=on_log,
             buildargs=buildargs,
         )
-        older = _older_overrides(context_dir, dockerfile, image_overrides, image_runtimes)
+        older = {
+            **_older_overrides(context_dir, dockerfile, image_overrides, image_runtimes),
+            **(older_images or {}),
+        }
         # On a newer Python than asked, pinned packages may have no wheel for it: pip would
         # compile them from source (numpy, pandas: a quarter of an hour, or past
         # BUILD_TIMEOUT_S) where the older image installs the wheels the pins were chosen
         # with. So the newer one is tried with wheels only; the older one next; the newer one
         # compiling whatever it must last.
         wheels_only = frozenset(before for before in older if _image_kind(before) == "python")
+        undeclared = set(older_images or {})
+        why = {
+            before: "the newest, as no version is declared"
+            if before in undeclared
+            else f"newer than {before}"
+            for before in older
+        }
         for before in sorted(wheels_only):
             on_log(
                 f"building on {apply_base_image_overrides(before, image_overrides or {})} "
-                f"(newer than {before}) with wheels only (PIP_ONLY_BINARY=:all:): a pinned "
-                "package with no wheel for it moves the build to an older image instead "
-                "of compiling"
+                f"({why[before]}) with wheels only (PIP_ONLY_BINARY=:all:): a pinned package "
+                "with no wheel for it moves the build to an older image instead of compiling"
             )
         try:
             return once(image_overrides=image_overrides, wheels_only=wheels_only)
@@ -324,14 +336,16 @@ class DockerLocal:
             first = str(exc)
             if not older or _NOT_RETRIED.search(first):
                 raise
-        assert image_overrides is not None  # older is empty without overrides
+        mapped = dict(image_overrides or {})
         for before, (after, runs) in older.items():
-            on_log(
-                f"the build failed on {apply_base_image_overrides(before, image_overrides)} "
-                f"(newer than {before}); retrying on {after} ({runs}, older than {before} "
-                "asks: no exact image here)"
+            asked = (
+                "" if before in undeclared else f", older than {before} asks: no exact image here"
             )
-        retry = {**image_overrides, **{before: after for before, (after, _) in older.items()}}
+            on_log(
+                f"the build failed on {apply_base_image_overrides(before, mapped)} "
+                f"({why[before]}); retrying on {after} ({runs}{asked})"
+            )
+        retry = {**mapped, **{before: after for before, (after, _) in older.items()}}
         tried = ", ".join(after for after, _ in older.values())
         try:
             return once(image_overrides=retry)
@@ -342,9 +356,7 @@ class DockerLocal:
                     f"{first}\nretried on {tried} (older than asked), which failed too: "
                     f"{second.splitlines()[0]}"
                 ) from exc
-        newer = ", ".join(
-            apply_base_image_overrides(b, image_overrides) for b in sorted(wheels_only)
-        )
+        newer = ", ".join(apply_base_image_overrides(b, mapped) for b in sorted(wheels_only))
         on_log(
             f"the build failed on {tried} too; building on {newer} again, "
             "compiling what has no wheel"

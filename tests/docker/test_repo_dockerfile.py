@@ -9,7 +9,7 @@ import pytest
 
 from shared.capabilities.docker_local import DockerLocal, job_labels
 from shared.contracts.errors import DeployError
-from shared.images import load_base_image_runtimes
+from shared.images import load_base_image_runtimes, older_local_image
 
 from .conftest import OVERRIDES, new_job_id, wait_for_http
 
@@ -149,6 +149,31 @@ def test_build_failing_on_the_newer_stand_in_is_retried_one_minor_older(
         target.teardown(job_labels(job_id))
 
 
+def _sdist_only_pin(root: Path, *, base: str) -> None:
+    """A Dockerfile FROM ``base`` that pip-installs a pin published as a source archive only
+    (as numpy==2.0.1 is for 3.13), from a folder of the context, and prints the Python the
+    image was built on ("built on 3 11")."""
+    # pip builds it on request, and refuses it under wheels-only at once.
+    name = "autodeploy_test_nowheel-1.0"
+    src = root / "src" / name
+    (src / "autodeploy_test_nowheel").mkdir(parents=True)
+    (src / "autodeploy_test_nowheel" / "__init__.py").write_text("VALUE = 1\n")
+    (src / "setup.py").write_text(
+        "from setuptools import setup\n"
+        "setup(name='autodeploy-test-nowheel', version='1.0',"
+        " packages=['autodeploy_test_nowheel'])\n"
+    )
+    (root / "dist").mkdir()
+    with tarfile.open(root / "dist" / f"{name}.tar.gz", "w:gz") as tar:
+        tar.add(src, arcname=name)
+    (root / "Dockerfile").write_text(
+        f"FROM {base}\n"
+        "COPY dist /dist\n"
+        "RUN pip install --find-links /dist autodeploy-test-nowheel==1.0\n"
+        "RUN python -c \"import sys; print('built on', *sys.version_info[:2])\"\n"
+    )
+
+
 def test_the_newer_stand_in_installs_wheels_only_and_a_pin_without_one_moves_older(
     target: DockerLocal, base_images: dict[str, str], tmp_path: Path
 ) -> None:
@@ -157,26 +182,7 @@ def test_the_newer_stand_in_installs_wheels_only_and_a_pin_without_one_moves_old
     # install wheels only, so such a pin fails at once and the build moves to 3.11, where
     # the wheels the pins were chosen with exist. Here a local package that is only a
     # source archive stands for such a pin; the image says which Python it was built on.
-    # A pin with a source archive only (as numpy==2.0.1 is for 3.13), served from a folder
-    # of the context: pip builds it on request, and refuses it under wheels-only at once.
-    name = "autodeploy_test_nowheel-1.0"
-    src = tmp_path / "src" / name
-    (src / "autodeploy_test_nowheel").mkdir(parents=True)
-    (src / "autodeploy_test_nowheel" / "__init__.py").write_text("VALUE = 1\n")
-    (src / "setup.py").write_text(
-        "from setuptools import setup\n"
-        "setup(name='autodeploy-test-nowheel', version='1.0',"
-        " packages=['autodeploy_test_nowheel'])\n"
-    )
-    (tmp_path / "dist").mkdir()
-    with tarfile.open(tmp_path / "dist" / f"{name}.tar.gz", "w:gz") as tar:
-        tar.add(src, arcname=name)
-    (tmp_path / "Dockerfile").write_text(
-        "FROM python:3.12-slim\n"
-        "COPY dist /dist\n"
-        "RUN pip install --find-links /dist autodeploy-test-nowheel==1.0\n"
-        "RUN python -c \"import sys; print('built on', *sys.version_info[:2])\"\n"
-    )
+    _sdist_only_pin(tmp_path, base="python:3.12-slim")
     job_id = new_job_id()
     log: list[str] = []
     try:
@@ -189,6 +195,33 @@ def test_the_newer_stand_in_installs_wheels_only_and_a_pin_without_one_moves_old
         )
         assert any("with wheels only (PIP_ONLY_BINARY=:all:)" in line for line in log), log
         assert any(line.startswith("the build failed on ") for line in log), log
+        assert "built on 3 11" in log, log[-8:]
+    finally:
+        target.teardown(job_labels(job_id))
+
+
+def test_a_dockerfile_on_the_newest_python_for_no_declared_version_moves_older_too(
+    target: DockerLocal, base_images: dict[str, str], tmp_path: Path
+) -> None:
+    # What the generator writes when the repository declares no Python: the local image
+    # itself, newest first. The provisioner names the older one; a pin with no wheel for
+    # the newest moves the build there, as for a repository's own Dockerfile.
+    newest = base_images["python:3.13-slim"]
+    runtimes = load_base_image_runtimes(str(OVERRIDES))
+    older = older_local_image(newest, runtimes)
+    assert older is not None
+    _sdist_only_pin(tmp_path, base=newest)
+    job_id = new_job_id()
+    log: list[str] = []
+    try:
+        target.build(
+            tmp_path,
+            tag=f"autodeploy-test/undeclared:{job_id}",
+            on_log=log.append,
+            image_runtimes=runtimes,
+            older_images={newest: older},
+        )
+        assert any("as no version is declared) with wheels only" in ln for ln in log), log
         assert "built on 3 11" in log, log[-8:]
     finally:
         target.teardown(job_labels(job_id))

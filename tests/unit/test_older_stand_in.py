@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.images import older_stand_in
+from shared.images import older_local_image, older_stand_in
 
 OVERRIDES = {
     "python:3.12-slim": "local/python:3.13-slim",
@@ -47,3 +47,14 @@ def test_a_floating_tag_may_retry_one_older_than_its_stand_in() -> None:
     # Nothing older than the oldest image.
     oldest = {"python:slim": "local/python:3.11-slim"}
     assert older_stand_in("python:slim", oldest, RUNTIMES) is None
+
+
+def test_a_local_image_written_for_no_declared_version_may_move_to_the_next_older() -> None:
+    # The generator wrote the newest local Python because the repository declared none.
+    assert older_local_image("local/python:3.13-slim", RUNTIMES) == (
+        "local/python:3.11-slim",
+        "python 3.11",
+    )
+    assert older_local_image("local/python:3.11-slim", RUNTIMES) is None  # nothing older
+    assert older_local_image("local/node:22-slim", RUNTIMES) is None
+    assert older_local_image("someone/else:1", RUNTIMES) is None  # not a local image
