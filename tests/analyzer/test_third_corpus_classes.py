@@ -319,3 +319,24 @@ def test_a_module_that_starts_its_own_flask_server_in_a_thread_runs_itself(
     assert a.start_command == "python worker.py"
     assert a.port is not None and a.port.value == 9400
     assert (a.bind_address, a.binds_loopback) == ("0.0.0.0", False)
+
+
+def test_a_commented_out_run_call_does_not_make_the_module_run_itself(tmp_path: Path) -> None:
+    a = analyse(
+        tmp_path,
+        {
+            "requirements.txt": "flask\n",
+            "app.py": """
+                from flask import Flask
+
+                app = Flask(__name__)
+
+                @app.route("/")
+                def index():
+                    return "hi"
+
+                # app.run(debug=True)
+            """,
+        },
+    )
+    assert a.start_command == "flask --app app run --host 0.0.0.0 --port 5000"

@@ -462,7 +462,9 @@ def _ports_and_start(
         # The author runs the app object themselves outside that block: in a `main()` the
         # block calls, at module level, or in a thread (a bot's keep-alive page). Started
         # any other way (the framework's CLI), the module would start a second server.
-        call = re.compile(rf"\b(?P<obj>{re.escape(var)})\.run(?:_server)?\s*\(").search(app_text)
+        # A commented-out `# app.run()` is no such start.
+        run = rf"^[^#\n]*?\b(?P<obj>{re.escape(var)})\.run(?:_server)?\s*\("
+        call = re.compile(run, re.M).search(app_text)
     if app_text is not None and call is not None:
         runs_itself = True
         args = _call_args(app_text, call.end() - 1)
