@@ -17,6 +17,9 @@ _MISSING_ENV = re.compile(
     # python-decouple's config("X") and environs' env.str("X") with no value and no default.
     r"|UndefinedValueError: ([A-Z][A-Z0-9_]*) not found"
     r"|EnvError: Environment variable \"([A-Z][A-Z0-9_]*)\" not set"
+    # An app's own words: "You need to set either HOOK_SECRET or HOOK_SECRET_FILE."
+    r"|\b(?:[Yy]ou (?:need to|have to|must) set|[Pp]lease set) (?:either )?(?:the )?"
+    r"'?([A-Z][A-Z0-9_]{2,})\b"
 )
 # The last one in the logs is the import that killed the app (earlier ones may be caught).
 _MISSING_MODULE = re.compile(r"ModuleNotFoundError: No module named '(?P<name>[\w.]+)'")

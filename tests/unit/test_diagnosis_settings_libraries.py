@@ -26,8 +26,22 @@ environs.EnvError: Environment variable "MAIL_TOKEN" not set
 """
 
 
+# An app's own helper that takes the value from a variable or a file, worded as a request.
+_ASKS = """  File "/app/hooks/__main__.py", line 136, in load_secret
+    raise Exception(f"You need to set either {key} or {file_key}.")
+Exception: You need to set either HOOK_SECRET or HOOK_SECRET_FILE.
+"""
+_PLEASE = "Error: please set SMTP_PASSWORD before starting the mailer\n"
+
+
 @pytest.mark.parametrize(
-    ("logs", "name"), [(_DECOUPLE, "BILLING_API_KEY"), (_ENVIRONS, "MAIL_TOKEN")]
+    ("logs", "name"),
+    [
+        (_DECOUPLE, "BILLING_API_KEY"),
+        (_ENVIRONS, "MAIL_TOKEN"),
+        (_ASKS, "HOOK_SECRET"),
+        (_PLEASE, "SMTP_PASSWORD"),
+    ],
 )
 def test_settings_library_names_the_missing_variable(logs: str, name: str) -> None:
     found = diagnose(logs, HealthReport(url="http://127.0.0.1:1/"), exit_code=1, expected_port=8000)
