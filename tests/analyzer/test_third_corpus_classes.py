@@ -170,6 +170,8 @@ def test_a_sanic_subclass_beats_aiohttp_used_as_a_client(tmp_path: Path) -> None
 
 
 def test_aiohttp_only_as_a_dependency_beside_flask_is_not_the_framework(tmp_path: Path) -> None:
+    # A guard: this passed before the dependency reordering too (flask is imported); it keeps
+    # the reordering from making aiohttp win where a server framework is used.
     a = analyse(
         tmp_path,
         {
@@ -207,6 +209,7 @@ def test_a_vite_spa_is_named_by_its_ui_library(tmp_path: Path) -> None:
 
 
 def test_a_vite_spa_without_a_known_ui_library_is_named_vite(tmp_path: Path) -> None:
+    # A guard: this passed before the UI-library naming too; it keeps the fallback name.
     a = analyse(tmp_path, _vite_app("lit-html"))
     assert (a.framework, a.static_dir) == ("vite", "dist")
 
